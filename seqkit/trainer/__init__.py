@@ -1,5 +1,17 @@
 """The Trainer and what it is made of: config, tasks, callbacks, checkpoints, logging."""
 
+from seqkit.trainer.callbacks import Callback, EarlyStopping, TrainerControl
 from seqkit.trainer.config import TrainerConfig
+from seqkit.trainer.tasks import LanguageModelingTask, SupervisedTask, Task
+from seqkit.trainer.trainer import Trainer, TrainOutput
 
-__all__ = ["TrainerConfig"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "LanguageModelingTask",
+    "SupervisedTask",
+    "Task",
+    "Trainer",
+    "TrainOutput",
+    "TrainerConfig",
+]

@@ -1,0 +1,252 @@
+"""The ``seqkit`` command line: train recipes, list them, and generate from trained models.
+
+Mistakes a user can make (a bad path, key, value or input file) end as one line on stderr and
+exit code 2; a traceback always means a bug in seqkit. A run directory that already exists is
+never overwritten unless ``--overwrite`` says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from seqkit.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+# ---------------------------------------------------------------------------- train
+
+
+def _resolve_run_dir(args: argparse.Namespace, recipe_path: Path) -> Path:
+    if args.output_dir:
+        return Path(args.output_dir)
+    return Path("runs") / recipe_path.stem
+
+
+def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool, recipe_dict: dict) -> None:
+    """Refuse anything that would overwrite or mix up a user's existing run."""
+    from seqkit.recipes import load_recipe, recipe_to_dict
+
+    exists = run_dir.exists() and any(run_dir.iterdir()) if run_dir.is_dir() else run_dir.exists()
+    if resume:
+        if not (run_dir / "recipe.yaml").is_file():
+            raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
+        saved = recipe_to_dict(load_recipe(run_dir / "recipe.yaml"))
+        changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
+        if changed:
+            raise UserError(
+                f"--resume: the recipe differs from the one {run_dir} was trained with in "
+                f"{', '.join(changed)} (only trainer.max_steps may change)"
+            )
+        return
+    if not exists:
+        return
+    if not overwrite:
+        raise UserError(
+            f"run directory {run_dir} already exists; pass --resume to continue it, "
+            "--overwrite to replace it, or --output-dir for a new one"
+        )
+    if not (run_dir / "recipe.yaml").is_file():
+        raise UserError(f"{run_dir} is not a seqkit run (no recipe.yaml); refusing to delete it")
+    shutil.rmtree(run_dir)
+
+
+def _changed_keys(old: dict, new: dict, allowed: set[str], prefix: str = "") -> list[str]:
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        path = f"{prefix}{key}"
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += _changed_keys(a, b, allowed, f"{path}.")
+        elif a != b and path not in allowed:
+            changed.append(path)
+    return changed
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from seqkit.families import get_family
+    from seqkit.recipes import RECIPES_DIR, find_recipe, load_recipe, recipe_to_dict, save_recipe
+
+    recipe_path = find_recipe(args.recipe, RECIPES_DIR)
+    recipe = load_recipe(recipe_path, args.set or [])
+    family = get_family(recipe.task)
+    from seqkit.recipes import parse_section
+
+    model_section = parse_section(family.ModelSection, recipe.model, "model")
+    run_dir = _resolve_run_dir(args, recipe_path)
+    state = PartialState()
+    if state.is_main_process:
+        _check_run_dir(
+            run_dir, resume=args.resume, overwrite=args.overwrite, recipe_dict=recipe_to_dict(recipe)
+        )
+    state.wait_for_everyone()
+
+    # Everything that can fail on user input (data, tokenizer, model shape) fails here,
+    # before the run directory is touched.
+    job = family.build(recipe, model_section)
+    if state.is_main_process:
+        for key, value in job.summary.items():
+            print(f"{key}: {value}", file=sys.stderr)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not args.resume:
+            save_recipe(recipe, run_dir / "recipe.yaml")
+
+    from seqkit.trainer import Trainer
+
+    trainer = Trainer(
+        job.task,
+        recipe.trainer,
+        output_dir=run_dir,
+        train_data=job.train_data,
+        eval_data=job.eval_data,
+        collate_fn=job.collate_fn,
+    )
+    result = trainer.train(resume=args.resume)
+    if trainer.accelerator.is_main_process:
+        final = run_dir / "final"
+        job.save_final(final, result.eval_metrics, run_dir)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()))
+        print(f"step {result.step}: {shown or 'no evaluation data'}")
+        print(f"run directory: {run_dir}  (model: {final})")
+    return 0
+
+
+# ---------------------------------------------------------------------------- generate
+
+
+def resolve_model_dir(path_text: str) -> Path:
+    """A run directory (use its final/) or a model folder."""
+    path = Path(path_text)
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if (path / "config.json").is_file():
+        return path
+    if (path / "final" / "config.json").is_file():
+        return path / "final"
+    if (path / "checkpoints").is_dir():
+        raise UserError(f"run {path} has no final/ model yet (still training, or interrupted?)")
+    raise UserError(f"{path} is neither a run directory nor a model folder (no config.json)")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from seqkit.families import load_pretrained
+    from seqkit.generation import generate
+
+    for name in ("max_new_tokens", "top_k"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+
+    folder = resolve_model_dir(args.model)
+    model, tokenizer = load_pretrained(folder)
+    ids = tokenizer.encode(args.prompt)
+    if not ids:
+        raise UserError("--prompt is empty; give at least one character")
+    context = model.config.n_positions
+    if len(ids) > context:
+        print(
+            f"note: the prompt has {len(ids)} tokens, more than the model's context of "
+            f"{context}; keeping the last {context}",
+            file=sys.stderr,
+        )
+        ids = ids[-context:]
+    generator = torch.Generator().manual_seed(args.seed)
+    output = generate(
+        model,
+        torch.tensor([ids]),
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        generator=generator,
+    )
+    print(tokenizer.decode(output[0].tolist()))
+    return 0
+
+
+# ---------------------------------------------------------------------------- recipes
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from seqkit.recipes import RECIPES_DIR, list_recipes
+
+    rows = list_recipes(RECIPES_DIR)
+    if not rows:
+        print(f"no recipes found in {RECIPES_DIR}")
+        return 0
+    width = max(len(name) for name, _ in rows)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqkit", description="Train, sample and export sequence models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a recipe")
+    train.add_argument("recipe", help="recipe file, or a name from `seqkit recipes`")
+    train.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a recipe field, e.g. --set trainer.max_steps=100 (repeatable)",
+    )
+    train.add_argument("--output-dir", help="run directory (default: runs/RECIPE_NAME)")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run directory"
+    )
+    train.set_defaults(run=cmd_train)
+
+    gen = commands.add_parser("generate", help="sample text from a trained model")
+    gen.add_argument("model", metavar="RUN_OR_MODEL_DIR")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--max-new-tokens", type=int, default=200)
+    gen.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    gen.add_argument("--top-k", type=int, default=None)
+    gen.add_argument("--top-p", type=float, default=None)
+    gen.add_argument("--seed", type=int, default=0, help="same seed, same text")
+    gen.set_defaults(run=cmd_generate)
+
+    recipes = commands.add_parser("recipes", help="list the recipes that ship with seqkit")
+    recipes.set_defaults(run=cmd_recipes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as error:
+        print(f"seqkit: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("seqkit: interrupted; resume with --resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `seqkit generate ... | head` closes stdout early; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

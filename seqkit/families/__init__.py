@@ -1,0 +1,70 @@
+"""Families: how a recipe's ``task`` name becomes a model, a tokenizer, data and a Task.
+
+Each family module defines:
+
+- ``ModelSection``: the dataclass the recipe's ``model`` section is validated into;
+- ``build(recipe, model_section) -> Job``: everything the Trainer needs, plus how to write the
+  trained model as a Hub folder;
+- ``MODEL_TYPES`` and ``load_pretrained(folder)``: how to load a saved folder of that family back
+  for generation.
+
+Modules are imported lazily by name, so ``seqkit recipes`` or a GPT run never pays for families
+it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from seqkit.errors import UserError
+from seqkit.trainer.tasks import Task
+
+FAMILY_MODULES: dict[str, str] = {
+    "gpt": "seqkit.families.gpt",
+}
+
+
+@dataclass
+class Job:
+    """A recipe made concrete: what to train, on what, and how to save the result."""
+
+    task: Task
+    train_data: Dataset | None
+    eval_data: Dataset | None
+    save_final: Callable[[Path, dict[str, float], Path], None]
+    """``save_final(folder, metrics, run_dir)`` writes the trained model as a Hub folder."""
+    collate_fn: Callable | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Facts worth printing before training (corpus size, vocabulary, parameters)."""
+
+
+def get_family(task_name: str) -> ModuleType:
+    """The family module for a recipe's ``task`` name."""
+    if task_name not in FAMILY_MODULES:
+        valid = ", ".join(sorted(FAMILY_MODULES))
+        raise UserError(f"unknown task {task_name!r}; valid tasks: {valid}")
+    return importlib.import_module(FAMILY_MODULES[task_name])
+
+
+def load_pretrained(folder: Path) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a Hub folder written by any family."""
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise UserError(f"{folder} is not a model folder (no config.json)")
+    try:
+        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{config_path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    for module_name in FAMILY_MODULES.values():
+        module = importlib.import_module(module_name)
+        if model_type in module.MODEL_TYPES:
+            return module.load_pretrained(folder)
+    raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")

@@ -1,0 +1,169 @@
+"""The ``gpt`` family: a GPT language model trained on a text corpus.
+
+Recipe → corpus (local file, Hub data set or embedded default) → tokenizer (trained on the corpus
+or loaded) → token stream split into train and validation tails → windows of ``block_size`` →
+:class:`~seqkit.models.gpt.GPTLMHeadModel` trained by the Trainer as a language-modeling task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import GenerationConfig
+
+from seqkit.data import CausalLMDataset, CharTokenizer, encode_corpus, load_corpus, split_tail
+from seqkit.errors import UserError
+from seqkit.export.model_card import write_model_card
+from seqkit.families import Job
+from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.recipes import Recipe, recipe_to_dict
+from seqkit.trainer.tasks import LanguageModelingTask
+
+MODEL_TYPES = (GPTConfig.model_type,)
+ATTENTION_PATHS = ("sdpa", "explicit")
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section of a ``gpt`` recipe."""
+
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block."""
+    n_embd: int = 128
+    """Width of the residual stream; must be divisible by n_head."""
+    block_size: int = 64
+    """Context length in tokens (learned position embeddings stop here)."""
+    dropout: float = 0.0
+    """Dropout on embeddings, attention probabilities and residual branches."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
+    init_from: str | None = None
+    """A GPT folder (a run's final/) to start from instead of random weights: fine-tuning."""
+
+
+def _tokenizer_for(recipe: Recipe, section: ModelSection, text: str) -> CharTokenizer:
+    if section.init_from:
+        return CharTokenizer.from_pretrained(Path(section.init_from))
+    if recipe.tokenizer.path:
+        return CharTokenizer.from_pretrained(Path(recipe.tokenizer.path))
+    if recipe.tokenizer.kind != "char":
+        raise UserError(f"tokenizer.kind {recipe.tokenizer.kind!r} is not available for gpt yet")
+    return CharTokenizer.train(text)
+
+
+def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
+    if section.attention not in ATTENTION_PATHS:
+        raise UserError(
+            f"model.attention must be one of {', '.join(ATTENTION_PATHS)}, "
+            f"got {section.attention!r}"
+        )
+    if section.init_from:
+        folder = Path(section.init_from)
+        if not (folder / "config.json").is_file():
+            raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+        model = GPTLMHeadModel.from_pretrained(folder)
+        model.config.attention = section.attention
+        return model
+    if section.n_embd % section.n_head:
+        raise UserError(
+            f"model.n_embd ({section.n_embd}) must be divisible by model.n_head ({section.n_head})"
+        )
+    config = GPTConfig(
+        vocab_size=vocab_size,
+        n_positions=section.block_size,
+        n_embd=section.n_embd,
+        n_layer=section.n_layer,
+        n_head=section.n_head,
+        resid_pdrop=section.dropout,
+        embd_pdrop=section.dropout,
+        attn_pdrop=section.dropout,
+        attention=section.attention,
+    )
+    return GPTLMHeadModel(config)
+
+
+def build(recipe: Recipe, section: ModelSection) -> Job:
+    """Load and tokenize the corpus, build the model, and wrap both for the Trainer."""
+    text = load_corpus(recipe.data)
+    tokenizer = _tokenizer_for(recipe, section, text)
+    ids = encode_corpus(tokenizer, text)
+    torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
+    model = _model_for(section, tokenizer.vocab_size)
+    block_size = recipe.data.block_size or model.config.n_positions
+    if block_size > model.config.n_positions:
+        raise UserError(
+            f"data.block_size ({block_size}) exceeds the model's context "
+            f"({model.config.n_positions})"
+        )
+    if model.config.vocab_size != tokenizer.vocab_size:
+        raise UserError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+            f"{model.config.vocab_size}"
+        )
+    if recipe.data.val_fraction > 0:
+        train_ids, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
+        # Validation windows do not overlap, so every validation token is scored once.
+        eval_data = CausalLMDataset(val_ids, block_size, stride=block_size)
+    else:
+        train_ids, eval_data = ids, None
+    train_data = CausalLMDataset(train_ids, block_size, stride=recipe.data.stride)
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        save_pretrained(model, tokenizer, folder)
+        write_model_card(
+            folder,
+            title=f"seqkit GPT ({recipe.source.stem if recipe.source else 'recipe'})",
+            family="gpt",
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=["gpt", "causal-lm", "character-level"],
+            how_to_load=HOW_TO_LOAD,
+        )
+
+    return Job(
+        task=LanguageModelingTask(model),
+        train_data=train_data,
+        eval_data=eval_data,
+        save_final=save_final,
+        summary={
+            "corpus characters": len(text),
+            "vocabulary": tokenizer.vocab_size,
+            "train tokens": len(train_ids),
+            "parameters": model.num_parameters(),
+            "model": asdict(section),
+        },
+    )
+
+
+HOW_TO_LOAD = """\
+import seqkit.models.gpt  # registers the seqkit-gpt model type with the Auto classes
+from transformers import AutoModelForCausalLM
+from seqkit.data import CharTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("PATH")
+tokenizer = CharTokenizer.from_pretrained("PATH")
+# or, from the command line: seqkit generate PATH --prompt "To be"
+"""
+
+
+def save_pretrained(model: GPTLMHeadModel, tokenizer: CharTokenizer, folder: Path) -> None:
+    """Write weights, config, tokenizer and generation defaults as a Hub folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    GenerationConfig(
+        do_sample=True, temperature=0.8, max_new_tokens=200, top_k=None, top_p=None
+    ).save_pretrained(folder)
+
+
+def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, CharTokenizer]:
+    """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
+    model = GPTLMHeadModel.from_pretrained(folder)
+    return model, CharTokenizer.from_pretrained(folder)

@@ -1,0 +1,487 @@
+"""The Trainer: one training loop for every model in seqkit, built on ``accelerate``.
+
+It is the only place that knows about devices, processes, mixed precision, gradient accumulation
+and clipping, LR schedules, evaluation cadence, checkpoints and logging. What differs between
+models lives in a :class:`~seqkit.trainer.tasks.Task`; extension happens through
+:mod:`~seqkit.trainer.callbacks`. Nothing subclasses the Trainer.
+
+Three details other trainers get wrong, and this one is tested for:
+
+- Gradient accumulation weights each micro-batch by its number of targets, so the accumulated
+  gradient equals the gradient of the mean loss over the whole large batch (not the mean of
+  per-micro-batch means), across processes too.
+- The LR scheduler steps exactly once per optimizer step, whatever the accumulation and the
+  number of processes (so it is never handed to ``accelerator.prepare``).
+- Resume restores weights, optimizers, schedulers, RNG states, callback and task state and the
+  data position, and never replays data to find its place: a resumed CPU run ends with the same
+  weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from seqkit.errors import UserError
+from seqkit.trainer.callbacks import Callback, EarlyStopping, TrainerControl
+from seqkit.trainer.checkpoint import (
+    CheckpointManager,
+    capture_rng_state,
+    load_module_weights,
+    load_tree,
+    restore_rng_state,
+    save_module_weights,
+    save_tree,
+)
+from seqkit.trainer.config import TrainerConfig
+from seqkit.trainer.logging import MetricsLogger, plot_loss
+from seqkit.trainer.optim import build_optimizer, l1_penalty
+from seqkit.trainer.sampling import ShardedBatchSampler, ShardedEvalSampler
+from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
+from seqkit.trainer.tasks import SupervisedTask, Task
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainOutput:
+    """What :meth:`Trainer.train` returns."""
+
+    step: int
+    train_loss: float | None
+    eval_metrics: dict[str, float]
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+class Trainer:
+    """Train a task (or a model whose ``forward(**batch)`` returns ``.loss``).
+
+    Args:
+        task: a :class:`Task`, or a model, which is wrapped in :class:`SupervisedTask`.
+        config: the loop's settings.
+        output_dir: the run directory (checkpoints, metrics.jsonl, loss.png, TensorBoard logs).
+        train_data: a map-style dataset; not needed when the task draws its own batches.
+        eval_data: a map-style dataset evaluated every ``config.eval_every`` steps.
+        collate_fn: turns a list of examples into a batch (default: torch's default collate).
+        callbacks: extra callbacks; early stopping is added from the config.
+    """
+
+    def __init__(
+        self,
+        task: Task | nn.Module,
+        config: TrainerConfig,
+        *,
+        output_dir: str | Path,
+        train_data: Dataset | None = None,
+        eval_data: Dataset | None = None,
+        collate_fn: Callable | None = None,
+        callbacks: Sequence[Callback] = (),
+    ):
+        if config.mixed_precision not in MIXED_PRECISION:
+            raise UserError(
+                f"trainer.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                f"got {config.mixed_precision!r}"
+            )
+        for name in ("max_steps", "batch_size", "grad_accum_steps"):
+            if getattr(config, name) < 1:
+                raise UserError(f"trainer.{name} must be at least 1, got {getattr(config, name)}")
+        self.task = task if isinstance(task, Task) else SupervisedTask(task)
+        self.config = config
+        self.output_dir = Path(output_dir)
+        self.train_data = train_data
+        self.eval_data = eval_data
+        self.collate_fn = collate_fn
+        self.callbacks = list(callbacks)
+        if config.early_stopping_patience is not None:
+            self.callbacks.append(
+                EarlyStopping(
+                    config.early_stopping_patience,
+                    config.early_stopping_metric,
+                    config.early_stopping_mode,
+                )
+            )
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            log_with=list(config.report_to) or None,
+            project_dir=str(self.output_dir),
+        )
+        self.step = 0
+        self._epoch = 0
+        self._batch_in_epoch = 0
+        self._unwrapped: dict[str, nn.Module] = dict(self.task.models)
+        self._prepared = False
+        self._resumed_window: dict[str, torch.Tensor] = {}
+        self.checkpoints = CheckpointManager(self.output_dir / "checkpoints", config.keep_last)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _prepare(self) -> None:
+        """Wrap models and optimizers for the device/processes; build schedulers."""
+        if self._prepared:
+            return
+        acc = self.accelerator
+        set_seed(self.config.seed)
+
+        def build(module: nn.Module, lr: float | None = None) -> torch.optim.Optimizer:
+            return build_optimizer(module, self.config, lr=lr)
+
+        optimizers = self.task.configure_optimizers(build)
+        self.task.optimizer_names = list(optimizers)
+        names = list(self._unwrapped)
+        prepared = acc.prepare(*[self._unwrapped[n] for n in names], *optimizers.values())
+        if not isinstance(prepared, tuple):
+            prepared = (prepared,)
+        self.task.models = dict(zip(names, prepared[: len(names)], strict=True))
+        self.optimizers = dict(zip(optimizers, prepared[len(names) :], strict=True))
+        # Schedulers are deliberately NOT prepared: accelerate would step them once per process.
+        self.schedulers = {
+            name: build_scheduler(opt.optimizer if hasattr(opt, "optimizer") else opt, self.config)
+            for name, opt in self.optimizers.items()
+        }
+        self._prepared = True
+
+    def _train_batches(self) -> Iterator[Any]:
+        """Endless micro-batches, tracking (epoch, batch) so a checkpoint can record them."""
+        acc = self.accelerator
+        own = self.task.train_batches()
+        if own is not None:
+            for batch in own:
+                yield _to_device(batch, acc.device)
+            return
+        if self.train_data is None:
+            raise ValueError("Trainer needs train_data unless the task draws its own batches")
+        sampler = ShardedBatchSampler(
+            len(self.train_data),
+            self.config.batch_size,
+            seed=self.config.seed,
+            num_processes=acc.num_processes,
+            process_index=acc.process_index,
+        )
+        while True:
+            sampler.set_position(self._epoch, self._batch_in_epoch)
+            loader = DataLoader(
+                self.train_data,
+                batch_sampler=sampler,
+                collate_fn=self.collate_fn,
+                num_workers=self.config.num_workers,
+            )
+            for batch in loader:
+                # Counted before yielding: the position is "next batch to draw".
+                self._batch_in_epoch += 1
+                yield _to_device(batch, acc.device)
+            self._epoch += 1
+            self._batch_in_epoch = 0
+
+    # ------------------------------------------------------------------ training
+
+    def _optimizer_step(self, micro_batches: list[Any]) -> dict[str, torch.Tensor]:
+        """One optimizer step per optimizer over the micro-batches of this step."""
+        acc, task, config = self.accelerator, self.task, self.config
+        counts = [task.num_targets(b) for b in micro_batches]
+        total = float(sum(counts))
+        if acc.num_processes > 1:
+            total = acc.reduce(torch.tensor(total, device=acc.device), "sum").item()
+        # DDP averages gradients over processes; multiplying by the process count turns that
+        # average back into a sum, so each target weighs the same wherever it was computed.
+        weights = [n * acc.num_processes / total for n in counts]
+        models = list(task.models.values())
+        multi = len(self.optimizers) > 1
+        sums: dict[str, torch.Tensor] = {}
+        for name, optimizer in self.optimizers.items():
+            optimizer.zero_grad(set_to_none=True)
+            for i, (batch, weight) in enumerate(zip(micro_batches, weights, strict=True)):
+                last = i == len(micro_batches) - 1
+                with contextlib.ExitStack() as stack:
+                    if not last:
+                        for model in models:
+                            stack.enter_context(acc.no_sync(model))
+                    with acc.autocast():
+                        out = task.training_step(batch, name)
+                    metrics = out if isinstance(out, dict) else {"loss": out}
+                    loss = metrics["loss"]
+                    if config.l1 > 0:
+                        loss = loss + config.l1 * sum(
+                            l1_penalty(m) for m in self._unwrapped.values()
+                        )
+                    acc.backward(loss * weight)
+                for key, value in metrics.items():
+                    key = f"{name}/{key}" if multi else key
+                    # Weighted by targets so the logged value is the mean over the window.
+                    value = value.detach().float() * counts[i]
+                    sums[key] = sums[key] + value if key in sums else value
+            if config.max_grad_norm is not None:
+                params = [p for g in optimizer.param_groups for p in g["params"]]
+                norm = acc.clip_grad_norm_(params, config.max_grad_norm)
+                if norm is not None:
+                    # Weighted like the losses: the log shows the window's target-weighted mean.
+                    key = f"{name}/grad_norm" if multi else "grad_norm"
+                    sums[key] = norm.detach().float() * sum(counts)
+            optimizer.step()
+            self.schedulers[name].step()
+        sums["_targets"] = torch.tensor(float(sum(counts)))
+        return sums
+
+    def train(self, resume: bool = False) -> TrainOutput:
+        """Train to ``config.max_steps``; with ``resume``, continue from the newest checkpoint."""
+        self._prepare()
+        acc, config = self.accelerator, self.config
+        control = TrainerControl()
+        if resume:
+            latest = self.checkpoints.latest()
+            if latest is None:
+                raise UserError(f"--resume: no complete checkpoint in {self.checkpoints.root}")
+            self._load_checkpoint(latest)
+        if acc.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.checkpoints.cleanup_staging()
+        self.logger = (
+            MetricsLogger(self.output_dir / "metrics.jsonl", resume_step=self.step if resume else None)
+            if acc.is_main_process
+            else None
+        )
+        if config.report_to:
+            acc.init_trackers("tensorboard")
+        for callback in self.callbacks:
+            callback.on_train_begin(self, control)
+
+        for model in self.task.models.values():
+            model.train()
+        batches = self._train_batches()
+        progress = tqdm(
+            total=config.max_steps,
+            initial=self.step,
+            desc="train",
+            disable=not (acc.is_main_process and config.progress_bar),
+            dynamic_ncols=True,
+        )
+        window: dict[str, torch.Tensor] = self._resumed_window if resume else {}
+        last_train_loss: float | None = None
+        eval_metrics: dict[str, float] = {}
+        start_time = time.perf_counter()
+        while self.step < config.max_steps and not control.should_stop:
+            micro = [next(batches) for _ in range(config.grad_accum_steps)]
+            sums = self._optimizer_step(micro)
+            for key, value in sums.items():
+                window[key] = window[key] + value if key in window else value
+            self.step += 1
+            progress.update(1)
+
+            logs: dict[str, float] = {}
+            if self.step % config.log_every == 0 or self.step == config.max_steps:
+                logs = self._reduce_window(window)
+                window = {}
+                logs["train/lr"] = self._current_lr()
+                logs["train/elapsed_s"] = time.perf_counter() - start_time
+                last_train_loss = logs.get("train/loss", last_train_loss)
+                self._log(logs)
+                if "train/loss" in logs:
+                    progress.set_postfix(loss=f"{logs['train/loss']:.4f}", refresh=False)
+            for callback in self.callbacks:
+                callback.on_step_end(self, control, logs)
+
+            at_end = self.step >= config.max_steps
+            if (
+                control.should_evaluate
+                or at_end
+                or (config.eval_every and self.step % config.eval_every == 0)
+            ) and self.eval_data is not None:
+                eval_metrics = self.evaluate()
+                self._log(eval_metrics)
+                for callback in self.callbacks:
+                    callback.on_evaluate(self, control, eval_metrics)
+                control.should_evaluate = False
+            if (
+                control.should_save
+                or at_end
+                or control.should_stop
+                or (config.save_every and self.step % config.save_every == 0)
+            ):
+                # The window of unlogged sums goes into the checkpoint, so resume logs the same
+                # numbers as an uninterrupted run.
+                self.save_checkpoint(window)
+                control.should_save = False
+        progress.close()
+
+        for callback in self.callbacks:
+            callback.on_train_end(self, control)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.logger.close()
+            plot_loss(self.output_dir / "metrics.jsonl", self.output_dir / "loss.png")
+        if config.report_to:
+            acc.end_training()
+        return TrainOutput(self.step, last_train_loss, eval_metrics)
+
+    def _reduce_window(self, window: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Target-weighted means of the metrics summed since the last log, over processes."""
+        if not window:
+            return {}
+        keys = sorted(window)
+        stacked = torch.stack([window[k].to(self.accelerator.device) for k in keys])
+        if self.accelerator.num_processes > 1:
+            stacked = self.accelerator.reduce(stacked, "sum")
+        values = dict(zip(keys, stacked.tolist(), strict=True))
+        targets = values.pop("_targets")
+        return {f"train/{k}": v / targets for k, v in values.items()}
+
+    def _current_lr(self) -> float:
+        optimizer = next(iter(self.optimizers.values()))
+        return float(optimizer.param_groups[0]["lr"])
+
+    def _log(self, metrics: dict[str, float]) -> None:
+        if self.logger is not None:
+            self.logger.log(self.step, metrics)
+        if self.config.report_to:
+            self.accelerator.log(metrics, step=self.step)
+
+    # ------------------------------------------------------------------ evaluation
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Stream the evaluation set through ``task.evaluation_step``; returns ``eval/*``."""
+        self._prepare()
+        if self.eval_data is None:
+            return {}
+        acc, task = self.accelerator, self.task
+        sampler = ShardedEvalSampler(
+            len(self.eval_data),
+            self.config.eval_batch_size or self.config.batch_size,
+            acc.num_processes,
+            acc.process_index,
+        )
+        loader = DataLoader(
+            self.eval_data,
+            batch_sampler=sampler,
+            collate_fn=self.collate_fn,
+            num_workers=self.config.num_workers,
+        )
+        wrapped = task.models
+        # Evaluate the unwrapped modules: shards may differ in length across processes, and a
+        # DDP forward on one process only would wait for the others.
+        task.models = dict(self._unwrapped)
+        was_training = {n: m.training for n, m in task.models.items()}
+        for model in task.models.values():
+            model.eval()
+        sums: dict[str, torch.Tensor] = {}
+        try:
+            for i, batch in enumerate(loader):
+                if self.config.eval_batches is not None and i >= self.config.eval_batches:
+                    break
+                with acc.autocast():
+                    results = task.evaluation_step(_to_device(batch, acc.device))
+                for key, (total, count) in results.items():
+                    pair = torch.stack(
+                        [
+                            torch.as_tensor(total, dtype=torch.float64, device=acc.device),
+                            torch.as_tensor(count, dtype=torch.float64, device=acc.device),
+                        ]
+                    )
+                    sums[key] = sums[key] + pair if key in sums else pair
+        finally:
+            task.models = wrapped
+            for name, model in task.models.items():
+                model.train(was_training[name])
+        keys = sorted(sums)
+        if acc.num_processes > 1:
+            # Every process must join the reduction even if its shard was empty.
+            stacked = torch.stack([sums[k] for k in keys]) if keys else torch.zeros(0, 2)
+            stacked = acc.reduce(stacked.to(acc.device), "sum")
+            sums = dict(zip(keys, stacked, strict=True))
+        metrics = {k: (v[0] / v[1]).item() for k, v in sums.items() if v[1] > 0}
+        metrics = task.summarize(metrics)
+        return {f"eval/{k}": float(v) for k, v in metrics.items()}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, window: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write the full training state to ``checkpoints/step-N`` atomically."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.checkpoints.staging_dir(self.step)
+        acc.wait_for_everyone()
+        staging = self.checkpoints.root / f".step-{self.step}.tmp"
+        if acc.is_main_process:
+            for name, model in self._unwrapped.items():
+                save_module_weights(model, staging / f"model-{name}.safetensors")
+            for name, optimizer in self.optimizers.items():
+                save_tree(optimizer.state_dict(), staging, f"optimizer-{name}")
+            state = {
+                "step": self.step,
+                "epoch": self._epoch,
+                "batch_in_epoch": self._batch_in_epoch,
+                "schedulers": {n: scheduler_state(s) for n, s in self.schedulers.items()},
+                "callbacks": [c.state_dict() for c in self.callbacks],
+                "task": self.task.state_dict(),
+                "log_window": {k: v.cpu() for k, v in (window or {}).items()},
+                "num_processes": acc.num_processes,
+            }
+            save_tree(state, staging, "trainer_state")
+        acc.wait_for_everyone()
+        save_tree(capture_rng_state(), staging, f"rng-{acc.process_index}")
+        acc.wait_for_everyone()
+        final = self.checkpoints.root / f"step-{self.step}"
+        if acc.is_main_process:
+            final = self.checkpoints.commit(self.step)
+            protected = set().union(*(c.protected_checkpoints() for c in self.callbacks))
+            self.checkpoints.rotate(protect=protected)
+        acc.wait_for_everyone()
+        return final
+
+    def _load_checkpoint(self, directory: Path) -> None:
+        acc = self.accelerator
+        state = load_tree(directory, "trainer_state")
+        if state["num_processes"] != acc.num_processes:
+            raise UserError(
+                f"checkpoint {directory} was written by {state['num_processes']} process(es); "
+                f"resume it with the same number (now {acc.num_processes})"
+            )
+        for name, model in self._unwrapped.items():
+            load_module_weights(model, directory / f"model-{name}.safetensors")
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(load_tree(directory, f"optimizer-{name}"))
+        for name, scheduler in self.schedulers.items():
+            load_scheduler_state(scheduler, state["schedulers"][name])
+        for callback, callback_state in zip(self.callbacks, state["callbacks"], strict=False):
+            callback.load_state_dict(callback_state)
+        self.task.load_state_dict(state["task"])
+        self.step = state["step"]
+        self._epoch = state["epoch"]
+        self._batch_in_epoch = state["batch_in_epoch"]
+        self._resumed_window = state["log_window"]
+        restore_rng_state(load_tree(directory, f"rng-{acc.process_index}"))
+
+    def restore_weights(self, step: int) -> None:
+        """Load the model weights of checkpoint ``step`` (early stopping's best)."""
+        directory = self.checkpoints.root / f"step-{step}"
+        for name, model in self._unwrapped.items():
+            load_module_weights(model, directory / f"model-{name}.safetensors")
+
+    def unwrapped_model(self, name: str | None = None) -> nn.Module:
+        """The plain module (no DDP wrapper), for saving and generation."""
+        if name is None:
+            if len(self._unwrapped) != 1:
+                raise ValueError("this task has several models; name one")
+            return next(iter(self._unwrapped.values()))
+        return self._unwrapped[name]
+

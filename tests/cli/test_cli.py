@@ -1,0 +1,210 @@
+"""End-to-end smoke tests of every CLI command and every recipe, plus the bad-input contract:
+one line on stderr, exit code 2, no traceback, nothing of the user's overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seqkit.cli import main
+from seqkit.recipes import RECIPES_DIR
+
+TINY = [
+    "--set", "model.n_layer=1",
+    "--set", "model.n_head=2",
+    "--set", "model.n_embd=16",
+    "--set", "model.block_size=16",
+    "--set", "trainer.max_steps=4",
+    "--set", "trainer.batch_size=4",
+    "--set", "trainer.eval_every=2",
+    "--set", "trainer.save_every=2",
+    "--set", "trainer.eval_batches=2",
+    "--set", "trainer.warmup_steps=1",
+    "--set", "trainer.progress_bar=false",
+]  # fmt: skip
+QUICKSTART = "gpt/quickstart-pydoc-char"
+
+
+def seqkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "seqkit", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+        timeout=300,
+    )
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("seqkit: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "quick"
+    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(run))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+def test_train_writes_the_run_directory(trained_run):
+    assert (trained_run / "recipe.yaml").is_file()
+    assert sorted(p.name for p in (trained_run / "checkpoints").iterdir()) == [
+        "step-2",
+        "step-4",
+    ]
+    final = trained_run / "final"
+    for name in ("config.json", "model.safetensors", "README.md", "generation_config.json"):
+        assert (final / name).is_file(), name
+    assert (trained_run / "loss.png").is_file()
+    assert list((trained_run / "tensorboard").rglob("events.out.tfevents.*"))
+    rows = [json.loads(x) for x in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert any("eval/loss" in row for row in rows)
+    assert any("train/loss" in row for row in rows)
+
+
+def test_generate_is_reproducible_with_a_seed(trained_run):
+    args = ["generate", str(trained_run), "--prompt", "The", "--max-new-tokens", "20"]
+    first = seqkit(*args, "--seed", "7")
+    again = seqkit(*args, "--seed", "7")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout
+    assert first.stdout.startswith("The")
+    greedy = seqkit(*args, "--temperature", "0", "--top-k", "5", "--top-p", "0.9")
+    assert greedy.returncode == 0, greedy.stderr
+
+
+def test_generate_from_the_model_folder_and_long_prompts(trained_run, capsys):
+    long_prompt = "The " * 10  # 40 characters, context is 16
+    assert main(["generate", str(trained_run / "final"), "--prompt", long_prompt,
+                 "--max-new-tokens", "3"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "keeping the last 16" in captured.err
+
+
+def test_prompt_with_unknown_character(trained_run):
+    result = seqkit("generate", str(trained_run), "--prompt", "snow ☃")
+    assert_user_error(result, "☃")
+
+
+def test_resume_extends_a_finished_run(trained_run, tmp_path):
+    run = tmp_path / "copy"
+    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(run))
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = seqkit(
+        "train", QUICKSTART, *TINY, "--set", "trainer.max_steps=6", "--output-dir", str(run),
+        "--resume",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "step 6" in result.stdout
+    assert (run / "checkpoints" / "step-6").is_dir()
+
+
+def test_existing_run_is_never_overwritten(trained_run):
+    before = (trained_run / "final" / "model.safetensors").read_bytes()
+    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(trained_run))
+    assert_user_error(result, "already exists", "--overwrite")
+    assert (trained_run / "final" / "model.safetensors").read_bytes() == before
+
+
+def test_resume_with_a_changed_recipe_is_refused(trained_run):
+    result = seqkit(
+        "train", QUICKSTART, *TINY, "--set", "trainer.lr=0.5", "--output-dir", str(trained_run),
+        "--resume",
+    )  # fmt: skip
+    assert_user_error(result, "trainer.lr")
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "precious.txt").write_text("mine")
+    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(tmp_path), "--overwrite")
+    assert_user_error(result, "not a seqkit run")
+    assert (tmp_path / "precious.txt").read_text() == "mine"
+
+
+def test_recipes_lists_every_recipe_with_a_description():
+    result = seqkit("recipes")
+    assert result.returncode == 0
+    listed = result.stdout.splitlines()
+    files = sorted(RECIPES_DIR.rglob("*.yaml"))
+    assert len(listed) == len(files) >= 2
+    assert any(line.startswith("gpt/shakespeare-char.yaml") for line in listed)
+
+
+@pytest.mark.parametrize("recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.rglob("*.yaml")))
+def test_every_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
+    result = seqkit(
+        "train", str(RECIPES_DIR / recipe), *TINY, "--set", f"data.path={corpus}",
+        "--output-dir", str(tmp_path / "run"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2
+
+
+def test_missing_recipe():
+    assert_user_error(seqkit("train", "no/such-recipe.yaml"), "no/such-recipe")
+
+
+def test_unknown_recipe_key_names_the_valid_ones(tmp_path):
+    result = seqkit("train", QUICKSTART, "--set", "trainer.lrr=1", "--output-dir", str(tmp_path))
+    assert_user_error(result, "trainer.lrr", "max_steps")
+    result = seqkit("train", QUICKSTART, "--set", "model.layers=1", "--output-dir", str(tmp_path))
+    assert_user_error(result, "model.layers", "n_layer")
+
+
+def test_wrong_value_type(tmp_path):
+    result = seqkit(
+        "train", QUICKSTART, "--set", "trainer.max_steps=many", "--output-dir", str(tmp_path)
+    )
+    assert_user_error(result, "trainer.max_steps")
+
+
+def test_corpus_that_is_not_utf8(tmp_path):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf".encode() + "é".encode("latin-1") + b" and more text")
+    result = seqkit("train", QUICKSTART, *TINY, "--set", f"data.path={bad}",
+                    "--output-dir", str(tmp_path / "run"))  # fmt: skip
+    assert_user_error(result, str(bad), "3")
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_corpus(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = seqkit("train", QUICKSTART, *TINY, "--set", f"data.path={empty}",
+                    "--output-dir", str(tmp_path / "run"))  # fmt: skip
+    assert_user_error(result, "empty")
+
+
+def test_unreachable_hub_dataset(tmp_path):
+    result = seqkit(
+        "train", "gpt/shakespeare-char", *TINY, "--output-dir", str(tmp_path / "run")
+    )
+    assert_user_error(result, "karpathy/tiny_shakespeare", "data.path")
+
+
+def test_resume_without_checkpoint(tmp_path):
+    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(tmp_path / "nothing"),
+                    "--resume")  # fmt: skip
+    assert_user_error(result, "--resume")
+
+
+def test_generate_from_a_missing_folder(tmp_path):
+    assert_user_error(seqkit("generate", str(tmp_path / "nope"), "--prompt", "x"), "nope")
