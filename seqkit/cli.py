@@ -114,6 +114,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         job.save_final(final, result.eval_metrics, run_dir)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()))
         print(f"step {result.step}: {shown or 'no evaluation data'}")
+        if job.sample is not None:
+            print(f"--- sample ({recipe.sample.max_new_tokens} new tokens) ---")
+            print(job.sample())
+            print("---")
         print(f"run directory: {run_dir}  (model: {final})")
     return 0
 

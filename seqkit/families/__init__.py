@@ -42,6 +42,8 @@ class Job:
     save_final: Callable[[Path, dict[str, float], Path], None]
     """``save_final(folder, metrics, run_dir)`` writes the trained model as a Hub folder."""
     collate_fn: Callable | None = None
+    sample: Callable[[], str] | None = None
+    """Text from the trained model with the recipe's ``sample`` settings, printed after training."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Facts worth printing before training (corpus size, vocabulary, parameters)."""
 

@@ -18,7 +18,8 @@ from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-from seqkit.recipes import Recipe, recipe_to_dict
+from seqkit.generation import generate
+from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
 
 MODEL_TYPES = (GPTConfig.model_type,)
@@ -127,8 +128,12 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
             how_to_load=HOW_TO_LOAD,
         )
 
+    def sample() -> str:
+        return sample_text(model, tokenizer, recipe.sample, seed=recipe.trainer.seed)
+
     return Job(
         task=LanguageModelingTask(model),
+        sample=sample,
         train_data=train_data,
         eval_data=eval_data,
         save_final=save_final,
@@ -161,6 +166,23 @@ def save_pretrained(model: GPTLMHeadModel, tokenizer: CharTokenizer, folder: Pat
     GenerationConfig(
         do_sample=True, temperature=0.8, max_new_tokens=200, top_k=None, top_p=None
     ).save_pretrained(folder)
+
+
+def sample_text(
+    model: GPTLMHeadModel, tokenizer: CharTokenizer, settings: SampleSection, seed: int
+) -> str:
+    """Continue ``settings.prompt``; the prompt keeps only the last context-length tokens."""
+    ids = tokenizer.encode(settings.prompt)[-model.config.n_positions :]
+    output = generate(
+        model,
+        torch.tensor([ids], dtype=torch.long),
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return tokenizer.decode(output[0].tolist())
 
 
 def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, CharTokenizer]:

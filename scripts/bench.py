@@ -1,0 +1,251 @@
+#!/usr/bin/env python
+"""seqkit against its reference implementations, side by side in one process.
+
+Each benchmark builds a seqkit object and the reference object that does the same job (for GPT:
+``transformers.GPT2LMHeadModel`` holding the *same* weights), then alternates timed runs of the
+two after a warm-up, so that drift of the machine (frequency, other processes) hits both alike.
+The table reports medians and the ratio seqkit / reference, where higher is better for
+throughputs; only ratios are meant to be compared between machines.
+
+    python scripts/bench.py                 # every benchmark
+    python scripts/bench.py --only gpt-train --repeats 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    name: str
+    seqkit: float
+    reference: float
+    unit: str
+    target: float | None = None
+    """The ratio seqkit / reference this measurement should reach (None: informational)."""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.seqkit / self.reference
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        return "ok" if self.ratio >= self.target else "BELOW TARGET"
+
+
+def interleaved_medians(
+    run_seqkit: Callable[[], float],
+    run_reference: Callable[[], float],
+    repeats: int,
+    warmup: int = 1,
+) -> tuple[float, float]:
+    """Median seconds of each callable (each returns its own elapsed time), measured in turns.
+
+    The order flips every round (AB, BA, AB, …) so neither side always runs on a machine that
+    the other has just warmed up or heated.
+    """
+    for _ in range(warmup):
+        run_seqkit()
+        run_reference()
+    seqkit_times, reference_times = [], []
+    for i in range(repeats):
+        if i % 2 == 0:
+            seqkit_times.append(run_seqkit())
+            reference_times.append(run_reference())
+        else:
+            reference_times.append(run_reference())
+            seqkit_times.append(run_seqkit())
+    return statistics.median(seqkit_times), statistics.median(reference_times)
+
+
+def timed(fn: Callable[[], object]) -> Callable[[], float]:
+    """A callable that runs ``fn`` once and returns the seconds it took."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    return run
+
+
+# ----------------------------------------------------------------------------- GPT
+
+# The model of the shakespeare-char recipe: 4 layers × 4 heads × 128 wide, 65 characters.
+GPT_SHAPE = dict(n_layer=4, n_head=4, n_embd=128, vocab_size=65)
+
+
+def _gpt_pair(n_positions: int):
+    """A transformers GPT-2 with default (sdpa) attention and a seqkit GPT with its weights."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel, gpt2_state_dict_to_seqkit
+
+    torch.manual_seed(0)
+    hf_config = GPT2Config(
+        **GPT_SHAPE,
+        n_positions=n_positions,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    reference = GPT2LMHeadModel(hf_config)
+    ours = GPTLMHeadModel(GPTConfig.from_gpt2_config(hf_config))
+    ours.load_state_dict(gpt2_state_dict_to_seqkit(reference.state_dict()))
+    return ours, reference
+
+
+def bench_gpt_train(args: argparse.Namespace) -> list[Row]:
+    """Training steps per second (forward, backward, AdamW step, zero_grad) → tokens/s."""
+    batch, block, steps = 12, 64, 5
+    ours, reference = _gpt_pair(n_positions=block)
+    ours.train()
+    reference.train()
+
+    def optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+
+    opt_ours, opt_reference = optimizer(ours), optimizer(reference)
+    torch.manual_seed(0)
+    data = torch.randint(0, GPT_SHAPE["vocab_size"], (steps, batch, block + 1))
+
+    def train_ours() -> None:
+        for chunk in data:
+            # seqkit takes next-token targets already aligned with the inputs (nanoGPT style).
+            loss = ours(chunk[:, :-1], labels=chunk[:, 1:]).loss
+            loss.backward()
+            opt_ours.step()
+            opt_ours.zero_grad(set_to_none=True)
+
+    def train_reference() -> None:
+        for chunk in data:
+            # transformers shifts the labels itself, so it is handed the inputs as labels.
+            x = chunk[:, :-1]
+            loss = reference(input_ids=x, labels=x).loss
+            loss.backward()
+            opt_reference.step()
+            opt_reference.zero_grad(set_to_none=True)
+
+    seconds_ours, seconds_reference = interleaved_medians(
+        timed(train_ours), timed(train_reference), args.repeats, warmup=2
+    )
+    tokens = steps * batch * block
+    return [
+        Row(
+            "gpt-train (4L×4H×128, B12×T64, AdamW)",
+            tokens / seconds_ours,
+            tokens / seconds_reference,
+            "tokens/s",
+            target=1.25,
+            note=f"reference: GPT2LMHeadModel, attn={reference.config._attn_implementation}",
+        )
+    ]
+
+
+def bench_gpt_generate(args: argparse.Namespace) -> list[Row]:
+    """Greedy KV-cache decoding of 200 tokens after a 16-token prompt, batch 1 → tokens/s."""
+    from seqkit.generation import generate
+
+    prompt_length, new_tokens = 16, 200
+    # The training shape, with room for prompt + 200 tokens: learned positions stop at n_positions.
+    ours, reference = _gpt_pair(n_positions=256)
+    ours.eval()
+    reference.eval()
+    torch.manual_seed(0)
+    prompt = torch.randint(0, GPT_SHAPE["vocab_size"], (1, prompt_length))
+    attention_mask = torch.ones_like(prompt)
+
+    def generate_ours() -> torch.Tensor:
+        return generate(ours, prompt, max_new_tokens=new_tokens, temperature=0.0)
+
+    def generate_reference() -> torch.Tensor:
+        return reference.generate(
+            prompt,
+            attention_mask=attention_mask,
+            do_sample=False,
+            max_new_tokens=new_tokens,
+            pad_token_id=0,
+        )
+
+    same = torch.equal(generate_ours(), generate_reference())
+    seconds_ours, seconds_reference = interleaved_medians(
+        timed(generate_ours), timed(generate_reference), args.repeats
+    )
+    return [
+        Row(
+            "gpt-generate (greedy, B1, 16+200 tokens)",
+            new_tokens / seconds_ours,
+            new_tokens / seconds_reference,
+            "tokens/s",
+            target=2.0,
+            note="same tokens as transformers" if same else "TOKENS DIFFER from transformers",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- registry
+
+# name → benchmark. Each takes the parsed arguments and returns table rows.
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
+    "gpt-train": bench_gpt_train,
+    "gpt-generate": bench_gpt_generate,
+    # "trainer-loop": bench_trainer_loop,  # ← the lead adds the Trainer benchmark here
+}
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | seqkit | reference | unit | ratio | target | |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for row in rows:
+        target = f"≥ {row.target:.2f}" if row.target is not None else ""
+        lines.append(
+            f"| {row.name} | {row.seqkit:,.0f} | {row.reference:,.0f} | {row.unit} "
+            f"| {row.ratio:.2f}× | {target} | {row.verdict} |"
+        )
+    notes = [f"- {row.name}: {row.note}" for row in rows if row.note]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), help="run only this (repeatable)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=7, help="timed runs of each side (median reported)"
+    )
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", module="transformers")
+
+    rows: list[Row] = []
+    for name in args.only or list(BENCHMARKS):
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        rows.extend(BENCHMARKS[name](args))
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"medians of {args.repeats} interleaved runs\n"
+    )
+    print(markdown_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Where training text comes from: a local file or folder, a Hub data set, or an embedded corpus.
+
+The embedded default is CPython's ``pydoc_data.topics``: the text of the language reference
+topics that ``help()`` shows (~465k characters of English prose and code). Every CPython ships
+it, so the quickstart and the tests have a real, sizeable corpus with nothing to download — no
+machine here reaches the Hub, and a test must never depend on the network.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from seqkit.errors import UserError
+
+if TYPE_CHECKING:
+    from seqkit.recipes import DataSection
+
+# How long to wait for a TCP connection to the Hub before calling it unreachable. Without this
+# check an offline machine spends ~25 s in huggingface_hub's retries before failing.
+HUB_PROBE_TIMEOUT_S = 3.0
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+# ---------------------------------------------------------------------------- local files
+
+
+def read_text_file(path: str | Path) -> str:
+    """The UTF-8 text of a file, or of every ``*.txt`` file of a folder (sorted, joined by "\\n").
+
+    Text is returned exactly as stored (line endings included), except that a leading UTF-8
+    byte-order mark is dropped: it is an encoding artefact, not a character of the corpus.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.txt") if p.is_file())
+        if not files:
+            raise UserError(f"corpus folder {path} has no *.txt files")
+        text = "\n".join(_read_utf8(p) for p in files)
+        if not text.strip():
+            raise UserError(f"corpus folder {path} holds only empty *.txt files")
+        return text
+    if not path.exists():
+        raise UserError(f"corpus file {path} does not exist")
+    text = _read_utf8(path)
+    if not text.strip():
+        raise UserError(f"corpus file {path} is empty")
+    return text
+
+
+def _read_utf8(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read corpus file {path}: {error.strerror or error}") from None
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = skip + error.start
+        raise UserError(
+            f"corpus file {path} is not UTF-8 text: byte 0x{data[offset]:02x} at offset {offset} "
+            "cannot be decoded; convert the file to UTF-8"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- embedded
+
+
+def pydoc_topics() -> str:
+    """CPython's ``help()`` topics, joined in sorted-key order by blank lines."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some Linux distributions split pydoc_data into its own package
+        raise UserError(
+            "this Python has no pydoc_data module; use a local file with --set data.path=FILE"
+        ) from None
+    return "\n\n".join(topics[key] for key in sorted(topics))
+
+
+EMBEDDED_CORPORA: dict[str, Callable[[], str]] = {"pydoc-topics": pydoc_topics}
+"""Corpora that need no download: name (as in ``data.embedded``) -> loader."""
+
+
+def load_embedded(name: str) -> str:
+    """The text of an embedded corpus by name."""
+    if name not in EMBEDDED_CORPORA:
+        raise UserError(
+            f"unknown embedded corpus {name!r}; available: {', '.join(sorted(EMBEDDED_CORPORA))}"
+        )
+    return EMBEDDED_CORPORA[name]()
+
+
+# ---------------------------------------------------------------------------- Hub
+
+
+def load_hub_text(name: str, split: str = "train", text_column: str = "text") -> str:
+    """The ``text_column`` of a Hub data set's ``split``, rows joined by "\\n".
+
+    Any failure to reach or load the data set (offline, unknown name, missing split) becomes
+    one :class:`UserError`, since the fix is the same: point the recipe at a local file.
+    """
+    import datasets
+
+    hint = "use a local file with --set data.path=FILE"
+    offline = bool(datasets.config.HF_HUB_OFFLINE)
+    if not offline and not _hub_reachable():
+        raise UserError(
+            f"cannot load Hub data set {name!r}: the Hub is unreachable (offline?); {hint} "
+            "(or set HF_HUB_OFFLINE=1 to use a cached copy)"
+        )
+    try:
+        with _quiet_hub_logs():
+            dataset = datasets.load_dataset(name, split=split)
+    except Exception:
+        # Deliberately broad: datasets raises ConnectionError, DatasetNotFoundError,
+        # FileNotFoundError, ValueError (bad split) ... and all of them mean "not loadable".
+        raise UserError(
+            f"cannot load Hub data set {name!r} split {split!r} (offline or unknown); {hint}"
+        ) from None
+    if text_column not in dataset.column_names:
+        raise UserError(
+            f"Hub data set {name!r} has no column {text_column!r} (columns: "
+            f"{', '.join(dataset.column_names)}); set data.text_column"
+        )
+    rows = dataset[text_column]
+    if not all(isinstance(row, str) for row in rows):
+        raise UserError(f"column {text_column!r} of Hub data set {name!r} is not text")
+    # tiny_shakespeare, for one, stores each split as a single row; most sets have many.
+    text = "\n".join(rows)
+    if not text.strip():
+        raise UserError(f"Hub data set {name!r} split {split!r} has no text")
+    return text
+
+
+def _hub_reachable() -> bool:
+    """Whether a TCP connection to the Hub endpoint opens within a few seconds."""
+    if any(os.environ.get(variable) for variable in PROXY_VARIABLES):
+        return True  # only the proxy can tell; let the real request decide
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=HUB_PROBE_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """Silence retry warnings: a failure is reported once, as a UserError, by the caller."""
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "datasets")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+# ---------------------------------------------------------------------------- dispatch
+
+
+def load_corpus(data: DataSection) -> str:
+    """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``."""
+    if data.path:
+        return read_text_file(data.path)
+    if data.hub:
+        return load_hub_text(data.hub, split=data.hub_split, text_column=data.text_column)
+    if data.embedded:
+        return load_embedded(data.embedded)
+    raise UserError("the recipe names no corpus: set data.path, data.hub or data.embedded")

@@ -1,0 +1,103 @@
+"""Causal language-modeling examples cut from one token stream.
+
+The recipe follows nanoGPT's ``shakespeare_char``: the whole corpus becomes one stream of ids,
+the last tenth is held out for validation, and every example is a window of ``block_size``
+tokens whose target is the same window shifted by one token.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch.utils.data import Dataset
+
+from seqkit.data.tokenization import CharTokenizer
+from seqkit.errors import UserError
+
+
+class _Encoder(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+
+
+def encode_corpus(tokenizer: _Encoder, text: str) -> torch.Tensor:
+    """The ids of ``text`` as a 1-D int64 tensor."""
+    if isinstance(tokenizer, CharTokenizer):
+        # Vectorized: torch.tensor() on a list of a million Python ints alone takes ~0.2 s.
+        return torch.from_numpy(tokenizer.encode_array(text, what="corpus"))
+    return torch.tensor(tokenizer.encode(text), dtype=torch.long)
+
+
+def split_tail(
+    ids: torch.Tensor, val_fraction: float, block_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train_ids, val_ids)``: the last ``val_fraction`` of the stream is validation.
+
+    Both are views of ``ids``. Each non-empty split must hold at least ``block_size + 1``
+    tokens (one input window plus its shifted target); ``val_fraction == 0`` gives an empty
+    validation split.
+    """
+    if ids.dim() != 1:
+        raise ValueError(f"expected a 1-D token stream, got shape {tuple(ids.shape)}")
+    if not 0 <= val_fraction < 1:
+        raise UserError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
+    total = len(ids)
+    # Same rounding as nanoGPT's prepare.py (`int(n * 0.9)` training tokens).
+    n_train = int(total * (1 - val_fraction))
+    train_ids, val_ids = ids[:n_train], ids[n_train:]
+    needed = block_size + 1
+    if n_train < needed:
+        raise UserError(
+            f"the training split has {n_train} tokens (of {total}), fewer than the "
+            f"block_size + 1 = {needed} one example needs; use a larger corpus or a smaller "
+            "block_size"
+        )
+    if val_fraction > 0 and len(val_ids) < needed:
+        raise UserError(
+            f"the validation split (data.val_fraction={val_fraction}) has {len(val_ids)} tokens "
+            f"(of {total}), fewer than the block_size + 1 = {needed} one example needs; raise "
+            "data.val_fraction, use a larger corpus, or a smaller block_size"
+        )
+    return train_ids, val_ids
+
+
+class CausalLMDataset(Dataset):
+    """Windows of a token stream: item ``i`` starts at token ``i * stride``.
+
+    ``stride=1`` gives every window (the set nanoGPT's random offsets sample from);
+    ``stride=block_size`` gives packed, non-overlapping blocks, so evaluation scores every
+    token once (the last partial block is dropped). Items are views of the stream; the default
+    collate function stacks them into ``(batch, block_size)`` tensors.
+    """
+
+    def __init__(self, ids: torch.Tensor, block_size: int, stride: int = 1) -> None:
+        if ids.dim() != 1:
+            raise ValueError(f"expected a 1-D token stream, got shape {tuple(ids.shape)}")
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise ValueError(f"token ids must be integers, got {ids.dtype}")
+        if block_size < 1:
+            raise UserError(f"block_size must be at least 1, got {block_size}")
+        if stride < 1:
+            raise UserError(f"data.stride must be at least 1, got {stride}")
+        if len(ids) < block_size + 1:
+            raise UserError(
+                f"the token stream has {len(ids)} tokens, fewer than the block_size + 1 = "
+                f"{block_size + 1} one example needs"
+            )
+        # Embedding layers want int64; convert once here rather than per batch.
+        self.ids = ids.long()
+        self.block_size = block_size
+        self.stride = stride
+        self._length = (len(ids) - block_size - 1) // stride + 1
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(f"index {index} out of range for {self._length} windows")
+        start = index * self.stride
+        window = self.ids[start : start + self.block_size + 1]  # (block_size + 1,)
+        return {"input_ids": window[:-1], "labels": window[1:]}  # labels: next-token targets

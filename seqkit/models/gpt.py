@@ -1,0 +1,470 @@
+"""GPT: a decoder-only Transformer language model, written layer by layer.
+
+The architecture is GPT-2 (Radford et al. 2019, "Language Models are Unsupervised Multitask
+Learners"): token and learned position embeddings, a stack of pre-LayerNorm Transformer blocks
+(Vaswani et al. 2017, "Attention Is All You Need") whose self-attention is masked so that each
+position sees only the past, a final LayerNorm, and an output projection that shares its weights
+with the token embedding.
+
+The file reads top to bottom: the attention layer, the feed-forward layer, the block that joins
+them, the configuration, and finally the whole model. Parameter names mirror the GPT-2 checkpoint
+(``transformer.h.0.attn.c_attn.weight`` …) so that converting to and from
+``transformers.GPT2LMHeadModel`` is a renaming plus a transpose: GPT-2 stores its projections as
+``Conv1D`` with weights shaped ``[in, out]`` while ``nn.Linear`` stores ``[out, in]``
+(see :func:`gpt2_state_dict_to_seqkit`).
+
+Shape legend used in the comments: B batch, T new positions, S positions attended to (past + new),
+C = n_embd, nh = n_head, hs = C // nh (head size), V = vocab_size.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    GPT2Config,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+# One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs).
+LayerKV = tuple[torch.Tensor, torch.Tensor]
+
+ACTIVATIONS = {
+    # GPT-2's "gelu_new" is the tanh approximation of GELU; PyTorch fuses it into one kernel.
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu": F.gelu,
+    "relu": F.relu,
+}
+ATTENTION_PATHS = ("sdpa", "explicit")
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention in which position t attends only to positions ≤ t.
+
+    Two interchangeable paths compute the same thing (a test proves it):
+
+    * ``"sdpa"`` (default) calls ``F.scaled_dot_product_attention``, a fused kernel that never
+      materialises the T×T attention matrix;
+    * ``"explicit"`` spells the formula out, softmax(QKᵀ/√hs + causal mask)·V, for reading.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.head_size = config.n_embd // config.n_head
+        self.attention = config.attention
+        self.attn_pdrop = config.attn_pdrop
+        # One matmul projects the input to queries, keys and values at once (fused qkv).
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
+        # Mixes the heads back into the residual stream.
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.attn_dropout = nn.Dropout(config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(
+        self, x: torch.Tensor, past_key_value: LayerKV | None = None
+    ) -> tuple[torch.Tensor, LayerKV]:
+        """Attend over ``past_key_value`` (earlier positions, may be None) and ``x`` itself.
+
+        Returns the output (B, T, C) and this layer's updated cache ``(k, v)``, each (B, nh, S, hs).
+        """
+        B, T, C = x.shape
+        # (B, T, 3C) viewed as (B, T, 3, nh, hs); unbinding the "3" axis gives q, k and v as
+        # strided views, so no copy is made before the kernel reads them.
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, self.head_size)
+        q, k, v = qkv.unbind(dim=2)  # each (B, T, nh, hs)
+        q = q.transpose(1, 2)  # (B, nh, T, hs)
+        k = k.transpose(1, 2)  # (B, nh, T, hs)
+        v = v.transpose(1, 2)  # (B, nh, T, hs)
+        if past_key_value is not None:
+            past_k, past_v = past_key_value
+            k = torch.cat((past_k, k), dim=2)  # (B, nh, S, hs), S = past + T
+            v = torch.cat((past_v, v), dim=2)  # (B, nh, S, hs)
+        S = k.size(2)
+
+        if self.attention == "sdpa":
+            y = self._sdpa(q, k, v, T, S)
+        else:
+            y = self._explicit(q, k, v, T, S)  # (B, nh, T, hs)
+
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): heads side by side
+        y = self.c_proj(y)  # (B, T, C)
+        if self.training and self.resid_dropout.p > 0:
+            y = self.resid_dropout(y)
+        return y, (k, v)
+
+    def _sdpa(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, T: int, S: int
+    ) -> torch.Tensor:
+        dropout_p = self.attn_pdrop if self.training else 0.0
+        if T == S:
+            # No cache: the plain lower-triangular mask, which the kernel applies without
+            # building it.
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        if T == 1:
+            # One new token after a cache: it may see every cached position, so no mask at all.
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+        # Several new tokens after a cache: is_causal would align the triangle to the top-left
+        # corner, but the new queries sit at the *end* of the keys, so pass the mask explicitly.
+        mask = _causal_mask(T, S, q.device)  # (T, S)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+    def _explicit(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, T: int, S: int
+    ) -> torch.Tensor:
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)  # (B, nh, T, S)
+        att = att.masked_fill(~_causal_mask(T, S, q.device), float("-inf"))  # future → -inf
+        att = F.softmax(att, dim=-1)  # (B, nh, T, S): each row is a distribution over the past
+        att = self.attn_dropout(att)
+        return att @ v  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)
+
+
+def _causal_mask(T: int, S: int, device: torch.device) -> torch.Tensor:
+    """(T, S) boolean mask, True where query i (at absolute position S - T + i) may attend."""
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+
+
+# ----------------------------------------------------------------------------- feed-forward
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward layer: expand to ``n_inner``, GELU, project back."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, inner)
+        self.act = ACTIVATIONS[config.activation_function]
+        self.c_proj = nn.Linear(inner, config.n_embd)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.c_fc(x))  # (B, T, n_inner)
+        x = self.c_proj(x)  # (B, T, C)
+        if self.training and self.dropout.p > 0:
+            x = self.dropout(x)
+        return x
+
+
+# ----------------------------------------------------------------------------- block
+
+
+class Block(nn.Module):
+    """One Transformer block, pre-LayerNorm as in GPT-2: x + attn(ln(x)), then x + mlp(ln(x)).
+
+    Normalising *before* each sub-layer keeps the residual stream an untouched sum of updates,
+    which is what lets deep stacks train without warm-up tricks.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, past_key_value: LayerKV | None = None
+    ) -> tuple[torch.Tensor, LayerKV]:
+        attn_out, present = self.attn(self.ln_1(x), past_key_value)
+        x = x + attn_out  # (B, T, C)
+        x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+        return x, present
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+class GPTConfig(PretrainedConfig):
+    """Hyper-parameters of a :class:`GPTLMHeadModel`; the names and defaults are GPT-2's.
+
+    Special token ids (``bos_token_id``, ``eos_token_id``, ``pad_token_id``) and every other
+    ``PretrainedConfig`` argument are accepted as keyword arguments and handled by the base class.
+    """
+
+    model_type = "seqkit-gpt"
+    # Generic names that other libraries (and transformers' own helpers) look for.
+    attribute_map = {  # noqa: RUF012 - a class-level constant, as in every transformers config
+        "hidden_size": "n_embd",
+        "max_position_embeddings": "n_positions",
+        "num_attention_heads": "n_head",
+        "num_hidden_layers": "n_layer",
+    }
+
+    vocab_size: int = 50257
+    """Number of distinct tokens: rows of the token embedding, columns of the logits."""
+    n_positions: int = 1024
+    """Context length (block size): the model has learned position embeddings up to here only."""
+    n_embd: int = 768
+    """Width of the residual stream (embedding dimension); must be divisible by ``n_head``."""
+    n_layer: int = 12
+    """Number of Transformer blocks."""
+    n_head: int = 12
+    """Attention heads per block; each head has ``n_embd // n_head`` dimensions."""
+    n_inner: int | None = None
+    """Hidden width of the feed-forward layer; None means ``4 * n_embd``."""
+    activation_function: str = "gelu_new"
+    """Feed-forward non-linearity: ``gelu_new`` (GPT-2's tanh approximation), ``gelu`` or
+    ``relu``."""
+    resid_pdrop: float | int = 0.1
+    """Dropout on the output of each attention and feed-forward layer."""
+    embd_pdrop: float | int = 0.1
+    """Dropout on the sum of token and position embeddings."""
+    attn_pdrop: float | int = 0.1
+    """Dropout on the attention probabilities."""
+    layer_norm_epsilon: float = 1e-5
+    """Added to the variance in every LayerNorm."""
+    initializer_range: float = 0.02
+    """Standard deviation of the normal initialisation of weights (GPT-2: 0.02)."""
+    attention: str = "sdpa"
+    """``sdpa`` (fused ``F.scaled_dot_product_attention``, the fast default) or ``explicit``
+    (softmax(QKᵀ/√d + mask)V written out; same numbers, slower, for reading)."""
+    use_cache: bool = True
+    """Whether generation helpers should keep a key/value cache by default."""
+    bos_token_id: int | None = None
+    """Beginning-of-sequence token id, if the tokenizer has one."""
+    eos_token_id: int | None = None
+    """End-of-sequence token id: generation stops once every row has produced it."""
+    pad_token_id: int | None = None
+    """Padding token id, if the tokenizer has one."""
+    tie_word_embeddings: bool = True
+    """Share one matrix between the token embedding and the output projection (as GPT-2)."""
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.n_embd % self.n_head != 0:
+            raise ValueError(
+                f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
+                "every head gets n_embd // n_head dimensions"
+            )
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"attention must be one of {ATTENTION_PATHS}, got {self.attention!r}")
+        if self.activation_function not in ACTIVATIONS:
+            raise ValueError(
+                f"activation_function must be one of {tuple(ACTIVATIONS)}, "
+                f"got {self.activation_function!r}"
+            )
+        super().__post_init__(**kwargs)
+
+    # The two architectures share every hyper-parameter except ``attention`` (ours only).
+    _GPT2_FIELDS = (
+        "vocab_size",
+        "n_positions",
+        "n_embd",
+        "n_layer",
+        "n_head",
+        "n_inner",
+        "activation_function",
+        "resid_pdrop",
+        "embd_pdrop",
+        "attn_pdrop",
+        "layer_norm_epsilon",
+        "initializer_range",
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "tie_word_embeddings",
+    )
+
+    @classmethod
+    def from_gpt2_config(cls, config: GPT2Config, **overrides: Any) -> GPTConfig:
+        """The seqkit config of a ``transformers.GPT2Config`` (``overrides`` win)."""
+        values = {name: getattr(config, name, None) for name in cls._GPT2_FIELDS}
+        if values["tie_word_embeddings"] is None:
+            values["tie_word_embeddings"] = True
+        return cls(**{**values, **overrides})
+
+    def to_gpt2_config(self, **overrides: Any) -> GPT2Config:
+        """The ``transformers.GPT2Config`` describing the same network (``overrides`` win)."""
+        values = {name: getattr(self, name) for name in self._GPT2_FIELDS}
+        return GPT2Config(**{**values, **overrides})
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class GPTLMHeadModel(PreTrainedModel):
+    """GPT-2: embeddings, ``n_layer`` blocks, a final LayerNorm and a tied output projection.
+
+    ``labels`` convention (it differs from ``transformers``' GPT-2): labels are the next-token
+    targets *already aligned* with the inputs — ``labels[:, t]`` is the token that should follow
+    ``input_ids[:, t]``, and -100 marks a position to ignore. The model does not shift anything;
+    this is nanoGPT's ``targets``. ``transformers.GPT2LMHeadModel`` instead takes labels equal to
+    the inputs and shifts them internally. The loss is the mean cross-entropy over the targets
+    that are not -100.
+    """
+
+    config_class = GPTConfig
+    base_model_prefix = "transformer"
+    main_input_name = "input_ids"
+    _no_split_modules = ["Block"]  # noqa: RUF012 - transformers reads these as class attributes
+    # transformers 5 declares tied parameters as {target: source}; save_pretrained then stores one
+    # tensor for the pair and from_pretrained re-ties them, with no "missing key" warning.
+    _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}  # noqa: RUF012
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__(config)
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
+                "wpe": nn.Embedding(config.n_positions, config.n_embd),  # position embedding
+                "drop": nn.Dropout(config.embd_pdrop),
+                "h": nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                "ln_f": nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon),
+            }
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.post_init()  # initialise weights (``_init_weights``) and tie lm_head to wte
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """GPT-2 initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms, and the
+        residual projections scaled by 1/√(2·n_layer) so the residual stream's variance does not
+        grow with depth (two residual branches per block)."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        # Parents are visited after their children, so this overrides the plain init above.
+        if isinstance(module, (CausalSelfAttention, MLP)):
+            init.normal_(module.c_proj.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layer))
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.transformer.wte
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.transformer.wte = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        labels: torch.LongTensor | None = None,
+        past_key_values: tuple[LayerKV, ...] | None = None,
+        use_cache: bool = False,
+        position_ids: torch.LongTensor | None = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        """Next-token logits for every input position, and the loss when ``labels`` are given.
+
+        Args:
+            input_ids: (B, T) token ids.
+            labels: (B, T) next-token targets already aligned with ``input_ids`` (see the class
+                docstring); -100 marks a position that does not count.
+            past_key_values: the cache returned by an earlier call with ``use_cache=True``: one
+                ``(k, v)`` pair per layer, each (B, nh, S_past, hs). ``input_ids`` then holds
+                only the new tokens.
+            use_cache: return the keys and values of all positions so far as
+                ``past_key_values``.
+            position_ids: (B, T) or (T,) positions; by default they continue after the cache.
+            **kwargs: accepted for compatibility with generic callers (e.g. an all-ones
+                ``attention_mask``); padding masks are not supported.
+
+        Returns:
+            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and
+            ``past_key_values`` (or None).
+        """
+        attention_mask = kwargs.pop("attention_mask", None)
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError("GPTLMHeadModel does not support padding: attention_mask must be all 1")
+
+        B, T = input_ids.shape
+        past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
+        if position_ids is None:
+            if past_length + T > self.config.n_positions:
+                raise ValueError(
+                    f"sequence of {past_length + T} tokens is longer than the context "
+                    f"({self.config.n_positions} positions)"
+                )
+            # (T,) broadcasts over the batch: cheaper than materialising (B, T).
+            position_ids = torch.arange(past_length, past_length + T, device=input_ids.device)
+
+        tok_emb = self.transformer.wte(input_ids)  # (B, T, C)
+        pos_emb = self.transformer.wpe(position_ids)  # (T, C) or (B, T, C)
+        x = tok_emb + pos_emb  # (B, T, C)
+        if self.training and self.transformer.drop.p > 0:
+            x = self.transformer.drop(x)
+
+        presents: list[LayerKV] | None = [] if use_cache else None
+        for i, block in enumerate(self.transformer.h):
+            x, present = block(x, past_key_values[i] if past_key_values is not None else None)
+            if presents is not None:
+                presents.append(present)
+        x = self.transformer.ln_f(x)  # (B, T, C)
+        logits = self.lm_head(x)  # (B, T, V)
+
+        loss = None
+        if labels is not None:
+            # Flatten to (B*T, V) and (B*T,): a view of the logits, no copy.
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
+            )
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=tuple(presents) if presents is not None else None,
+        )
+
+
+# ----------------------------------------------------------------------------- GPT-2 weights
+
+# Projections that GPT-2 stores as Conv1D ([in, out]) and we store as nn.Linear ([out, in]).
+_CONV1D_SUFFIXES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def gpt2_state_dict_to_seqkit(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Convert a ``transformers.GPT2LMHeadModel`` state dict into a :class:`GPTLMHeadModel` one.
+
+    The names are already equal; the Conv1D weights are transposed, and GPT-2's non-parameter
+    buffers (old checkpoints' ``attn.bias``/``attn.masked_bias`` causal masks) are dropped.
+    A missing ``lm_head.weight`` (tied checkpoints may omit it) is taken from ``wte``.
+    """
+    converted = {}
+    for name, tensor in state_dict.items():
+        # The leading dot matters: "attn.c_attn.bias" is a real parameter.
+        if name.endswith((".attn.bias", ".attn.masked_bias")):
+            continue
+        if name.endswith(_CONV1D_SUFFIXES):
+            tensor = tensor.t().contiguous()
+        converted[name] = tensor
+    if "lm_head.weight" not in converted and "transformer.wte.weight" in converted:
+        converted["lm_head.weight"] = converted["transformer.wte.weight"]
+    return converted
+
+
+def seqkit_state_dict_to_gpt2(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Convert a :class:`GPTLMHeadModel` state dict into a ``transformers.GPT2LMHeadModel`` one
+    (the inverse of :func:`gpt2_state_dict_to_seqkit`)."""
+    return {
+        name: tensor.t().contiguous() if name.endswith(_CONV1D_SUFFIXES) else tensor
+        for name, tensor in state_dict.items()
+    }
+
+
+# ----------------------------------------------------------------------------- registration
+
+# Importing this module is enough for AutoConfig/AutoModelForCausalLM to load a "seqkit-gpt"
+# folder; exist_ok makes a second import (e.g. after importlib.reload) harmless.
+AutoConfig.register(GPTConfig.model_type, GPTConfig, exist_ok=True)
+AutoModelForCausalLM.register(GPTConfig, GPTLMHeadModel, exist_ok=True)

@@ -1,0 +1,523 @@
+"""Recipes: YAML files validated into typed configs, with ``--set a.b=c`` overrides.
+
+Modelled on torchtune's recipe configs: a recipe is data, one schema serves every family, and
+the resolved recipe (defaults filled in, overrides applied) is saved with each run. Top-level
+sections::
+
+    description  one line, shown by `seqkit recipes`
+    task         the family, e.g. gpt
+    model        validated later by the family's own dataclass (kept a mapping here)
+    tokenizer    TokenizerSection
+    data         DataSection
+    trainer      seqkit.trainer.config.TrainerConfig
+    sample       SampleSection (what the run prints after training)
+
+:func:`parse_section` is the generic validator: a dataclass with a docstring under each field
+is the schema, and every mistake becomes a one-line :class:`~seqkit.errors.UserError` that
+names the key (``trainer.max_steps must be an integer, got 'abc'``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+from seqkit.errors import UserError
+from seqkit.trainer.config import TrainerConfig
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+"""The recipes that ship with seqkit: ``<repo root>/recipes`` (seqkit is installed editable)."""
+
+TOKENIZER_KINDS = ("char", "bpe")
+"""Values of ``tokenizer.kind``."""
+
+SECTIONS = ("description", "task", "model", "tokenizer", "data", "trainer", "sample")
+"""Top-level keys of a recipe, in the order a saved recipe writes them."""
+
+
+# ---------------------------------------------------------------------------- schema
+
+
+@dataclass
+class TokenizerSection:
+    """The ``tokenizer`` section: which tokenizer turns the corpus into ids."""
+
+    kind: str = "char"
+    """char (one token per character) or bpe (byte-pair encoding)."""
+    path: str | None = None
+    """Load this saved tokenizer folder instead of training one on the corpus."""
+    vocab_size: int | None = None
+    """Vocabulary size for tokenizers that learn one (bpe); char uses the corpus's characters."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TOKENIZER_KINDS:
+            raise UserError(
+                f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}, got {self.kind!r}"
+            )
+        if self.vocab_size is not None and self.vocab_size < 1:
+            raise UserError(f"tokenizer.vocab_size must be at least 1, got {self.vocab_size}")
+
+
+@dataclass
+class DataSection:
+    """The ``data`` section: the corpus and how it is cut into examples."""
+
+    path: str | None = None
+    """A local text file, or a folder whose *.txt files are read in sorted order. Wins over hub
+    and embedded, so ``--set data.path=FILE`` retargets any recipe."""
+    hub: str | None = None
+    """A Hub data set name (e.g. karpathy/tiny_shakespeare); used when path is not set."""
+    hub_split: str = "train"
+    """Split of the Hub data set to read."""
+    text_column: str = "text"
+    """Column of the Hub data set that holds the text (rows are joined by newlines)."""
+    embedded: str | None = None
+    """A corpus that ships with seqkit's dependencies (pydoc-topics); used when neither path
+    nor hub is set."""
+    val_fraction: float = 0.1
+    """Fraction of the token stream, taken from its end, held out for validation (0 = none)."""
+    block_size: int | None = None
+    """Tokens per training example; default: the model's context length."""
+    stride: int = 1
+    """Distance between the starts of consecutive training windows (1 = every window;
+    block_size = non-overlapping blocks)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.val_fraction < 1:
+            raise UserError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.block_size is not None and self.block_size < 1:
+            raise UserError(f"data.block_size must be at least 1, got {self.block_size}")
+        if self.stride < 1:
+            raise UserError(f"data.stride must be at least 1, got {self.stride}")
+
+
+@dataclass
+class SampleSection:
+    """The ``sample`` section: the text generated after training, to eyeball the model."""
+
+    prompt: str = "\n"
+    """Text the sample continues."""
+    max_new_tokens: int = 200
+    """Tokens to generate."""
+    temperature: float = 0.8
+    """Softmax temperature; 0 = greedy."""
+    top_k: int | None = None
+    """Sample only from the k most likely tokens (null = all)."""
+    top_p: float | None = None
+    """Sample only from the smallest set of tokens whose probability reaches p (null = all)."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise UserError(f"sample.max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise UserError(f"sample.temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise UserError(f"sample.top_k must be at least 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise UserError(f"sample.top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class Recipe:
+    """A whole recipe, validated; ``model`` stays a mapping until the family parses it."""
+
+    task: str
+    """The family that trains it (gpt, ...)."""
+    description: str = ""
+    """One line shown by `seqkit recipes`."""
+    model: dict[str, Any] = field(default_factory=dict)
+    """Model settings, validated by the family's own ``ModelSection``."""
+    tokenizer: TokenizerSection = field(default_factory=TokenizerSection)
+    """See :class:`TokenizerSection`."""
+    data: DataSection = field(default_factory=DataSection)
+    """See :class:`DataSection`."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """See :class:`seqkit.trainer.config.TrainerConfig`."""
+    sample: SampleSection = field(default_factory=SampleSection)
+    """See :class:`SampleSection`."""
+    source: Path | None = field(default=None, compare=False)
+    """The file it was loaded from (not part of the recipe, never written back)."""
+
+
+# ---------------------------------------------------------------------------- YAML dialect
+
+
+# PyYAML implements YAML 1.1, where a float needs a dot: `3e-4` would load as the *string*
+# "3e-4". Recipes are full of learning rates written that way, so both the loader and the
+# dumper also resolve scientific notation without a dot as a float (as YAML 1.2 does). The
+# dumper needs the same rule so that a string such as "1e5" is written quoted.
+_SCIENTIFIC_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader + dot-less scientific floats + an error for duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        # PyYAML keeps the last of two equal keys silently; in a recipe that hides a typo.
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes strings :class:`_Loader` would read back as floats."""
+
+
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver(_FLOAT_TAG, _SCIENTIFIC_FLOAT, list("-+0123456789."))
+
+
+def _yaml_error(error: yaml.YAMLError, where: str) -> UserError:
+    """A one-line message with the file, line and column of a YAML error."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    if mark is None:
+        return UserError(f"{where}: invalid YAML: {problem}")
+    return UserError(f"{where}:{mark.line + 1}:{mark.column + 1}: invalid YAML: {problem}")
+
+
+# ---------------------------------------------------------------------------- validation
+
+T = TypeVar("T")
+
+
+def parse_section(cls: type[T], mapping: Any, where: str) -> T:
+    """Validate ``mapping`` (from YAML) into dataclass ``cls``; ``where`` names it in errors.
+
+    Keys must be fields of ``cls``; values are checked against the field annotations (int,
+    float, bool, str, ``X | None``, ``list[X]``, ``tuple[X, Y]``, ``dict``, ``Path``, nested
+    dataclasses) and converted where that is lossless (an int for a float, a list for a tuple).
+    Missing keys take the dataclass defaults.
+    """
+    if mapping is None:  # `trainer:` with nothing under it
+        mapping = {}
+    if not isinstance(mapping, dict):
+        raise UserError(f"'{where}' must be a mapping of keys to values, got {_show(mapping)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    for key in mapping:
+        if key not in fields:
+            raise UserError(
+                f"unknown key '{where}.{key}'; valid keys in '{where}': {', '.join(sorted(fields))}"
+            )
+    hints = typing.get_type_hints(cls)  # resolves annotations written as strings
+    values = {}
+    for name, spec in fields.items():
+        if name in mapping:
+            values[name] = _coerce(mapping[name], hints[name], f"{where}.{name}")
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise UserError(f"missing key '{where}.{name}'")
+    return cls(**values)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` checked against (and converted to) ``annotation``; UserError if it is not."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin is Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        for member in args:
+            if member is type(None):
+                continue
+            try:
+                return _coerce(value, member, where)
+            except UserError:
+                continue
+        raise _mismatch(value, annotation, where)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise _mismatch(value, annotation, where)
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():  # 1e3 for max_steps
+            return int(value)
+        raise _mismatch(value, annotation, where)
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _mismatch(value, annotation, where)
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        # `--set sample.prompt=1984` arrives as an int; the user meant the text.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise _mismatch(value, annotation, where)
+    if annotation is Path:
+        if isinstance(value, str):
+            return Path(value)
+        raise _mismatch(value, annotation, where)
+    if origin is list:
+        (item,) = args or (Any,)
+        if not isinstance(value, (list, tuple)):
+            if isinstance(value, (dict, type(None))):
+                raise _mismatch(value, annotation, where)
+            value = [value]  # `--set trainer.report_to=tensorboard`
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _mismatch(value, annotation, where)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _mismatch(value, annotation, where)
+        return tuple(
+            _coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
+    if annotation is dict or origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise _mismatch(value, annotation, where)
+        return dict(value)
+    if dataclasses.is_dataclass(annotation):
+        return parse_section(annotation, value, where)
+    raise TypeError(f"{where}: parse_section does not support the annotation {annotation!r}")
+
+
+def _describe(annotation: Any) -> str:
+    """``annotation`` in words, for error messages."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Union or origin is types.UnionType:
+        words = [_describe(a) for a in args if a is not type(None)]
+        if type(None) in args:
+            words.append("null")
+        return " or ".join(words)
+    simple = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if annotation in simple:
+        return simple[annotation]
+    if annotation is Path:
+        return "a path"
+    if origin is list:
+        return f"a list of {_plural(args[0]) if args else 'values'}"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}"
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {_plural(args[0])}"
+        return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
+    if annotation is dict or origin is dict:
+        return "a mapping"
+    return str(annotation)
+
+
+def _plural(annotation: Any) -> str:
+    names = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+    return names.get(annotation, "values")
+
+
+def _show(value: Any) -> str:
+    """A value as the user wrote it: strings quoted, YAML spellings for null and booleans."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    return repr(value)
+
+
+def _mismatch(value: Any, annotation: Any, where: str) -> UserError:
+    message = f"{where} must be {_describe(annotation)}, got {_show(value)}"
+    if isinstance(value, bool) and "a string" in _describe(annotation):
+        # YAML 1.1 reads unquoted yes/no/on/off as booleans: `mixed_precision: no`.
+        message += " (YAML reads yes/no/on/off as booleans; put the text in quotes)"
+    return UserError(message)
+
+
+# ---------------------------------------------------------------------------- overrides
+
+
+def apply_overrides(raw: dict, overrides: typing.Iterable[str]) -> dict:
+    """A copy of ``raw`` with each ``a.b.c=value`` override set.
+
+    Values are YAML (``3e-4`` is a float, ``null`` is None, ``[0.9, 0.95]`` a list; quote to
+    keep spaces: ``'sample.prompt=" To be"'``). An empty value is the empty string. A key
+    the schema does not know is set anyway, so validation reports it exactly like a typo in
+    the file.
+    """
+    result = copy.deepcopy(raw)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not sep or not key or any(not part for part in parts):
+            raise UserError(
+                f"--set {override!r}: expected KEY=VALUE with a dotted key, e.g. trainer.lr=3e-4"
+            )
+        value = _parse_override_value(text)
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:  # a missing or empty (`sample:`) section
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise UserError(f"--set {key}: '{prefix}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _parse_override_value(text: str) -> Any:
+    if not text:
+        return ""
+    try:
+        value = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no objects
+    except yaml.YAMLError:
+        return text  # not YAML (e.g. `[oops`): the user meant the literal text
+    # `ROMEO:` or `a: b` parse as mappings; an override sets one value, so keep the text.
+    return text if isinstance(value, dict) else value
+
+
+# ---------------------------------------------------------------------------- load / save
+
+
+def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recipe:
+    """Read, override and validate a recipe file."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"recipe {path} is a directory, not a YAML file")
+    if not path.is_file():
+        raise UserError(f"recipe {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read recipe {path}: {error}") from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no objects
+    except yaml.YAMLError as error:
+        raise _yaml_error(error, str(path)) from None
+    if raw is None:
+        raise UserError(f"recipe {path} is empty; it needs at least a 'task'")
+    if not isinstance(raw, dict):
+        raise UserError(
+            f"recipe {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
+            f"got {type(raw).__name__}"
+        )
+    return recipe_from_dict(apply_overrides(raw, overrides), source=path)
+
+
+def recipe_from_dict(raw: dict, source: Path | None = None) -> Recipe:
+    """Validate a recipe mapping (as read from YAML) into a :class:`Recipe`."""
+    where = f" in {source}" if source else ""
+    for key in raw:
+        if key not in SECTIONS:
+            raise UserError(f"unknown section '{key}'; valid sections: {', '.join(SECTIONS)}")
+    task = raw.get("task")
+    if task is None:
+        raise UserError(f"recipe{where} has no 'task' (the model family, e.g. task: gpt)")
+    if not isinstance(task, str) or not task:
+        raise UserError(f"task must be a family name such as gpt, got {_show(task)}")
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise UserError(f"description must be a string, got {_show(description)}")
+    model = raw.get("model") or {}
+    if not isinstance(model, dict):
+        raise UserError(f"'model' must be a mapping of keys to values, got {_show(model)}")
+    return Recipe(
+        task=task,
+        description=description,
+        model=copy.deepcopy(model),
+        tokenizer=parse_section(TokenizerSection, raw.get("tokenizer"), "tokenizer"),
+        data=parse_section(DataSection, raw.get("data"), "data"),
+        trainer=parse_section(TrainerConfig, raw.get("trainer"), "trainer"),
+        sample=parse_section(SampleSection, raw.get("sample"), "sample"),
+        source=source,
+    )
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """The resolved recipe as plain YAML-ready data (tuples become lists, no ``source``)."""
+    return {
+        "description": recipe.description,
+        "task": recipe.task,
+        "model": _plain(recipe.model),
+        "tokenizer": _plain(dataclasses.asdict(recipe.tokenizer)),
+        "data": _plain(dataclasses.asdict(recipe.data)),
+        "trainer": _plain(dataclasses.asdict(recipe.trainer)),
+        "sample": _plain(dataclasses.asdict(recipe.sample)),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> None:
+    """Write the resolved recipe as YAML that :func:`load_recipe` reads back equal."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.dump(
+        recipe_to_dict(recipe),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+    header = "# Resolved recipe: every default filled in, every --set override applied.\n"
+    path.write_text(header + text, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- discovery
+
+
+def list_recipes(root: Path = RECIPES_DIR) -> list[tuple[str, str]]:
+    """``(path relative to root, description)`` for every ``*.yaml`` under ``root``, sorted.
+
+    A file that does not load is listed with the reason instead of its description, so one
+    broken recipe never hides the others.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    rows = []
+    for path in root.rglob("*.yaml"):
+        try:
+            description = load_recipe(path).description or "(no description)"
+        except UserError as error:
+            description = f"(invalid recipe: {error})"
+        rows.append((path.relative_to(root).as_posix(), description))
+    return sorted(rows)
+
+
+def find_recipe(name_or_path: str | Path, root: Path = RECIPES_DIR) -> Path:
+    """A recipe file: a path as given, else a name under ``root`` with or without ``.yaml``."""
+    given = Path(name_or_path)
+    candidates = [given, Path(root) / given]
+    if given.suffix != ".yaml":
+        candidates.append(Path(root) / f"{given}.yaml")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if given.is_dir():
+        raise UserError(f"{given} is a directory, not a recipe file")
+    raise UserError(
+        f"no recipe {str(name_or_path)!r} (neither a file nor a name under {root}); "
+        "run `seqkit recipes` to list them"
+    )

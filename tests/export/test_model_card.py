@@ -1,0 +1,98 @@
+"""The model card: valid Hub metadata, every section, the metrics and the loss plot."""
+
+from __future__ import annotations
+
+import yaml
+
+from seqkit.export.model_card import format_parameter_count, write_model_card
+
+HOW_TO_LOAD = 'from seqkit import load\nmodel = load("out/final")'
+PNG = b"\x89PNG\r\n\x1a\nnot really an image"
+
+
+def split_card(text: str) -> tuple[dict, str]:
+    assert text.startswith("---\n")
+    header, body = text[4:].split("\n---\n", 1)
+    return yaml.safe_load(header), body
+
+
+def write(folder, **overrides):
+    arguments = dict(
+        title="seqkit GPT: shakespeare-char",
+        family="gpt",
+        num_parameters=801_234,
+        recipe={"task": "gpt", "trainer": {"lr": 1e-3, "betas": (0.9, 0.95)}},
+        metrics={"eval/loss": 1.23456, "eval/perplexity": 3.4367},
+        how_to_load=HOW_TO_LOAD,
+    )
+    arguments.update(overrides)
+    return write_model_card(folder, **arguments)
+
+
+def test_header_is_valid_hub_metadata(tmp_path):
+    path = write(
+        tmp_path,
+        datasets=["tiny_shakespeare"],
+        tags=["gpt", "causal-lm"],
+        pipeline_tag="text-generation",
+    )
+    assert path == tmp_path / "README.md"
+    metadata, _ = split_card(path.read_text())
+    assert metadata == {
+        "license": "apache-2.0",
+        "library_name": "seqkit",
+        "tags": ["seqkit", "gpt", "causal-lm"],
+        "datasets": ["tiny_shakespeare"],
+        "pipeline_tag": "text-generation",
+    }
+
+
+def test_optional_metadata_is_left_out(tmp_path):
+    metadata, _ = split_card(write(tmp_path, title="a: title # with YAML syntax").read_text())
+    assert "datasets" not in metadata and "pipeline_tag" not in metadata
+
+
+def test_sections_recipe_metrics_and_loading_code(tmp_path):
+    _, body = split_card(write(tmp_path).read_text())
+    for heading in (
+        "# seqkit GPT: shakespeare-char",
+        "## Model",
+        "## Training",
+        "## Results",
+        "## Intended use and limits",
+        "## How to load",
+    ):
+        assert f"\n{heading}\n" in f"\n{body}", heading
+    assert "0.80M" in body and "801,234" in body
+    assert "| eval/loss | 1.2346 |" in body
+    assert "| eval/perplexity | 3.4367 |" in body
+    recipe_block = body.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert yaml.safe_load(recipe_block) == {
+        "task": "gpt",
+        "trainer": {"lr": 1e-3, "betas": [0.9, 0.95]},
+    }
+    assert f"```python\n{HOW_TO_LOAD}\n```" in body
+    assert "## Loss" not in body and not (tmp_path / "loss.png").exists()
+
+
+def test_loss_plot_is_copied_and_shown(tmp_path):
+    plot = tmp_path / "run" / "loss.png"
+    plot.parent.mkdir()
+    plot.write_bytes(PNG)
+    folder = tmp_path / "final"
+    _, body = split_card(write(folder, loss_plot=plot).read_text())
+    assert (folder / "loss.png").read_bytes() == PNG
+    assert "![Training and evaluation loss](loss.png)" in body
+
+
+def test_loss_plot_already_in_the_folder(tmp_path):
+    (tmp_path / "loss.png").write_bytes(PNG)
+    write(tmp_path, loss_plot=tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes() == PNG
+
+
+def test_parameter_counts_read_well():
+    assert format_parameter_count(800_000) == "0.80M"
+    assert format_parameter_count(124_439_808) == "124.44M"
+    assert format_parameter_count(1_500_000_000) == "1.50B"
+    assert format_parameter_count(1_234) == "1,234"
