@@ -221,7 +221,7 @@ def markdown_table(rows: list[Row]) -> str:
             f"| {row.ratio:.2f}× | {target} | {row.verdict} |"
         )
     notes = [f"- {row.name}: {row.note}" for row in rows if row.note]
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,8 +69,6 @@ def _changed_keys(old: dict, new: dict, allowed: set[str], prefix: str = "") -> 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from accelerate import PartialState
-
     from seqkit.families import get_family
     from seqkit.recipes import RECIPES_DIR, find_recipe, load_recipe, recipe_to_dict, save_recipe
 
@@ -81,7 +79,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     model_section = parse_section(family.ModelSection, recipe.model, "model")
     run_dir = _resolve_run_dir(args, recipe_path)
-    state = PartialState()
+    from seqkit.trainer.trainer import process_state
+
+    state = process_state()
     if state.is_main_process:
         _check_run_dir(
             run_dir, resume=args.resume, overwrite=args.overwrite, recipe_dict=recipe_to_dict(recipe)

@@ -150,21 +150,37 @@ class Recipe:
 # ---------------------------------------------------------------------------- YAML dialect
 
 
-# PyYAML implements YAML 1.1, where a float needs a dot: `3e-4` would load as the *string*
-# "3e-4". Recipes are full of learning rates written that way, so both the loader and the
-# dumper also resolve scientific notation without a dot as a float (as YAML 1.2 does). The
-# dumper needs the same rule so that a string such as "1e5" is written quoted.
-_SCIENTIFIC_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
-_FLOAT_TAG = "tag:yaml.org,2002:float"
+# Recipes are read with the YAML 1.2 core schema instead of PyYAML's YAML 1.1 rules, which
+# misread exactly the values recipes hold: in 1.1, `3e-4` is a *string* (a float needs a dot),
+# `no`/`off`/`yes` are booleans (so `--set trainer.mixed_precision=no` would fail), `1:30` is
+# the int 90 and `010` is 8. Here plain scalars are null, true/false, decimal or hex integers,
+# or floats; anything else is a string.
+_INT = r"^(?:[-+]?(?:0|[1-9][0-9_]*)|0x[0-9a-fA-F_]+)$"
+_DOTTED = r"(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)"
+_FLOAT = (
+    rf"^(?:[-+]?(?:{_DOTTED}(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*[eE][-+]?[0-9]+)"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_CORE_SCHEMA = [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", _INT, list("-+0123456789")),
+    ("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789.")),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", ["<"]),  # keep `<<: *defaults` working
+]
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader + dot-less scientific floats + an error for duplicate keys."""
+    """SafeLoader with YAML 1.2 core-schema scalars and an error for duplicate keys."""
+
+    yaml_implicit_resolvers: typing.ClassVar[dict] = {}
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         # PyYAML keeps the last of two equal keys silently; in a recipe that hides a typo.
         seen: set = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys after it
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -175,11 +191,16 @@ class _Loader(yaml.SafeLoader):
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper that quotes strings :class:`_Loader` would read back as floats."""
+    """SafeDumper that also quotes strings the core schema reads as something else.
+
+    It keeps the YAML 1.1 rules too, so a saved recipe quotes `'no'` and `'1e5'` and reads the
+    same in seqkit and in any other YAML reader.
+    """
 
 
-for _cls in (_Loader, _Dumper):
-    _cls.add_implicit_resolver(_FLOAT_TAG, _SCIENTIFIC_FLOAT, list("-+0123456789."))
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_FLOAT), list("-+0123456789."))
 
 
 def _yaml_error(error: yaml.YAMLError, where: str) -> UserError:
@@ -336,11 +357,7 @@ def _show(value: Any) -> str:
 
 
 def _mismatch(value: Any, annotation: Any, where: str) -> UserError:
-    message = f"{where} must be {_describe(annotation)}, got {_show(value)}"
-    if isinstance(value, bool) and "a string" in _describe(annotation):
-        # YAML 1.1 reads unquoted yes/no/on/off as booleans: `mixed_precision: no`.
-        message += " (YAML reads yes/no/on/off as booleans; put the text in quotes)"
-    return UserError(message)
+    return UserError(f"{where} must be {_describe(annotation)}, got {_show(value)}")
 
 
 # ---------------------------------------------------------------------------- overrides

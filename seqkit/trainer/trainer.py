@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -61,6 +61,26 @@ class TrainOutput:
     step: int
     train_loss: float | None
     eval_metrics: dict[str, float]
+
+
+def cpu_only() -> bool:
+    """True when no accelerator is present.
+
+    accelerate only starts its gloo (multi-CPU) backend under ``accelerate launch`` when told
+    it is on CPU; otherwise every launched process would train alone as process 0 of 1.
+    """
+    mps = getattr(torch.backends, "mps", None)
+    xpu = getattr(torch, "xpu", None)
+    return not (
+        torch.cuda.is_available()
+        or (mps is not None and mps.is_available())
+        or (xpu is not None and xpu.is_available())
+    )
+
+
+def process_state() -> PartialState:
+    """The process group seqkit runs in (one process, or several under accelerate launch)."""
+    return PartialState(cpu=cpu_only())
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -120,7 +140,9 @@ class Trainer:
                     config.early_stopping_mode,
                 )
             )
+        process_state()  # first, so that the Accelerator joins the right process group
         self.accelerator = Accelerator(
+            cpu=cpu_only(),
             mixed_precision=config.mixed_precision,
             log_with=list(config.report_to) or None,
             project_dir=str(self.output_dir),
@@ -184,6 +206,9 @@ class Trainer:
                 batch_sampler=sampler,
                 collate_fn=self.collate_fn,
                 num_workers=self.config.num_workers,
+                # A private generator: starting an epoch must not draw from the global RNG,
+                # or a resumed run (which starts its epoch iterator elsewhere) would diverge.
+                generator=torch.Generator().manual_seed(self.config.seed + self._epoch),
             )
             for batch in loader:
                 # Counted before yielding: the position is "next batch to draw".

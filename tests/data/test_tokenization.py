@@ -64,7 +64,7 @@ def test_unknown_character_names_it_its_code_point_and_position(method):
 
 
 def test_unknown_character_position_counts_special_tokens_as_text():
-    with pytest.raises(UserError, match="'~' .* at position 14"):
+    with pytest.raises(UserError, match=r"'~' .* at position 14"):
         SPECIAL.encode("<|endoftext|>F~")
 
 
@@ -92,7 +92,7 @@ def test_save_and_load_round_trip(tokenizer, tmp_path):
 def test_load_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         CharTokenizer.from_pretrained(tmp_path / "missing")
-    with pytest.raises(UserError, match="no tokenizer.json"):
+    with pytest.raises(UserError, match=r"no tokenizer\.json"):
         CharTokenizer.from_pretrained(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{not json")
     with pytest.raises(UserError, match="not a valid tokenizer file"):

@@ -127,6 +127,15 @@ def test_cached_forward_equals_full_forward(attention):
     torch.testing.assert_close(torch.cat(logits, dim=1), full, atol=1e-5, rtol=1e-5)
 
 
+def test_explicit_position_ids_equal_the_default_positions():
+    model = tiny_model().eval()
+    ids = random_ids(2, 10)
+    full = model(ids).logits
+    torch.testing.assert_close(model(ids, position_ids=torch.arange(10)).logits, full)
+    batched = torch.arange(10).expand(2, 10)
+    torch.testing.assert_close(model(ids, position_ids=batched).logits, full)
+
+
 def test_sequence_longer_than_context_is_rejected():
     with pytest.raises(ValueError, match="context"):
         tiny_model()(random_ids(1, 17))

@@ -241,7 +241,7 @@ def test_two_optimizer_task_trains_and_resumes(tmp_path):
 
 
 def test_environment_fed_task_learns_and_resumes(tmp_path):
-    cfg = config(max_steps=300, optimizer="adam", lr=0.05, save_every=100, log_every=50)
+    cfg = config(max_steps=300, optimizer="sgd", lr=0.5, save_every=100, log_every=50)
     torch.manual_seed(0)
     task = ChainQLearning(seed=0)
     start = weights(task.model)

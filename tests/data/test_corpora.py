@@ -1,0 +1,167 @@
+"""Corpora: local files and folders, the embedded default, the Hub (offline), and dispatch."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from seqkit.data import EMBEDDED_CORPORA, load_corpus, load_embedded, load_hub_text, read_text_file
+from seqkit.data import corpora as corpora_module
+from seqkit.errors import UserError
+from seqkit.recipes import DataSection
+
+
+def test_reads_a_file_exactly(tmp_path):
+    text = "line one\r\n\tline two  \n€ and 😀\n"
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(text.encode())
+    assert read_text_file(path) == text
+    assert read_text_file(str(path)) == text
+
+
+def test_drops_a_utf8_byte_order_mark(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfhello")
+    assert read_text_file(path) == "hello"
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(UserError, match=r"missing\.txt does not exist"):
+        read_text_file(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_not_utf8_names_the_file_and_byte_offset(tmp_path, bom):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(bom + b"caf" + "é".encode("latin-1") + b" and more")
+    with pytest.raises(UserError) as error:
+        read_text_file(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert f"0xe9 at offset {len(bom) + 3}" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("content", ["", "  \n\t\n"])
+def test_empty_file_is_an_error(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        read_text_file(path)
+    assert str(path) in str(error.value)
+    assert "empty" in str(error.value)
+
+
+def test_folder_reads_txt_files_in_sorted_order(tmp_path):
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.txt").write_text("first")
+    (tmp_path / "c.md").write_text("ignored")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.txt").write_text("not recursive")
+    assert read_text_file(tmp_path) == "first\nsecond"
+
+
+def test_folder_without_txt_files_is_an_error(tmp_path):
+    (tmp_path / "notes.md").write_text("hello")
+    with pytest.raises(UserError, match=r"no \*\.txt files"):
+        read_text_file(tmp_path)
+
+
+def test_folder_with_only_empty_files_is_an_error(tmp_path):
+    (tmp_path / "a.txt").write_text("")
+    with pytest.raises(UserError, match="empty"):
+        read_text_file(tmp_path)
+
+
+def test_pydoc_topics_is_embedded_and_sizeable():
+    from pydoc_data.topics import topics
+
+    text = load_embedded("pydoc-topics")
+    assert "pydoc-topics" in EMBEDDED_CORPORA
+    assert len(text) > 100_000
+    first = sorted(topics)[0]
+    assert text.startswith(topics[first])
+    assert text == "\n\n".join(topics[key] for key in sorted(topics))
+
+
+def test_unknown_embedded_corpus_lists_the_available_ones():
+    with pytest.raises(UserError, match="pydoc-topics"):
+        load_embedded("shakespeare")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    # huggingface_hub and datasets read HF_HUB_OFFLINE when imported, so set the flag
+    # datasets consults at call time as well as the environment variable.
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+
+
+def test_hub_data_set_offline_is_one_line_user_error(offline):
+    with pytest.raises(UserError) as error:
+        load_hub_text("karpathy/tiny_shakespeare")
+    message = str(error.value)
+    assert "'karpathy/tiny_shakespeare'" in message
+    assert "--set data.path=FILE" in message
+    assert "\n" not in message
+
+
+def test_unreachable_hub_fails_fast_without_offline_mode(monkeypatch):
+    """With no offline flag, a failed connection probe stops before any retrying request."""
+    import datasets
+
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    def must_not_be_called(*args, **kwargs):
+        raise AssertionError("load_dataset should not be tried when the Hub is unreachable")
+
+    for variable in corpora_module.PROXY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(datasets, "load_dataset", must_not_be_called)
+    with pytest.raises(UserError, match=r"unreachable.*--set data\.path=FILE"):
+        load_hub_text("karpathy/tiny_shakespeare")
+
+
+class FakeDataset:
+    def __init__(self, columns: dict[str, list]):
+        self.columns = columns
+        self.column_names = list(columns)
+
+    def __getitem__(self, column: str) -> list:
+        return self.columns[column]
+
+
+def test_hub_rows_are_joined_by_newlines(monkeypatch, offline):
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(name, split):
+        calls.append((name, split))
+        return FakeDataset({"text": ["row one", "row two"], "label": [0, 1]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert load_hub_text("someone/set", split="validation") == "row one\nrow two"
+    assert calls == [("someone/set", "validation")]
+    with pytest.raises(UserError, match=r"no column 'content'.*text, label"):
+        load_hub_text("someone/set", text_column="content")
+    with pytest.raises(UserError, match="not text"):
+        load_hub_text("someone/set", text_column="label")
+
+
+def test_load_corpus_prefers_path_then_hub_then_embedded(tmp_path, monkeypatch):
+    path = tmp_path / "corpus.txt"
+    path.write_text("local text")
+    monkeypatch.setattr(corpora_module, "load_hub_text", lambda name, split, text_column: name)
+    everything = DataSection(path=str(path), hub="some/set", embedded="pydoc-topics")
+    assert load_corpus(everything) == "local text"
+    assert load_corpus(DataSection(hub="some/set", embedded="pydoc-topics")) == "some/set"
+    assert load_corpus(DataSection(embedded="pydoc-topics")) == load_embedded("pydoc-topics")
+    with pytest.raises(UserError, match=r"data\.path, data\.hub or data\.embedded"):
+        load_corpus(DataSection())
