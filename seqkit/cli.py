@@ -156,7 +156,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     folder = resolve_model_dir(args.model)
     model, tokenizer = load_pretrained(folder)
-    ids = tokenizer.encode(args.prompt)
+    ids = tokenizer.encode(args.prompt, what="prompt")
     if not ids:
         raise UserError("--prompt is empty; give at least one character")
     context = model.config.n_positions
@@ -236,8 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep stderr for seqkit's own messages: no weight-loading bars or info logs."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "recipes":
+        _quiet_libraries()
     try:
         return args.run(args)
     except UserError as error:

@@ -95,11 +95,6 @@ def test_wrong_types_are_one_line_errors(key, value, message):
     assert str(error.value) == message
 
 
-def test_yaml_booleans_in_a_string_field_get_a_hint():
-    with pytest.raises(UserError, match="quotes"):
-        parse_section(TrainerConfig, {"mixed_precision": False}, "trainer")
-
-
 def test_lenient_conversions():
     parsed = parse_section(Example, {"count": 1e3, "name": 1984, "tags": "solo"}, "example")
     assert parsed.count == 1000 and isinstance(parsed.count, int)
@@ -208,6 +203,40 @@ def test_scientific_notation_without_a_dot_is_a_float_in_files(tmp_path):
     assert (trainer.lr, trainer.eps, trainer.min_lr) == (3e-4, 1e-8, -25.0)
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("no", "no"),  # YAML 1.1 would say False
+        ("off", "off"),
+        ("1:30", "1:30"),  # YAML 1.1 would say 90
+        ("010", "010"),  # YAML 1.1 would say 8
+        ("2024-01-01", "2024-01-01"),  # YAML 1.1 would say a date
+        ("true", True),
+        ("null", None),
+        ("1_000", 1000),
+        ("0x1F", 31),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+    ],
+)
+def test_plain_scalars_follow_the_yaml_1_2_core_schema(text, value):
+    assert apply_overrides({}, [f"a.b={text}"])["a"]["b"] == value
+
+
+def test_mixed_precision_no_from_file_and_command_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "trainer:\n  mixed_precision: no\n")
+    assert load_recipe(path).trainer.mixed_precision == "no"
+    path = write(tmp_path, MINIMAL, "other.yaml")
+    assert load_recipe(path, ["trainer.mixed_precision=no"]).trainer.mixed_precision == "no"
+    with pytest.raises(UserError, match="progress_bar must be true or false, got 'yes'"):
+        load_recipe(path, ["trainer.progress_bar=yes"])
+
+
+def test_merge_keys_work_and_later_keys_win(tmp_path):
+    text = "task: gpt\nmodel:\n  <<: {n_layer: 2, n_head: 2}\n  n_head: 4\n"
+    assert load_recipe(write(tmp_path, text)).model == {"n_layer": 2, "n_head": 4}
+
+
 def test_minimal_recipe_takes_every_default(tmp_path):
     recipe = load_recipe(write(tmp_path, MINIMAL))
     assert recipe == Recipe(task="gpt")
@@ -274,7 +303,7 @@ def test_save_and_load_round_trip(tmp_path):
             "sample.prompt=1e5",  # a string that looks like a float must come back a string
             "sample.top_p=0.9",
             "data.path=corpus.txt",
-            "trainer.mixed_precision='no'",  # a string YAML 1.1 would read as a boolean
+            "trainer.mixed_precision=no",  # written quoted: YAML 1.1 readers take it as false
             'sample.prompt="\\n\\tTo be: "',
         ],
     )
@@ -285,6 +314,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert recipe_to_dict(loaded) == recipe_to_dict(recipe)
     assert loaded.sample.prompt == "\n\tTo be: "
     assert loaded.trainer.betas == (0.8, 0.95)
+    assert "mixed_precision: 'no'" in saved.read_text()
 
 
 def test_recipe_to_dict_is_plain_yaml_data():

@@ -92,6 +92,8 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
     text = load_corpus(recipe.data)
     tokenizer = _tokenizer_for(recipe, section, text)
     ids = encode_corpus(tokenizer, text)
+    # Checked now, not after training: the sample prompt must be spelled in this vocabulary.
+    tokenizer.encode(recipe.sample.prompt, what="sample.prompt")
     torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
     model = _model_for(section, tokenizer.vocab_size)
     block_size = recipe.data.block_size or model.config.n_positions
@@ -125,6 +127,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
             datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
             loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
             tags=["gpt", "causal-lm", "character-level"],
+            pipeline_tag="text-generation",
             how_to_load=HOW_TO_LOAD,
         )
 

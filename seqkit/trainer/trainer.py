@@ -399,6 +399,7 @@ class Trainer:
             batch_sampler=sampler,
             collate_fn=self.collate_fn,
             num_workers=self.config.num_workers,
+            generator=torch.Generator().manual_seed(self.config.seed),  # leave the global RNG be
         )
         wrapped = task.models
         # Evaluate the unwrapped modules: shards may differ in length across processes, and a

@@ -149,10 +149,20 @@ def test_every_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
     corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
     result = seqkit(
         "train", str(RECIPES_DIR / recipe), *TINY, "--set", f"data.path={corpus}",
-        "--output-dir", str(tmp_path / "run"),
+        "--set", "sample.prompt=First", "--output-dir", str(tmp_path / "run"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    assert "--- sample" in result.stdout
+
+
+def test_sample_prompt_outside_the_vocabulary_fails_before_training(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("abc abc abc\n" * 200)
+    result = seqkit("train", QUICKSTART, *TINY, "--set", f"data.path={corpus}",
+                    "--output-dir", str(tmp_path / "run"))  # fmt: skip
+    assert_user_error(result, "sample.prompt")
+    assert not (tmp_path / "run").exists()
 
 
 # ---------------------------------------------------------------- bad input: one line, exit 2
