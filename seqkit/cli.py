@@ -84,7 +84,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = process_state()
     if state.is_main_process:
         _check_run_dir(
-            run_dir, resume=args.resume, overwrite=args.overwrite, recipe_dict=recipe_to_dict(recipe)
+            run_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            recipe_dict=recipe_to_dict(recipe),
         )
     state.wait_for_everyone()
 
@@ -216,9 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--output-dir", help="run directory (default: runs/RECIPE_NAME)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
-    train.add_argument(
-        "--overwrite", action="store_true", help="replace an existing run directory"
-    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.set_defaults(run=cmd_train)
 
     gen = commands.add_parser("generate", help="sample text from a trained model")

@@ -17,8 +17,8 @@ from seqkit.data import CausalLMDataset, CharTokenizer, encode_corpus, load_corp
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.generation import generate
+from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
 

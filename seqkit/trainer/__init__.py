@@ -11,7 +11,8 @@ __all__ = [
     "LanguageModelingTask",
     "SupervisedTask",
     "Task",
-    "Trainer",
     "TrainOutput",
+    "Trainer",
     "TrainerConfig",
+    "TrainerControl",
 ]

@@ -74,8 +74,7 @@ class EarlyStopping(Callback):
     def on_evaluate(self, trainer: Trainer, control: TrainerControl, metrics: dict) -> None:
         if self.metric not in metrics:
             raise KeyError(
-                f"early stopping watches {self.metric!r}, but evaluation reported "
-                f"{sorted(metrics)}"
+                f"early stopping watches {self.metric!r}, but evaluation reported {sorted(metrics)}"
             )
         value = float(metrics[self.metric])
         if self._improved(value):

@@ -280,7 +280,9 @@ class Trainer:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.checkpoints.cleanup_staging()
         self.logger = (
-            MetricsLogger(self.output_dir / "metrics.jsonl", resume_step=self.step if resume else None)
+            MetricsLogger(
+                self.output_dir / "metrics.jsonl", resume_step=self.step if resume else None
+            )
             if acc.is_main_process
             else None
         )
@@ -510,4 +512,3 @@ class Trainer:
                 raise ValueError("this task has several models; name one")
             return next(iter(self._unwrapped.values()))
         return self._unwrapped[name]
-

@@ -143,7 +143,9 @@ def test_recipes_lists_every_recipe_with_a_description():
     assert any(line.startswith("gpt/shakespeare-char.yaml") for line in listed)
 
 
-@pytest.mark.parametrize("recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.rglob("*.yaml")))
+@pytest.mark.parametrize(
+    "recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.rglob("*.yaml"))
+)
 def test_every_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
@@ -188,7 +190,7 @@ def test_wrong_value_type(tmp_path):
 
 def test_corpus_that_is_not_utf8(tmp_path):
     bad = tmp_path / "latin1.txt"
-    bad.write_bytes("caf".encode() + "é".encode("latin-1") + b" and more text")
+    bad.write_bytes(b"caf" + "é".encode("latin-1") + b" and more text")
     result = seqkit("train", QUICKSTART, *TINY, "--set", f"data.path={bad}",
                     "--output-dir", str(tmp_path / "run"))  # fmt: skip
     assert_user_error(result, str(bad), "3")
@@ -204,9 +206,7 @@ def test_empty_corpus(tmp_path):
 
 
 def test_unreachable_hub_dataset(tmp_path):
-    result = seqkit(
-        "train", "gpt/shakespeare-char", *TINY, "--output-dir", str(tmp_path / "run")
-    )
+    result = seqkit("train", "gpt/shakespeare-char", *TINY, "--output-dir", str(tmp_path / "run"))
     assert_user_error(result, "karpathy/tiny_shakespeare", "data.path")
 
 

@@ -18,7 +18,9 @@ SCRIPT = Path(__file__).with_name("distributed_run.py")
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
-def launch(output_dir: Path, batch_size: int, processes: int, *extra: str) -> subprocess.CompletedProcess:
+def launch(
+    output_dir: Path, batch_size: int, processes: int, *extra: str
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     if processes == 1:
         command = [sys.executable, str(SCRIPT)]

@@ -52,7 +52,9 @@ def test_gradient_accumulation_equals_the_large_batch(tmp_path):
     torch.manual_seed(0)
     start = ToyLM()
     big, accumulated = copy.deepcopy(start), copy.deepcopy(start)
-    Trainer(big, config(max_steps=1, batch_size=8), output_dir=tmp_path / "a", train_data=data).train()
+    Trainer(
+        big, config(max_steps=1, batch_size=8), output_dir=tmp_path / "a", train_data=data
+    ).train()
     Trainer(
         accumulated,
         config(max_steps=1, batch_size=2, grad_accum_steps=4),
@@ -69,9 +71,7 @@ def test_gradient_accumulation_equals_the_large_batch(tmp_path):
         batch = torch.utils.data.default_collate([data[int(i)] for i in chunk])
         (naive(**batch).loss / 4).backward()
     optimizer.step()
-    differences = [
-        (weights(naive)[k] - weights(big)[k]).abs().max().item() for k in weights(big)
-    ]
+    differences = [(weights(naive)[k] - weights(big)[k]).abs().max().item() for k in weights(big)]
     assert max(differences) > 1e-4
 
 
@@ -118,9 +118,7 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path):
     torch.manual_seed(0)
     reference = ToyLM(dropout=0.3)
     start = weights(reference)
-    Trainer(
-        reference, cfg, output_dir=tmp_path / "ref", train_data=data, eval_data=data
-    ).train()
+    Trainer(reference, cfg, output_dir=tmp_path / "ref", train_data=data, eval_data=data).train()
 
     crashed = ToyLM(dropout=0.3)
     crashed.load_state_dict(start)
@@ -186,9 +184,7 @@ class ScriptedEval(LanguageModelingTask):
 def test_early_stopping_restores_best_and_rotation_keeps_it(tmp_path):
     # Evaluations at steps 1..6 report these losses: best at step 2, then no improvement.
     task = ScriptedEval(ToyLM(), [3.0, 1.0, 2.0, 2.5, 2.6, 2.7])
-    cfg = config(
-        max_steps=20, eval_every=1, save_every=1, keep_last=1, early_stopping_patience=3
-    )
+    cfg = config(max_steps=20, eval_every=1, save_every=1, keep_last=1, early_stopping_patience=3)
     trainer = Trainer(
         task, cfg, output_dir=tmp_path, train_data=ToySequences(), eval_data=ToySequences()
     )
@@ -233,9 +229,7 @@ def test_two_optimizer_task_trains_and_resumes(tmp_path):
             callbacks=[CrashAt(4)],
         ).train()
     resumed = ToyGAN()
-    Trainer(resumed, cfg, output_dir=tmp_path / "run", train_data=RealNumbers()).train(
-        resume=True
-    )
+    Trainer(resumed, cfg, output_dir=tmp_path / "run", train_data=RealNumbers()).train(resume=True)
     for name in reference.models:
         assert_same_weights(weights(reference.models[name]), weights(resumed.models[name]))
 
