@@ -278,3 +278,27 @@ def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
 def test_bad_mixed_precision_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="mixed_precision"):
         Trainer(ToyLM(), config(mixed_precision="fp8x"), output_dir=tmp_path)
+
+
+class CountingSequences(ToySequences):
+    """Records every example the DataLoader fetches."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.fetched: list[int] = []
+
+    def __getitem__(self, i):
+        self.fetched.append(i)
+        return super().__getitem__(i)
+
+
+def test_resume_fetches_only_the_batches_after_the_checkpoint(tmp_path):
+    cfg = config(max_steps=7, save_every=5)
+    Trainer(ToyLM(), config(max_steps=5, save_every=5), output_dir=tmp_path,
+            train_data=ToySequences(size=40)).train()  # fmt: skip
+    data = CountingSequences(size=40)
+    Trainer(ToyLM(), cfg, output_dir=tmp_path, train_data=data).train(resume=True)
+    # Two more steps of batch 4: eight examples, none of the twenty already seen replayed.
+    assert len(data.fetched) == 8
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(cfg.seed)).tolist()
+    assert data.fetched == order[20:28]
