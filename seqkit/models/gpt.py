@@ -42,13 +42,50 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 # without one overwriting another.
 LayerKV = tuple[torch.Tensor, torch.Tensor]
 
-ACTIVATIONS = {
-    # GPT-2's "gelu_new" is the tanh approximation of GELU; PyTorch fuses it into one kernel.
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu": F.gelu,
-    "relu": F.relu,
-}
 ATTENTION_PATHS = ("sdpa", "explicit")
+
+
+# ----------------------------------------------------------------------------- activation
+
+# gelu_new(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))          (GPT-2's tanh approximation)
+#             = x·σ(z),  z = x·(a + b·x²),  a = 2√(2/π),  b = 0.044715·a
+# because 0.5·(1 + tanh(u)) = σ(2u). The two forms are the same function; the second is the
+# fast one on CPU, where ATen's vectorised tanh runs about 4× slower than its sigmoid
+# (measured on AVX2: F.gelu(approximate="tanh") forward + backward 3.4 ms, this 1.7 ms on a
+# 768×512 activation). A test checks both against each other, values and gradients.
+_GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
+_GELU_B = 0.044715 * _GELU_A
+
+
+class _SigmoidFormGELU(torch.autograd.Function):
+    """gelu_new as x·σ(x·(a + b·x²)), with a hand-written backward: fewer passes over memory
+    than autograd's chain of elementwise ops."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        s = (x * x).mul_(_GELU_B).add_(_GELU_A).mul_(x).sigmoid_()  # σ(z)
+        ctx.save_for_backward(x, s)
+        return x * s
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        x, s = ctx.saved_tensors
+        # d/dx [x·σ(z)] = σ(z) + x·σ(z)·(1 − σ(z))·dz/dx,   dz/dx = a + 3b·x²
+        dz_dx = (x * x).mul_(3.0 * _GELU_B).add_(_GELU_A)
+        return (1.0 - s).mul_(s).mul_(dz_dx).mul_(x).add_(s).mul_(grad)
+
+
+def gelu_new(x: torch.Tensor) -> torch.Tensor:
+    """GPT-2's GELU, 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))."""
+    if x.requires_grad and x.device.type == "cpu":
+        return _SigmoidFormGELU.apply(x)
+    # Without a backward to save (inference, e.g. one token at a time while generating) and
+    # off the CPU, the single fused call has the least overhead.
+    return F.gelu(x, approximate="tanh")
+
+
+ACTIVATIONS = {"gelu_new": gelu_new, "gelu": F.gelu, "relu": F.relu}
 
 
 # ----------------------------------------------------------------------------- attention
@@ -68,7 +105,8 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.head_size = config.n_embd // config.n_head
-        self.attention = config.attention
+        # Read at every call, so that switching ``model.config.attention`` takes effect at once.
+        self.config = config
         self.attn_pdrop = config.attn_pdrop
         # One matmul projects the input to queries, keys and values at once (fused qkv).
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
@@ -98,7 +136,7 @@ class CausalSelfAttention(nn.Module):
             v = torch.cat((past_v, v), dim=2)  # (B, nh, S, hs)
         S = k.size(2)
 
-        attend = self._sdpa if self.attention == "sdpa" else self._explicit
+        attend = self._sdpa if self.config.attention == "sdpa" else self._explicit
         y = attend(q, k, v, T, S)  # (B, nh, T, hs)
 
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): heads side by side
@@ -192,8 +230,10 @@ class Block(nn.Module):
 class GPTConfig(PretrainedConfig):
     """Hyper-parameters of a :class:`GPTLMHeadModel`; the names and defaults are GPT-2's.
 
-    Special token ids (``bos_token_id``, ``eos_token_id``, ``pad_token_id``) and every other
-    ``PretrainedConfig`` argument are accepted as keyword arguments and handled by the base class.
+    transformers 5 configs are dataclasses: each field below is a keyword argument of the
+    constructor. The special token ids are fields here, as in every transformers 5 model config
+    (the base class no longer declares them); any other ``PretrainedConfig`` keyword argument is
+    forwarded to, and handled by, the base class.
     """
 
     model_type = "seqkit-gpt"

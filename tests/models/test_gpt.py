@@ -17,6 +17,7 @@ from seqkit.generation import generate
 from seqkit.models.gpt import (
     GPTConfig,
     GPTLMHeadModel,
+    gelu_new,
     gpt2_state_dict_to_seqkit,
     seqkit_state_dict_to_gpt2,
 )
@@ -86,6 +87,22 @@ def test_config_converts_to_and_from_gpt2_config():
     assert back.to_dict() == config.to_dict()
 
 
+# ----------------------------------------------------------------------------- activation
+
+
+def test_gelu_new_equals_the_tanh_approximation():
+    x = torch.linspace(-8, 8, 2001, requires_grad=True)
+    reference_x = x.detach().clone().requires_grad_()
+    grad = torch.randn(2001, generator=torch.Generator().manual_seed(0))
+    ours, reference = gelu_new(x), F.gelu(reference_x, approximate="tanh")
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
+    ours.backward(grad)
+    reference.backward(grad)
+    torch.testing.assert_close(x.grad, reference_x.grad, atol=1e-5, rtol=1e-5)
+    x64 = torch.randn(40, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(gelu_new, (x64,))
+
+
 # ----------------------------------------------------------------------------- attention paths
 
 
@@ -108,6 +125,21 @@ def test_sdpa_and_explicit_attention_agree(training):
         torch.testing.assert_close(
             param.grad, grads_explicit[name].grad, atol=1e-5, rtol=1e-5, msg=name
         )
+
+
+def test_switching_the_attention_path_on_a_built_model_takes_effect(monkeypatch):
+    model = tiny_model(attention="sdpa").eval()
+    calls = []
+    monkeypatch.setattr(
+        type(model.transformer.h[0].attn),
+        "_explicit",
+        lambda self, *args: calls.append(1) or torch.zeros_like(args[0]),
+    )
+    model(random_ids(1, 4))
+    assert calls == []
+    model.config.attention = "explicit"
+    model(random_ids(1, 4))
+    assert len(calls) == model.config.n_layer
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "explicit"])
