@@ -8,6 +8,7 @@ never overwritten unless ``--overwrite`` says so.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import shutil
 import sys
@@ -17,6 +18,10 @@ from pathlib import Path
 from seqkit.errors import UserError
 
 EXIT_USER_ERROR = 2
+
+COMMAND_MODULES = ("seqkit.commands.evaluate",)
+"""Modules that add one subcommand each through ``register(commands)``; they import their heavy
+dependencies inside the command, so ``seqkit --help`` stays fast."""
 
 
 # ---------------------------------------------------------------------------- train
@@ -145,8 +150,15 @@ def resolve_model_dir(path_text: str) -> Path:
 def cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from seqkit.families import load_pretrained
+    from seqkit.families import family_for_model
     from seqkit.generation import generate
+
+    folder = resolve_model_dir(args.model)
+    family = family_for_model(folder)
+    if hasattr(family, "generate_command"):
+        return family.generate_command(folder, args)
+    if args.prompt is None:
+        raise UserError("--prompt is required for a text model")
 
     for name in ("max_new_tokens", "top_k"):
         value = getattr(args, name)
@@ -157,13 +169,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
 
-    folder = resolve_model_dir(args.model)
-    model, tokenizer = load_pretrained(folder)
+    model, tokenizer = family.load_pretrained(folder)
     ids = tokenizer.encode(args.prompt, what="prompt")
     if not ids:
         raise UserError("--prompt is empty; give at least one character")
-    context = model.config.n_positions
-    if len(ids) > context:
+    # Recurrent models have no context limit; position-embedding models do.
+    context = getattr(model.config, "n_positions", None)
+    if context is not None and len(ids) > context:
         print(
             f"note: the prompt has {len(ids)} tokens, more than the model's context of "
             f"{context}; keeping the last {context}",
@@ -222,9 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.set_defaults(run=cmd_train)
 
-    gen = commands.add_parser("generate", help="sample text from a trained model")
+    gen = commands.add_parser("generate", help="sample from a trained model")
     gen.add_argument("model", metavar="RUN_OR_MODEL_DIR")
-    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--prompt", help="text to continue (text models)")
     gen.add_argument("--max-new-tokens", type=int, default=200)
     gen.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     gen.add_argument("--top-k", type=int, default=None)
@@ -234,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = commands.add_parser("recipes", help="list the recipes that ship with seqkit")
     recipes.set_defaults(run=cmd_recipes)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(commands)
     return parser
 
 

@@ -8,8 +8,17 @@ Each family module defines:
 - ``MODEL_TYPES`` and ``load_pretrained(folder)``: how to load a saved folder of that family back
   for generation.
 
+and may define, for the CLI commands that apply to it:
+
+- ``generate_command(folder, args) -> int``: ``seqkit generate`` for models that do not produce
+  text from a prompt (a GAN writes an image grid); without it, ``generate`` samples text;
+- ``evaluate(folder, run_dir, args) -> dict[str, float]``: ``seqkit evaluate`` (``run_dir`` is
+  the run the folder came from, or None for a bare model folder); it prints what it measures
+  beyond the returned numbers itself.
+
 Modules are imported lazily by name, so ``seqkit recipes`` or a GPT run never pays for families
-it does not use.
+it does not use. Sibling packages (vision, gan, gcn, rl) register their tasks here by module
+name only; the NLP core never imports them.
 """
 
 from __future__ import annotations
@@ -56,8 +65,8 @@ def get_family(task_name: str) -> ModuleType:
     return importlib.import_module(FAMILY_MODULES[task_name])
 
 
-def load_pretrained(folder: Path) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` from a Hub folder written by any family."""
+def family_for_model(folder: Path) -> ModuleType:
+    """The family module that wrote the Hub folder ``folder`` (found by its ``model_type``)."""
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise UserError(f"{folder} is not a model folder (no config.json)")
@@ -65,8 +74,13 @@ def load_pretrained(folder: Path) -> tuple[Any, Any]:
         model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
     except json.JSONDecodeError as exc:
         raise UserError(f"{config_path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    for module_name in FAMILY_MODULES.values():
+    for module_name in dict.fromkeys(FAMILY_MODULES.values()):
         module = importlib.import_module(module_name)
         if model_type in module.MODEL_TYPES:
-            return module.load_pretrained(folder)
+            return module
     raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")
+
+
+def load_pretrained(folder: Path) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a Hub folder written by any family."""
+    return family_for_model(folder).load_pretrained(folder)

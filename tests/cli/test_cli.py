@@ -144,9 +144,10 @@ def test_recipes_lists_every_recipe_with_a_description():
 
 
 @pytest.mark.parametrize(
-    "recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.rglob("*.yaml"))
+    "recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("gpt/*.yaml"))
 )
-def test_every_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
+def test_every_gpt_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
+    # Each family's tests smoke-test its own recipes with tiny overrides of their own.
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
     result = seqkit(

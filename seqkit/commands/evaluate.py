@@ -1,0 +1,56 @@
+"""``seqkit evaluate RUN_OR_MODEL_DIR``: measure a trained model the way its family is measured.
+
+The command only finds the model and its run; what "evaluate" means (validation loss, BLEU,
+accuracy, NLL per note, return over episodes) belongs to the family module's ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from seqkit.errors import UserError
+
+
+def run_dir_of(model_dir: Path) -> Path | None:
+    """The run a model folder came from (``RUN/final`` or ``RUN/checkpoints/step-N``), if any."""
+    for candidate in (model_dir.parent, model_dir.parent.parent):
+        if (candidate / "recipe.yaml").is_file():
+            return candidate
+    return None
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from seqkit.cli import resolve_model_dir
+    from seqkit.families import family_for_model
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    folder = resolve_model_dir(args.model)
+    family = family_for_model(folder)
+    if not hasattr(family, "evaluate"):
+        raise UserError(f"seqkit evaluate does not support {folder}'s model family yet")
+    metrics = family.evaluate(folder, run_dir_of(folder), args)
+    for name, value in metrics.items():
+        print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("evaluate", help="measure a trained model")
+    parser.add_argument("model", metavar="RUN_OR_MODEL_DIR")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    family = parser.add_argument_group("family-specific options")
+    family.add_argument("--source", help="translation: source sentences, one a line")
+    family.add_argument("--reference", help="translation: reference translations, one a line")
+    family.add_argument("--beam-size", type=int, default=None, help="translation: beam width")
+    family.add_argument("--plots", action="store_true", help="vision: save feature maps and errors")
+    family.add_argument("--episodes", type=int, default=None, help="rl: greedy episodes to play")
+    family.add_argument("--video", metavar="FILE.gif", help="rl: record one episode")
+    family.add_argument("--num-pieces", type=int, default=None, help="music: pieces to generate")
+    family.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=cmd_evaluate)
