@@ -35,13 +35,15 @@ def _resolve_run_dir(args: argparse.Namespace, recipe_path: Path) -> Path:
 
 def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool, recipe_dict: dict) -> None:
     """Refuse anything that would overwrite or mix up a user's existing run."""
+    from seqkit.families import data_section_for
     from seqkit.recipes import load_recipe, recipe_to_dict
 
     exists = run_dir.exists() and any(run_dir.iterdir()) if run_dir.is_dir() else run_dir.exists()
     if resume:
         if not (run_dir / "recipe.yaml").is_file():
             raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
-        saved = recipe_to_dict(load_recipe(run_dir / "recipe.yaml"))
+        saved_recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+        saved = recipe_to_dict(saved_recipe)
         changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
         if changed:
             raise UserError(
@@ -74,11 +76,11 @@ def _changed_keys(old: dict, new: dict, allowed: set[str], prefix: str = "") -> 
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from seqkit.families import get_family
+    from seqkit.families import data_section_for, get_family
     from seqkit.recipes import RECIPES_DIR, find_recipe, load_recipe, recipe_to_dict, save_recipe
 
     recipe_path = find_recipe(args.recipe, RECIPES_DIR)
-    recipe = load_recipe(recipe_path, args.set or [])
+    recipe = load_recipe(recipe_path, args.set or [], data_section_for=data_section_for)
     family = get_family(recipe.task)
     from seqkit.recipes import parse_section
 
@@ -200,9 +202,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
+    from seqkit.families import data_section_for
     from seqkit.recipes import RECIPES_DIR, list_recipes
 
-    rows = list_recipes(RECIPES_DIR)
+    rows = list_recipes(RECIPES_DIR, data_section_for=data_section_for)
     if not rows:
         print(f"no recipes found in {RECIPES_DIR}")
         return 0

@@ -408,8 +408,17 @@ def _parse_override_value(text: str) -> Any:
 # ---------------------------------------------------------------------------- load / save
 
 
-def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recipe:
-    """Read, override and validate a recipe file."""
+def load_recipe(
+    path: str | Path,
+    overrides: typing.Iterable[str] = (),
+    data_section_for: typing.Callable[[str], type] | None = None,
+) -> Recipe:
+    """Read, override and validate a recipe file.
+
+    ``data_section_for(task)`` names the dataclass that validates the ``data`` section, for
+    families whose data needs fields of its own (source and target languages, an environment);
+    without it, :class:`DataSection`.
+    """
     path = Path(path)
     if path.is_dir():
         raise UserError(f"recipe {path} is a directory, not a YAML file")
@@ -430,10 +439,16 @@ def load_recipe(path: str | Path, overrides: typing.Iterable[str] = ()) -> Recip
             f"recipe {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
             f"got {type(raw).__name__}"
         )
-    return recipe_from_dict(apply_overrides(raw, overrides), source=path)
+    return recipe_from_dict(
+        apply_overrides(raw, overrides), source=path, data_section_for=data_section_for
+    )
 
 
-def recipe_from_dict(raw: dict, source: Path | None = None) -> Recipe:
+def recipe_from_dict(
+    raw: dict,
+    source: Path | None = None,
+    data_section_for: typing.Callable[[str], type] | None = None,
+) -> Recipe:
     """Validate a recipe mapping (as read from YAML) into a :class:`Recipe`."""
     where = f" in {source}" if source else ""
     for key in raw:
@@ -455,7 +470,9 @@ def recipe_from_dict(raw: dict, source: Path | None = None) -> Recipe:
         description=description,
         model=copy.deepcopy(model),
         tokenizer=parse_section(TokenizerSection, raw.get("tokenizer"), "tokenizer"),
-        data=parse_section(DataSection, raw.get("data"), "data"),
+        data=parse_section(
+            data_section_for(task) if data_section_for else DataSection, raw.get("data"), "data"
+        ),
         trainer=parse_section(TrainerConfig, raw.get("trainer"), "trainer"),
         sample=parse_section(SampleSection, raw.get("sample"), "sample"),
         source=source,
@@ -504,7 +521,9 @@ def save_recipe(recipe: Recipe, path: str | Path) -> None:
 # ---------------------------------------------------------------------------- discovery
 
 
-def list_recipes(root: Path = RECIPES_DIR) -> list[tuple[str, str]]:
+def list_recipes(
+    root: Path = RECIPES_DIR, data_section_for: typing.Callable[[str], type] | None = None
+) -> list[tuple[str, str]]:
     """``(path relative to root, description)`` for every ``*.yaml`` under ``root``, sorted.
 
     A file that does not load is listed with the reason instead of its description, so one
@@ -516,7 +535,8 @@ def list_recipes(root: Path = RECIPES_DIR) -> list[tuple[str, str]]:
     rows = []
     for path in root.rglob("*.yaml"):
         try:
-            description = load_recipe(path).description or "(no description)"
+            recipe = load_recipe(path, data_section_for=data_section_for)
+            description = recipe.description or "(no description)"
         except UserError as error:
             description = f"(invalid recipe: {error})"
         rows.append((path.relative_to(root).as_posix(), description))

@@ -5,6 +5,8 @@ Each family module defines:
 - ``ModelSection``: the dataclass the recipe's ``model`` section is validated into;
 - ``build(recipe, model_section) -> Job``: everything the Trainer needs, plus how to write the
   trained model as a Hub folder;
+- ``DataSection`` (optional): a subclass of :class:`seqkit.recipes.DataSection` with the fields
+  this family's ``data`` section adds;
 - ``MODEL_TYPES`` and ``load_pretrained(folder)``: how to load a saved folder of that family back
   for generation.
 
@@ -63,6 +65,13 @@ def get_family(task_name: str) -> ModuleType:
         valid = ", ".join(sorted(FAMILY_MODULES))
         raise UserError(f"unknown task {task_name!r}; valid tasks: {valid}")
     return importlib.import_module(FAMILY_MODULES[task_name])
+
+
+def data_section_for(task_name: str) -> type:
+    """The dataclass that validates the ``data`` section of a recipe for ``task_name``."""
+    from seqkit.recipes import DataSection
+
+    return getattr(get_family(task_name), "DataSection", DataSection)
 
 
 def family_for_model(folder: Path) -> ModuleType:
