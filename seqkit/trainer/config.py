@@ -62,6 +62,9 @@ class TrainerConfig:
     """Clip the global gradient norm to this value (null = no clipping)."""
     mixed_precision: str = "no"
     """One of no, bf16, fp16 (passed to accelerate)."""
+    nan_policy: str = "stop"
+    """What a NaN or infinite loss or gradient norm does: stop (name the step, keep the last
+    good checkpoint) or skip (leave the weights unchanged for that step and count it)."""
 
     eval_every: int = 200
     """Evaluate every this many optimizer steps (and at the end); 0 = only at the end."""

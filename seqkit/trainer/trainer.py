@@ -52,6 +52,11 @@ from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, sche
 from seqkit.trainer.tasks import SupervisedTask, Task
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
+NAN_POLICIES = ("stop", "skip")
+
+
+class TrainingDiverged(UserError):
+    """The loss or the gradients stopped being finite and ``nan_policy`` is ``stop``."""
 
 
 @dataclass
@@ -122,6 +127,11 @@ class Trainer:
                 f"trainer.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
                 f"got {config.mixed_precision!r}"
             )
+        if config.nan_policy not in NAN_POLICIES:
+            raise UserError(
+                f"trainer.nan_policy must be one of {', '.join(NAN_POLICIES)}, "
+                f"got {config.nan_policy!r}"
+            )
         for name in ("max_steps", "batch_size", "grad_accum_steps"):
             if getattr(config, name) < 1:
                 raise UserError(f"trainer.{name} must be at least 1, got {getattr(config, name)}")
@@ -148,6 +158,8 @@ class Trainer:
             project_dir=str(self.output_dir),
         )
         self.step = 0
+        self.skipped_steps = 0
+        """Optimizer steps left out because the loss or gradients were not finite."""
         self._epoch = 0
         self._batch_in_epoch = 0
         self._unwrapped: dict[str, nn.Module] = dict(self.task.models)
@@ -232,8 +244,11 @@ class Trainer:
         models = list(task.models.values())
         multi = len(self.optimizers) > 1
         sums: dict[str, torch.Tensor] = {}
+        stepped = False
         for name, optimizer in self.optimizers.items():
             optimizer.zero_grad(set_to_none=True)
+            step_sums: dict[str, torch.Tensor] = {}
+            health = torch.zeros((), device=acc.device)  # becomes nan/inf if anything is
             for i, (batch, weight) in enumerate(zip(micro_batches, weights, strict=True)):
                 last = i == len(micro_batches) - 1
                 with contextlib.ExitStack() as stack:
@@ -249,22 +264,58 @@ class Trainer:
                             l1_penalty(m) for m in self._unwrapped.values()
                         )
                     acc.backward(loss * weight)
+                health = health + loss.detach().float()
                 for key, value in metrics.items():
                     key = f"{name}/{key}" if multi else key
                     # Weighted by targets so the logged value is the mean over the window.
                     value = value.detach().float() * counts[i]
-                    sums[key] = sums[key] + value if key in sums else value
+                    step_sums[key] = step_sums[key] + value if key in step_sums else value
             if config.max_grad_norm is not None:
                 params = [p for g in optimizer.param_groups for p in g["params"]]
                 norm = acc.clip_grad_norm_(params, config.max_grad_norm)
                 if norm is not None:
+                    health = health + norm.detach().float()
                     # Weighted like the losses: the log shows the window's target-weighted mean.
                     key = f"{name}/grad_norm" if multi else "grad_norm"
-                    sums[key] = norm.detach().float() * sum(counts)
-            optimizer.step()
+                    step_sums[key] = norm.detach().float() * sum(counts)
+            if self._all_finite(health):
+                stepped = True
+                optimizer.step()
+                for key, value in step_sums.items():
+                    sums[key] = sums[key] + value if key in sums else value
+            else:
+                self._not_finite(name)
+            # The schedule follows the step count, skipped steps included.
             self.schedulers[name].step()
-        sums["_targets"] = torch.tensor(float(sum(counts)))
+        if stepped:  # a skipped step's metrics stay out of the logged means
+            sums["_targets"] = torch.tensor(float(sum(counts)))
         return sums
+
+    def _all_finite(self, health: torch.Tensor) -> bool:
+        """Whether this step's losses and gradient norm are finite on every process.
+
+        One synchronisation per optimizer step; every process must take the same branch, or
+        the ones that stepped would diverge from the ones that did not.
+        """
+        bad = (~torch.isfinite(health)).float()
+        if self.accelerator.num_processes > 1:
+            bad = self.accelerator.reduce(bad, "sum")
+        return not bool(bad.item())
+
+    def _not_finite(self, optimizer_name: str) -> None:
+        """Apply ``nan_policy`` to a step whose loss or gradients are not finite."""
+        step = self.step + 1  # the step being taken
+        if self.config.nan_policy == "skip":
+            self.skipped_steps += 1
+            for optimizer in self.optimizers.values():
+                optimizer.zero_grad(set_to_none=True)
+            return
+        latest = self.checkpoints.latest()
+        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"the loss or gradient norm of {optimizer_name!r} is not finite at step {step}; "
+            f"{kept} (lower trainer.lr, or set trainer.nan_policy=skip to skip such steps)"
+        )
 
     def train(self, resume: bool = False) -> TrainOutput:
         """Train to ``config.max_steps``; with ``resume``, continue from the newest checkpoint."""
@@ -318,6 +369,8 @@ class Trainer:
                 logs = self._reduce_window(window)
                 window = {}
                 logs["train/lr"] = self._current_lr()
+                if self.skipped_steps:
+                    logs["train/skipped_steps"] = float(self.skipped_steps)
                 logs["train/elapsed_s"] = time.perf_counter() - start_time
                 last_train_loss = logs.get("train/loss", last_train_loss)
                 self._log(logs)
@@ -445,6 +498,13 @@ class Trainer:
         """Write the full training state to ``checkpoints/step-N`` atomically."""
         acc = self.accelerator
         acc.wait_for_everyone()
+        for name, model in self._unwrapped.items():
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                # Never publish a NaN: the last good checkpoint stays the newest one.
+                raise TrainingDiverged(
+                    f"model {name!r} has non-finite weights at step {self.step}; not writing "
+                    f"a checkpoint (the last good one is {self.checkpoints.latest()})"
+                )
         if acc.is_main_process:
             self.checkpoints.staging_dir(self.step)
         acc.wait_for_everyone()
@@ -458,6 +518,7 @@ class Trainer:
                 "step": self.step,
                 "epoch": self._epoch,
                 "batch_in_epoch": self._batch_in_epoch,
+                "skipped_steps": self.skipped_steps,
                 "schedulers": {n: scheduler_state(s) for n, s in self.schedulers.items()},
                 "callbacks": [c.state_dict() for c in self.callbacks],
                 "task": self.task.state_dict(),
@@ -496,6 +557,7 @@ class Trainer:
         self.step = state["step"]
         self._epoch = state["epoch"]
         self._batch_in_epoch = state["batch_in_epoch"]
+        self.skipped_steps = state.get("skipped_steps", 0)
         self._resumed_window = state["log_window"]
         restore_rng_state(load_tree(directory, f"rng-{acc.process_index}"))
 
