@@ -1,0 +1,252 @@
+"""Fault injection: training processes killed with SIGKILL at many moments, some in the middle of
+writing a checkpoint, always resume from the newest complete checkpoint and end with exactly the
+weights of a run that was never interrupted.
+
+Each attempt runs in a forked child (no interpreter start-up, so dozens of kills stay cheap) that
+kills itself with SIGKILL at a chosen moment: nothing is flushed, no ``finally`` runs, exactly as
+when the machine or the scheduler kills a job. Moments are chosen deterministically — after an
+optimizer step, after the n-th weights or state file of a checkpoint, before the rename that
+publishes it, while rotation deletes an old one — so a failure names the moment that broke.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from seqkit.trainer import Callback, LanguageModelingTask, Trainer
+from seqkit.trainer import checkpoint as checkpoint_module
+from seqkit.trainer import trainer as trainer_module
+
+from .test_trainer import config
+from .toys import ChainQLearning, RealNumbers, ToyGAN, ToyLM, ToySequences
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillAtStep(Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, trainer, control, logs):
+        if trainer.step == self.step:
+            die()
+
+
+def kill_on_call(owner, name: str, call: int) -> None:
+    """Replace ``owner.name`` so that its ``call``-th call (1-based) kills the process first."""
+    original = getattr(owner, name)
+    calls = [0]
+
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            die()
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapper)
+
+
+def arm(moment: tuple[str, int], callbacks: list) -> None:
+    """Install the kill for ``moment`` = (where, n) in this (child) process."""
+    where, n = moment
+    if where == "step":  # right after optimizer step n
+        callbacks.append(KillAtStep(n))
+    elif where == "weights":  # before the n-th model weights file of this process's checkpoints
+        kill_on_call(trainer_module, "save_module_weights", n)
+    elif where == "state":  # before the n-th optimizer/trainer/RNG state file
+        kill_on_call(trainer_module, "save_tree", n)
+    elif where == "publish":  # marker written, before the n-th rename that publishes a checkpoint
+        kill_on_call(checkpoint_module.os, "replace", n)
+    elif where == "rotate":  # while rotation deletes the n-th old checkpoint
+        kill_on_call(checkpoint_module.shutil, "rmtree", n)
+    else:
+        raise ValueError(where)
+
+
+@dataclass
+class Workload:
+    """How to build a fresh trainer (same seed, same start) for one kind of training."""
+
+    make: Callable[[Path, list], Trainer]
+
+    def final_weights(self, trainer: Trainer) -> dict[str, torch.Tensor]:
+        return {
+            f"{name}.{key}": value.detach().clone().contiguous()
+            for name, model in trainer.task.models.items()
+            for key, value in trainer.unwrapped_model(name).state_dict().items()
+        }
+
+
+def _lm(run_dir: Path, callbacks: list) -> Trainer:
+    torch.manual_seed(0)
+    cfg = config(max_steps=12, grad_accum_steps=2, optimizer="adamw", schedule="cosine",
+                 warmup_steps=2, save_every=3, keep_last=2, eval_every=4, max_grad_norm=1.0,
+                 log_every=2)  # fmt: skip
+    data = ToySequences(size=40)
+    return Trainer(LanguageModelingTask(ToyLM(dropout=0.3)), cfg, output_dir=run_dir,
+                   train_data=data, eval_data=data, callbacks=callbacks)  # fmt: skip
+
+
+def _gan(run_dir: Path, callbacks: list) -> Trainer:
+    torch.manual_seed(0)
+    cfg = config(max_steps=9, optimizer="adam", lr=1e-2, save_every=3, keep_last=1, batch_size=8)
+    return Trainer(ToyGAN(), cfg, output_dir=run_dir, train_data=RealNumbers(),
+                   callbacks=callbacks)  # fmt: skip
+
+
+def _replay(run_dir: Path, callbacks: list) -> Trainer:
+    torch.manual_seed(0)
+    cfg = config(max_steps=40, optimizer="sgd", lr=0.5, save_every=10, keep_last=2, log_every=5)
+    return Trainer(ChainQLearning(seed=0), cfg, output_dir=run_dir, callbacks=callbacks)
+
+
+def _gpt(run_dir: Path, callbacks: list) -> Trainer:
+    from seqkit.families import get_family
+    from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+
+    overrides = [
+        *("model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16"),
+        *("model.dropout=0.1", "trainer.max_steps=8", "trainer.batch_size=4"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+        *("trainer.eval_batches=2", "trainer.progress_bar=false", "trainer.report_to=[]"),
+    ]
+    recipe = load_recipe(RECIPES_DIR / "gpt" / "quickstart-pydoc-char.yaml", overrides)
+    family = get_family(recipe.task)
+    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+    data = {"train_data": job.train_data, "eval_data": job.eval_data}
+    return Trainer(job.task, recipe.trainer, output_dir=run_dir, callbacks=callbacks, **data)
+
+
+def attempt(workload: Workload, run_dir: Path, moment: tuple[str, int] | None) -> int | None:
+    """Run (or resume) training in a forked child, killed at ``moment``; returns the signal that
+    ended it (None for a normal exit). The finished child writes its final weights."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            torch.set_num_threads(1)
+            callbacks: list = []
+            if moment is not None:
+                arm(moment, callbacks)
+            trainer = workload.make(run_dir, callbacks)
+            trainer.train(resume=trainer.checkpoints.latest() is not None)
+            save_file(workload.final_weights(trainer), str(run_dir / "final-weights.safetensors"))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status)
+    assert os.WEXITSTATUS(status) == 0, f"child failed at moment {moment} (see stderr)"
+    return None
+
+
+def reference_weights(workload: Workload, tmp_path: Path) -> dict[str, torch.Tensor]:
+    """The uninterrupted run, in this process: it also imports everything training touches
+    (optimizers, plotting, ...) once, so that the forked children do not each pay for it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the children, so the arithmetic is the same
+    try:
+        trainer = workload.make(tmp_path / "reference", [])
+        trainer.train()
+        return workload.final_weights(trainer)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def crash_repeatedly(workload: Workload, tmp_path: Path, moments: list[tuple[str, int]]):
+    """Kill one run at each moment in turn, resuming each time; then let it finish."""
+    expected = reference_weights(workload, tmp_path)
+    run = tmp_path / "crashed"
+    for moment in moments:
+        assert attempt(workload, run, moment) == signal.SIGKILL, f"{moment} was never reached"
+        steps = [int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("step-*")]
+        for step in steps:  # whatever was killed, every published checkpoint is complete
+            assert (run / "checkpoints" / f"step-{step}" / "COMPLETE").is_file(), (moment, step)
+    assert attempt(workload, run, None) is None
+    resumed = load_file(str(run / "final-weights.safetensors"))
+    assert resumed.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(resumed[key], expected[key]), key
+
+
+# Each kill happens in a fresh child that resumed from whatever the previous kill left. The
+# "weights"/"state"/"publish" counts are per child, so ("state", 2) is the second state file this
+# child writes: mid-way through its first checkpoint.
+LM_MOMENTS = [
+    ("step", 1),  # before any checkpoint exists: starts over
+    ("weights", 1),  # inside the first checkpoint write
+    ("state", 2),
+    ("publish", 1),  # complete in staging, never published
+    ("step", 3),  # right after a checkpoint was published
+    ("state", 1),
+    ("step", 5),
+    ("publish", 1),
+    ("rotate", 1),  # publishing step 9 deletes step 3
+    ("step", 10),
+    ("weights", 1),
+    ("state", 3),
+    ("step", 11),
+    ("publish", 1),  # the final checkpoint
+]
+
+
+def test_language_model_survives_sigkill_at_fourteen_moments(tmp_path):
+    crash_repeatedly(Workload(_lm), tmp_path, LM_MOMENTS)
+
+
+def test_gan_with_two_optimizers_survives_sigkill(tmp_path):
+    moments = [("step", 2), ("state", 2), ("publish", 1), ("rotate", 1), ("step", 8)]
+    crash_repeatedly(Workload(_gan), tmp_path, moments)
+
+
+def test_environment_fed_task_survives_sigkill_with_its_replay_buffer(tmp_path):
+    moments = [("step", 13), ("state", 3), ("publish", 1), ("step", 33)]
+    crash_repeatedly(Workload(_replay), tmp_path, moments)
+
+
+def test_gpt_recipe_survives_sigkill(tmp_path):
+    moments = [("step", 1), ("weights", 1), ("publish", 2), ("step", 7)]
+    crash_repeatedly(Workload(_gpt), tmp_path, moments)
+
+
+def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one(tmp_path, monkeypatch):
+    trainer = _lm(tmp_path, [])
+    trainer.config.max_steps = 3
+    trainer.train()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "checkpoints" / "step-3").iterdir()}
+
+    calls = [0]
+    original = trainer_module.save_tree
+
+    def failing_save_tree(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "save_tree", failing_save_tree)
+    trainer.step = 4
+    with pytest.raises(OSError, match="No space left"):
+        trainer.save_checkpoint()
+    assert trainer.checkpoints.latest() == tmp_path / "checkpoints" / "step-3"
+    after = {p.name: p.read_bytes() for p in (tmp_path / "checkpoints" / "step-3").iterdir()}
+    assert after == before
+    monkeypatch.setattr(trainer_module, "save_tree", original)
+    assert trainer.save_checkpoint() == tmp_path / "checkpoints" / "step-4"
+    assert not list((tmp_path / "checkpoints").glob(".step-*"))
