@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seqkit.errors import UserError
+from seqkit.folders import resolve_model_dir
 
 EXIT_USER_ERROR = 2
 
@@ -133,20 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- generate
-
-
-def resolve_model_dir(path_text: str) -> Path:
-    """A run directory (use its final/) or a model folder."""
-    path = Path(path_text)
-    if not path.exists():
-        raise UserError(f"{path} does not exist")
-    if (path / "config.json").is_file():
-        return path
-    if (path / "final" / "config.json").is_file():
-        return path / "final"
-    if (path / "checkpoints").is_dir():
-        raise UserError(f"run {path} has no final/ model yet (still training, or interrupted?)")
-    raise UserError(f"{path} is neither a run directory nor a model folder (no config.json)")
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from seqkit.errors import UserError
+from seqkit.folders import resolve_model_dir
 
 
 def run_dir_of(model_dir: Path) -> Path | None:
@@ -22,7 +23,6 @@ def run_dir_of(model_dir: Path) -> Path | None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqkit.cli import resolve_model_dir
     from seqkit.families import family_for_model
 
     if args.batch_size is not None and args.batch_size < 1:

@@ -36,6 +36,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
+from seqkit.folders import check_model_folder
 from seqkit.trainer.tasks import Task
 
 FAMILY_MODULES: dict[str, str] = {
@@ -76,9 +77,8 @@ def data_section_for(task_name: str) -> type:
 
 def family_for_model(folder: Path) -> ModuleType:
     """The family module that wrote the Hub folder ``folder`` (found by its ``model_type``)."""
+    check_model_folder(folder)
     config_path = folder / "config.json"
-    if not config_path.is_file():
-        raise UserError(f"{folder} is not a model folder (no config.json)")
     try:
         model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
     except json.JSONDecodeError as exc:

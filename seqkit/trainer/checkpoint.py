@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
@@ -157,9 +158,15 @@ def load_tree(directory: Path, name: str) -> Any:
         tensors = load_file(str(directory / f"{name}.safetensors"), device="cpu")
     except FileNotFoundError as error:
         raise UserError(f"checkpoint file missing: {error.filename}") from None
+    except (ValueError, SafetensorError) as error:  # JSON or safetensors that do not parse
+        where = directory / name
+        raise UserError(f"checkpoint {where} is damaged or not seqkit's: {error}") from None
     if not isinstance(document, dict) or document.get("format") != "seqkit-tree":
         raise UserError(f"{json_path} is not a seqkit checkpoint file")
-    return _decode(document["tree"], tensors)
+    try:
+        return _decode(document.get("tree"), tensors)
+    except (KeyError, TypeError, ValueError) as error:
+        raise UserError(f"{json_path} is damaged: {type(error).__name__} {error}") from None
 
 
 # ---------------------------------------------------------------------- RNG states
@@ -231,6 +238,8 @@ def load_module_weights(module: nn.Module, path: Path) -> None:
         raise UserError(f"weights file not found: {path}")
     try:
         missing, unexpected = load_model(module, str(path), strict=False)
+    except SafetensorError as error:  # not a safetensors file (a planted pickle, say)
+        raise UserError(f"{path} is not a valid safetensors file: {error}") from None
     except RuntimeError as error:  # shape mismatches come from load_state_dict
         detail = " ".join(str(error).split())
         raise UserError(f"{path} does not fit {type(module).__name__}: {detail}") from None
