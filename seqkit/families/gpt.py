@@ -192,3 +192,38 @@ def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, CharTokenizer]:
     """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
     model = GPTLMHeadModel.from_pretrained(folder)
     return model, CharTokenizer.from_pretrained(folder)
+
+
+def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
+    """Validation loss (nats per token) and perplexity of the model in ``folder`` on the
+    validation tail of its run's corpus, every token scored once (non-overlapping windows)."""
+    import math
+
+    from seqkit.families import data_section_for
+    from seqkit.recipes import load_recipe
+
+    if run_dir is None:
+        raise UserError(
+            f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
+            "find its validation data"
+        )
+    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    model, tokenizer = load_pretrained(folder)
+    model.eval()
+    ids = encode_corpus(tokenizer, load_corpus(recipe.data))
+    block_size = min(recipe.data.block_size or model.config.n_positions, model.config.n_positions)
+    if recipe.data.val_fraction <= 0:
+        raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
+    _, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
+    windows = CausalLMDataset(val_ids, block_size, stride=block_size)
+    batch_size = args.batch_size or recipe.trainer.eval_batch_size or recipe.trainer.batch_size
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch_size):
+            rows = [windows[i] for i in range(start, min(start + batch_size, len(windows)))]
+            batch = {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
+            targets = int((batch["labels"] != -100).sum())
+            total += float(model(**batch).loss) * targets
+            count += targets
+    loss = total / count
+    return {"val_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}

@@ -219,3 +219,20 @@ def test_resume_without_checkpoint(tmp_path):
 
 def test_generate_from_a_missing_folder(tmp_path):
     assert_user_error(seqkit("generate", str(tmp_path / "nope"), "--prompt", "x"), "nope")
+
+
+def test_evaluate_a_gpt_run_scores_its_validation_tail(trained_run, tmp_path):
+    out = tmp_path / "metrics.json"
+    result = seqkit("evaluate", str(trained_run), "--json", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(out.read_text())
+    assert metrics["tokens"] > 0
+    assert metrics["perplexity"] == pytest.approx(2.718281828 ** metrics["val_loss"], rel=1e-6)
+    assert f"val_loss: {metrics['val_loss']:.4f}" in result.stdout
+
+
+def test_evaluate_a_bare_model_folder_needs_its_run(trained_run, tmp_path):
+    import shutil
+
+    shutil.copytree(trained_run / "final", tmp_path / "model")
+    assert_user_error(seqkit("evaluate", str(tmp_path / "model")), "recipe.yaml")
