@@ -20,7 +20,12 @@ from seqkit.folders import resolve_model_dir
 
 EXIT_USER_ERROR = 2
 
-COMMAND_MODULES = ("seqkit.commands.evaluate",)
+COMMAND_MODULES = (
+    "seqkit.commands.evaluate",
+    "seqkit.commands.export",
+    "seqkit.commands.tokenizer",
+    "seqkit.commands.compose",
+)
 """Modules that add one subcommand each through ``register(commands)``; they import their heavy
 dependencies inside the command, so ``seqkit --help`` stays fast."""
 
@@ -102,15 +107,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Everything that can fail on user input (data, tokenizer, model shape) fails here,
     # before the run directory is touched.
     job = family.build(recipe, model_section)
-    if state.is_main_process:
-        for key, value in job.summary.items():
-            print(f"{key}: {value}", file=sys.stderr)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not args.resume:
-            save_recipe(recipe, run_dir / "recipe.yaml")
-
     from seqkit.trainer import Trainer
 
+    # The Trainer checks its own settings (and the data against the batch size) here too.
     trainer = Trainer(
         job.task,
         recipe.trainer,
@@ -118,7 +117,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_data=job.train_data,
         eval_data=job.eval_data,
         collate_fn=job.collate_fn,
+        callbacks=job.callbacks,
     )
+    if state.is_main_process:
+        for key, value in job.summary.items():
+            print(f"{key}: {value}", file=sys.stderr)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not args.resume:
+            save_recipe(recipe, run_dir / "recipe.yaml")
+
     result = trainer.train(resume=args.resume)
     if trainer.accelerator.is_main_process:
         final = run_dir / "final"

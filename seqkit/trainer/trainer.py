@@ -157,6 +157,14 @@ class Trainer:
             log_with=list(config.report_to) or None,
             project_dir=str(self.output_dir),
         )
+        if train_data is not None:
+            needed = config.batch_size * self.accelerator.num_processes
+            if len(train_data) < needed:
+                raise UserError(
+                    f"the training data has {len(train_data)} examples, fewer than one batch "
+                    f"(trainer.batch_size {config.batch_size} × {self.accelerator.num_processes} "
+                    "process(es)); use a smaller batch or more data"
+                )
         self.step = 0
         self.skipped_steps = 0
         """Optimizer steps left out because the loss or gradients were not finite."""
