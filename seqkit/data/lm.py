@@ -13,7 +13,6 @@ from typing import Protocol
 import torch
 from torch.utils.data import Dataset
 
-from seqkit.data.tokenization import CharTokenizer
 from seqkit.errors import UserError
 
 
@@ -23,8 +22,9 @@ class _Encoder(Protocol):
 
 def encode_corpus(tokenizer: _Encoder, text: str) -> torch.Tensor:
     """The ids of ``text`` as a 1-D int64 tensor."""
-    if isinstance(tokenizer, CharTokenizer):
-        # Vectorized: torch.tensor() on a list of a million Python ints alone takes ~0.2 s.
+    if hasattr(tokenizer, "encode_array"):
+        # Vectorized (CharTokenizer) or parallel (BPETokenizer): torch.tensor() on a list of a
+        # million Python ints alone takes ~0.2 s.
         return torch.from_numpy(tokenizer.encode_array(text, what="corpus"))
     return torch.tensor(tokenizer.encode(text), dtype=torch.long)
 

@@ -8,6 +8,10 @@ fuses tokens back without spaces, no normalizer) and a ``tokenizer_config.json``
 ``transformers.AutoTokenizer.from_pretrained`` and gives the same ids and the same text back.
 seqkit itself reads the vocabulary straight from that JSON and encodes with a dict lookup per
 character, which is all a character model needs and stays fast on megabyte corpora.
+
+Special tokens play the roles declared in :mod:`seqkit.data.special_tokens` (``pad_token_id``,
+``mask_token_id`` ...); the byte-level BPE tokenizer (:mod:`seqkit.data.bpe`) has the same
+interface, and :func:`seqkit.data.load_tokenizer` loads whichever kind a folder holds.
 """
 
 from __future__ import annotations
@@ -20,21 +24,34 @@ from typing import NoReturn
 
 import numpy as np
 
+from seqkit.data.special_tokens import (
+    SpecialTokenIds,
+    SpecialTokensSpec,
+    resolve_special_tokens,
+    roles_from_config,
+)
 from seqkit.errors import UserError
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
-class CharTokenizer:
+class CharTokenizer(SpecialTokenIds):
     """Maps each character to an id and back.
 
     Ids ``0 .. len(characters) - 1`` are the characters in sorted order, so a corpus gives the
     same ids as nanoGPT's ``stoi``; special tokens (whole strings such as ``<|endoftext|>``), if
-    any, take the ids after them and are recognised verbatim inside text.
+    any, take the ids after them and are recognised verbatim inside text. A special token
+    spelled like a role's default (``<pad>``, ``<mask>`` ...) plays that role
+    (``pad_token_id``), unless ``special_token_roles`` says otherwise.
     """
 
-    def __init__(self, characters: Iterable[str], special_tokens: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        characters: Iterable[str],
+        special_tokens: Sequence[str] = (),
+        special_token_roles: dict[str, str] | None = None,
+    ) -> None:
         characters = list(characters)
         for character in characters:
             if len(character) != 1:
@@ -50,6 +67,12 @@ class CharTokenizer:
                     f"special token {token!r} must be a non-empty string, unique, and not one of "
                     "the corpus characters"
                 )
+        if special_token_roles is None:
+            _, special_token_roles = resolve_special_tokens(special_tokens)
+        for role, token in special_token_roles.items():
+            if token not in special_tokens:
+                raise UserError(f"the {role} token {token!r} is not one of the special tokens")
+        self.special_token_roles = dict(special_token_roles)
         self._tokens: list[str] = [*characters, *special_tokens]
         self._ids: dict[str, int] = {token: i for i, token in enumerate(self._tokens)}
         self._special_tokens = tuple(special_tokens)
@@ -69,11 +92,33 @@ class CharTokenizer:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def train(cls, text: str, special_tokens: Sequence[str] = ()) -> CharTokenizer:
-        """The vocabulary of ``text``: its unique characters, sorted, then ``special_tokens``."""
-        if not text:
+    def train(
+        cls,
+        text: str | Iterable[str],
+        special_tokens: SpecialTokensSpec = (),
+        *,
+        vocab_size: int | None = None,
+    ) -> CharTokenizer:
+        """The vocabulary of ``text`` (a string or an iterable of strings): its unique characters,
+        sorted, then ``special_tokens`` (plain tokens, or a ``role -> token`` map).
+
+        ``vocab_size``, if given, is a ceiling: a character vocabulary cannot drop characters,
+        so a corpus with more distinct characters (plus special tokens) is an error.
+        """
+        characters: set[str] = set(text) if isinstance(text, str) else set()
+        if not isinstance(text, str):
+            for piece in text:
+                characters.update(piece)
+        if not characters:
             raise UserError("cannot build a character vocabulary from an empty corpus")
-        return cls(sorted(set(text)), special_tokens)
+        tokens, roles = resolve_special_tokens(special_tokens)
+        needed = len(characters) + len(tokens)
+        if vocab_size is not None and vocab_size < needed:
+            raise UserError(
+                f"vocab size {vocab_size} is smaller than the corpus alphabet ({len(characters)} "
+                f"characters) plus {len(tokens)} special tokens; use at least {needed}"
+            )
+        return cls(sorted(characters), tokens, roles)
 
     # ------------------------------------------------------------------ vocabulary
 
@@ -99,10 +144,25 @@ class CharTokenizer:
         """Token -> id, as ``transformers`` tokenizers spell it."""
         return dict(self._ids)
 
+    def token_to_id(self, token: str) -> int | None:
+        """Id of a token string (a vocabulary entry, not text), or None."""
+        return self._ids.get(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self._tokens[token_id] if 0 <= token_id < len(self._tokens) else None
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """Ids of each text."""
+        return [self.encode(text) for text in texts]
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CharTokenizer):
             return NotImplemented
-        return self._tokens == other._tokens and self._special_tokens == other._special_tokens
+        return (
+            self._tokens == other._tokens
+            and self._special_tokens == other._special_tokens
+            and self.special_token_roles == other.special_token_roles
+        )
 
     def __hash__(self) -> int:
         return hash((tuple(self._tokens), self._special_tokens))
@@ -214,6 +274,7 @@ class CharTokenizer:
             "tokenizer_class": "PreTrainedTokenizerFast",
             # transformers would otherwise delete spaces before punctuation when decoding.
             "clean_up_tokenization_spaces": False,
+            **self.transformers_special_tokens(),
         }
         (directory / TOKENIZER_CONFIG_FILE).write_text(
             json.dumps(config, indent=2) + "\n", encoding="utf-8"
@@ -251,4 +312,13 @@ class CharTokenizer:
             *special_tokens,
         ]:
             raise UserError(f"{path} is not a character tokenizer")
-        return cls(characters, special_tokens)
+        roles = None  # folders saved before roles existed: infer them from the token names
+        config_path = directory / TOKENIZER_CONFIG_FILE
+        if config_path.is_file():
+            try:
+                config = json.loads(config_path.read_text(encoding="utf-8"))
+            except ValueError as error:
+                raise UserError(f"{config_path} is not valid JSON ({error})") from None
+            if isinstance(config, dict) and any(key.endswith("_token") for key in config):
+                roles = roles_from_config(config, special_tokens)
+        return cls(characters, special_tokens, roles)

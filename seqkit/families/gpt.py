@@ -7,13 +7,23 @@ or loaded) → token stream split into train and validation tails → windows of
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from transformers import GenerationConfig
 
-from seqkit.data import CausalLMDataset, CharTokenizer, encode_corpus, load_corpus, split_tail
+from seqkit.data import (
+    CausalLMDataset,
+    CharTokenizer,
+    Tokenizer,
+    encode_corpus,
+    load_corpus,
+    load_tokenizer,
+    split_tail,
+    train_tokenizer,
+)
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -22,7 +32,8 @@ from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
 
-MODEL_TYPES = (GPTConfig.model_type,)
+MODEL_TYPES = (GPTConfig.model_type, "gpt2")
+"""``gpt2``: a stock ``transformers`` GPT-2 folder, converted on load (seqkit.export.gpt)."""
 ATTENTION_PATHS = ("sdpa", "explicit")
 
 
@@ -46,14 +57,16 @@ class ModelSection:
     """A GPT folder (a run's final/) to start from instead of random weights: fine-tuning."""
 
 
-def _tokenizer_for(recipe: Recipe, section: ModelSection, text: str) -> CharTokenizer:
+def _tokenizer_for(recipe: Recipe, section: ModelSection, text: str) -> Tokenizer:
+    """The model's own tokenizer when fine-tuning, else a saved folder, else one trained on the
+    corpus (``tokenizer.kind``: char, or bpe with ``tokenizer.vocab_size`` tokens)."""
     if section.init_from:
-        return CharTokenizer.from_pretrained(Path(section.init_from))
+        return load_tokenizer(Path(section.init_from))
     if recipe.tokenizer.path:
-        return CharTokenizer.from_pretrained(Path(recipe.tokenizer.path))
-    if recipe.tokenizer.kind != "char":
-        raise UserError(f"tokenizer.kind {recipe.tokenizer.kind!r} is not available for gpt yet")
-    return CharTokenizer.train(text)
+        return load_tokenizer(Path(recipe.tokenizer.path))  # the folder says which kind it is
+    if recipe.tokenizer.kind == "bpe" and recipe.tokenizer.vocab_size is None:
+        raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
+    return train_tokenizer(recipe.tokenizer.kind, text, vocab_size=recipe.tokenizer.vocab_size)
 
 
 def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
@@ -115,6 +128,8 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         train_ids, eval_data = ids, None
     train_data = CausalLMDataset(train_ids, block_size, stride=recipe.data.stride)
 
+    is_char = isinstance(tokenizer, CharTokenizer)
+
     def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
         save_pretrained(model, tokenizer, folder)
         write_model_card(
@@ -126,7 +141,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
             metrics=metrics,
             datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
             loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
-            tags=["gpt", "causal-lm", "character-level"],
+            tags=["gpt", "causal-lm", "character-level" if is_char else "byte-level-bpe"],
             pipeline_tag="text-generation",
             how_to_load=HOW_TO_LOAD,
         )
@@ -142,7 +157,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         save_final=save_final,
         summary={
             "corpus characters": len(text),
-            "vocabulary": tokenizer.vocab_size,
+            "vocabulary": f"{tokenizer.vocab_size} ({'char' if is_char else 'bpe'})",
             "train tokens": len(train_ids),
             "parameters": model.num_parameters(),
             "model": asdict(section),
@@ -153,15 +168,15 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 HOW_TO_LOAD = """\
 import seqkit.models.gpt  # registers the seqkit-gpt model type with the Auto classes
 from transformers import AutoModelForCausalLM
-from seqkit.data import CharTokenizer
+from seqkit.data import load_tokenizer
 
 model = AutoModelForCausalLM.from_pretrained("PATH")
-tokenizer = CharTokenizer.from_pretrained("PATH")
+tokenizer = load_tokenizer("PATH")  # or transformers.AutoTokenizer.from_pretrained("PATH")
 # or, from the command line: seqkit generate PATH --prompt "To be"
 """
 
 
-def save_pretrained(model: GPTLMHeadModel, tokenizer: CharTokenizer, folder: Path) -> None:
+def save_pretrained(model: GPTLMHeadModel, tokenizer: Tokenizer, folder: Path) -> None:
     """Write weights, config, tokenizer and generation defaults as a Hub folder."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
@@ -172,7 +187,7 @@ def save_pretrained(model: GPTLMHeadModel, tokenizer: CharTokenizer, folder: Pat
 
 
 def sample_text(
-    model: GPTLMHeadModel, tokenizer: CharTokenizer, settings: SampleSection, seed: int
+    model: GPTLMHeadModel, tokenizer: Tokenizer, settings: SampleSection, seed: int
 ) -> str:
     """Continue ``settings.prompt``; the prompt keeps only the last context-length tokens."""
     ids = tokenizer.encode(settings.prompt)[-model.config.n_positions :]
@@ -188,10 +203,15 @@ def sample_text(
     return tokenizer.decode(output[0].tolist())
 
 
-def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, CharTokenizer]:
-    """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
+def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, Tokenizer]:
+    """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`, or from a stock
+    GPT-2 folder (converted into seqkit's classes)."""
+    if json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type") == "gpt2":
+        from seqkit.export.gpt import load_stock_gpt2
+
+        return load_stock_gpt2(folder)
     model = GPTLMHeadModel.from_pretrained(folder)
-    return model, CharTokenizer.from_pretrained(folder)
+    return model, load_tokenizer(folder)
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:

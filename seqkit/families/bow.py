@@ -1,0 +1,320 @@
+"""The ``bow-classifier`` family: bag-of-words text classification.
+
+Recipe → labelled documents (embedded ``python-docstrings`` topics, local CSV/JSON/Parquet, or a
+Hub data set) → seeded train/validation split → :class:`~seqkit.data.bow.BagOfWordsVectorizer`
+fitted on the training documents only → logistic regression or a one-hidden-layer MLP
+(:mod:`seqkit.models.bow`) trained by the Trainer; evaluation reports accuracy and macro-F1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from seqkit.errors import UserError
+from seqkit.families import Job
+from seqkit.recipes import DataSection as BaseDataSection
+from seqkit.recipes import Recipe
+from seqkit.trainer.tasks import SupervisedTask
+
+MODEL_TYPES = ("seqkit-bow",)
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section of a ``bow-classifier`` recipe."""
+
+    classifier: str = "logistic"
+    """logistic (one linear layer over the features) or mlp (one hidden ReLU layer)."""
+    hidden_size: int = 64
+    """Width of the MLP's hidden layer."""
+    dropout: float = 0.0
+    """Dropout on the MLP's hidden layer."""
+
+
+@dataclass
+class DataSection(BaseDataSection):
+    """The ``data`` section of a ``bow-classifier`` recipe: documents, labels and features."""
+
+    label_column: str = "label"
+    """Column of a file or Hub data set that holds each document's class."""
+    labels: list[str] | None = None
+    """The classes, in id order; a label outside them is an error (default: those found)."""
+    weighting: str = "tfidf"
+    """count or tfidf."""
+    ngram_range: tuple[int, int] = (1, 2)
+    """Smallest and largest n of the word n-grams."""
+    min_df: int | float = 2
+    """Drop terms in fewer documents than this (an int) or this fraction of documents."""
+    max_df: int | float = 1.0
+    """Drop terms in more documents than this (an int) or this fraction of documents."""
+    max_features: int | None = 20000
+    """Keep only the most frequent terms (null = all)."""
+    stop_words: str | list[str] | None = None
+    """english (scikit-learn's list), a list of words, or null."""
+    sublinear_tf: bool = True
+    """tfidf: use 1 + ln(count) instead of the count."""
+    lowercase: bool = True
+    """Lowercase documents before cutting them into words."""
+
+
+class BagOfWordsDataset(Dataset):
+    """Rows of a CSR feature matrix with their labels, one document per item."""
+
+    def __init__(self, features, labels: np.ndarray) -> None:
+        self.features = features.tocsr()
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        start, end = self.features.indptr[index], self.features.indptr[index + 1]
+        ids = self.features.indices[start:end]
+        values = self.features.data[start:end]
+        return ids, values, self.labels[index]
+
+
+def collate_bags(rows: list[tuple]) -> dict[str, torch.Tensor]:
+    """Pad each document's feature ids/values to the longest of the batch (id 0, value 0.0)."""
+    longest = max(1, max(len(ids) for ids, _, _ in rows))
+    feature_ids = torch.zeros((len(rows), longest), dtype=torch.long)
+    feature_values = torch.zeros((len(rows), longest), dtype=torch.float32)
+    for i, (ids, values, _) in enumerate(rows):
+        feature_ids[i, : len(ids)] = torch.from_numpy(ids.astype(np.int64))
+        feature_values[i, : len(values)] = torch.from_numpy(values.astype(np.float32))
+    labels = torch.stack([label for _, _, label in rows])
+    return {"feature_ids": feature_ids, "feature_values": feature_values, "labels": labels}
+
+
+class ClassificationTask(SupervisedTask):
+    """Cross-entropy training; evaluation adds accuracy and macro-F1.
+
+    Macro-F1 must be computed over the whole evaluation set, but the Trainer only averages
+    ``(sum, count)`` pairs. Per-class true/false positive and false negative counts are streamed
+    as rates over the same count (documents); F1 = 2·tp / (2·tp + fp + fn) is unchanged when
+    all three are divided by one number, so ``summarize`` recovers it exactly.
+    """
+
+    def __init__(self, model, num_labels: int) -> None:
+        super().__init__(model)
+        self.num_labels = num_labels
+
+    def evaluation_step(self, batch):
+        output = self.model(**batch)
+        labels = batch["labels"]
+        predicted = output.logits.argmax(dim=-1)
+        n = labels.numel()
+        metrics = {
+            "loss": (output.loss.detach().float() * n, n),
+            "accuracy": ((predicted == labels).sum(), n),
+        }
+        for c in range(self.num_labels):
+            is_true, is_predicted = labels == c, predicted == c
+            metrics[f"tp_{c}"] = ((is_true & is_predicted).sum(), n)
+            metrics[f"fp_{c}"] = ((~is_true & is_predicted).sum(), n)
+            metrics[f"fn_{c}"] = ((is_true & ~is_predicted).sum(), n)
+        return metrics
+
+    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
+        scores = []
+        for c in range(self.num_labels):
+            tp, fp, fn = (metrics.pop(f"{kind}_{c}", 0.0) for kind in ("tp", "fp", "fn"))
+            if tp + fp + fn > 0:  # classes neither present nor predicted do not count
+                scores.append(2 * tp / (2 * tp + fp + fn))
+        if scores:
+            metrics["macro_f1"] = float(np.mean(scores))
+        return metrics
+
+
+def _vectorizer_for(data: DataSection):
+    from seqkit.data.bow import BagOfWordsVectorizer
+
+    return BagOfWordsVectorizer(
+        weighting=data.weighting,
+        ngram_range=data.ngram_range,
+        min_df=data.min_df,
+        max_df=data.max_df,
+        max_features=data.max_features,
+        stop_words=data.stop_words,
+        sublinear_tf=data.sublinear_tf,
+        lowercase=data.lowercase,
+    )
+
+
+def _labelled(recipe: Recipe):
+    from seqkit.data.classification import load_labelled
+
+    data = recipe.data
+    return load_labelled(
+        path=data.path,
+        hub=data.hub,
+        embedded=data.embedded,
+        split=data.hub_split,
+        text_column=data.text_column,
+        label_column=data.label_column,
+        labels=data.labels,
+    )
+
+
+def build(recipe: Recipe, section: ModelSection) -> Job:
+    """Load and split the documents, fit the vectorizer, build the classifier."""
+    from seqkit.data.classification import split_labelled
+    from seqkit.export.model_card import write_model_card
+    from seqkit.models.bow import CLASSIFIERS, BagOfWordsConfig, BagOfWordsForSequenceClassification
+    from seqkit.recipes import recipe_to_dict
+
+    if section.classifier not in CLASSIFIERS:
+        raise UserError(
+            f"model.classifier must be one of {', '.join(CLASSIFIERS)}, got {section.classifier!r}"
+        )
+    if section.hidden_size < 1:
+        raise UserError(f"model.hidden_size must be at least 1, got {section.hidden_size}")
+    documents = _labelled(recipe)
+    train, val = split_labelled(documents, recipe.data.val_fraction, recipe.trainer.seed)
+    vectorizer = _vectorizer_for(recipe.data)
+    train_features = vectorizer.fit_transform(train.texts)
+    torch.manual_seed(recipe.trainer.seed)
+    names = documents.label_names
+    config = BagOfWordsConfig(
+        num_features=vectorizer.num_features,
+        classifier=section.classifier,
+        hidden_size=section.hidden_size,
+        dropout=section.dropout,
+        id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+    )
+    model = BagOfWordsForSequenceClassification(config)
+    eval_data = None
+    if val is not None:
+        eval_data = BagOfWordsDataset(vectorizer.transform(val.texts), val.labels)
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder)
+        vectorizer.save_pretrained(folder)
+        write_model_card(
+            folder,
+            title=f"seqkit bag-of-words {section.classifier} classifier",
+            family="bow-classifier",
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=["bag-of-words", "text-classification", section.classifier],
+            pipeline_tag="text-classification",
+            how_to_load=HOW_TO_LOAD,
+        )
+
+    return Job(
+        task=ClassificationTask(model, len(names)),
+        train_data=BagOfWordsDataset(train_features, train.labels),
+        eval_data=eval_data,
+        save_final=save_final,
+        collate_fn=collate_bags,
+        summary={
+            "documents": f"{len(train)} train, {len(val) if val is not None else 0} validation",
+            "classes": ", ".join(names),
+            "features": vectorizer.num_features,
+            "parameters": model.num_parameters(),
+            "model": asdict(section),
+        },
+    )
+
+
+HOW_TO_LOAD = """\
+import seqkit.models.bow  # registers the seqkit-bow model type with the Auto classes
+from transformers import AutoModelForSequenceClassification
+from seqkit.data.bow import BagOfWordsVectorizer
+
+model = AutoModelForSequenceClassification.from_pretrained("PATH")
+vectorizer = BagOfWordsVectorizer.from_pretrained("PATH")
+# or, from the command line: seqkit generate PATH --prompt "some text" (prints the class)
+"""
+
+
+def load_pretrained(folder: Path):
+    """``(model, vectorizer)`` from a folder written by a ``bow-classifier`` run."""
+    from seqkit.data.bow import BagOfWordsVectorizer
+    from seqkit.models.bow import BagOfWordsForSequenceClassification
+
+    vectorizer = BagOfWordsVectorizer.from_pretrained(folder)
+    model = BagOfWordsForSequenceClassification.from_pretrained(folder)
+    if model.config.num_features != vectorizer.num_features:
+        raise UserError(
+            f"{folder}: the vectorizer has {vectorizer.num_features} features but the model "
+            f"expects {model.config.num_features}"
+        )
+    return model, vectorizer
+
+
+def _predict(model, vectorizer, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Class probabilities, one row per text."""
+    features = vectorizer.transform(texts)
+    dataset = BagOfWordsDataset(features, np.zeros(len(texts), dtype=np.int64))
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = collate_bags(
+                [dataset[i] for i in range(start, min(start + batch_size, len(texts)))]
+            )
+            batch.pop("labels")
+            chunks.append(model(**batch).logits.softmax(dim=-1).numpy())
+    return np.concatenate(chunks)
+
+
+def generate_command(folder: Path, args) -> int:
+    """``seqkit generate FOLDER --prompt TEXT``: print the predicted class and its probability."""
+    if not args.prompt:
+        raise UserError("--prompt is required: the text to classify")
+    model, vectorizer = load_pretrained(folder)
+    probabilities = _predict(model, vectorizer, [args.prompt])[0]
+    ranked = np.argsort(-probabilities)
+    for c in ranked[: min(3, len(ranked))]:
+        print(f"{model.config.id2label[int(c)]}\t{probabilities[c]:.3f}")
+    return 0
+
+
+def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
+    """Accuracy and macro-F1 on the run's validation split (same seed, same documents)."""
+    from sklearn.metrics import classification_report
+
+    from seqkit.data.classification import split_labelled
+    from seqkit.families import data_section_for
+    from seqkit.recipes import load_recipe
+
+    if run_dir is None:
+        raise UserError(
+            f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
+            "find its validation data"
+        )
+    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    if recipe.data.val_fraction <= 0:
+        raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
+    model, vectorizer = load_pretrained(folder)
+    _, val = split_labelled(_labelled(recipe), recipe.data.val_fraction, recipe.trainer.seed)
+    predicted = _predict(model, vectorizer, val.texts).argmax(axis=1)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    print(
+        classification_report(
+            val.labels, predicted, labels=range(len(names)), target_names=names, zero_division=0
+        )
+    )
+    present = np.union1d(val.labels, predicted)
+    f1 = []
+    for c in present:
+        tp = int(np.sum((predicted == c) & (val.labels == c)))
+        fp = int(np.sum((predicted == c) & (val.labels != c)))
+        fn = int(np.sum((predicted != c) & (val.labels == c)))
+        f1.append(2 * tp / (2 * tp + fp + fn))
+    return {
+        "accuracy": float(np.mean(predicted == val.labels)),
+        "macro_f1": float(np.mean(f1)),
+        "documents": len(val),
+    }

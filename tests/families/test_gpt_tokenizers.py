@@ -1,0 +1,56 @@
+"""GPT recipes choose their tokenizer: char or bpe trained on the corpus, or a saved folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqkit.data import BPETokenizer, CharTokenizer
+from seqkit.errors import UserError
+from seqkit.families import data_section_for
+from seqkit.families.gpt import ModelSection, build
+from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+
+TINY = ["model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16",
+        "trainer.batch_size=4"]  # fmt: skip
+TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 30
+
+
+def job_for(tmp_path, recipe: str, *overrides: str):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT, encoding="utf-8")
+    loaded = load_recipe(
+        RECIPES_DIR / recipe,
+        [*TINY, f"data.path={corpus}", "sample.prompt=First", *overrides],
+        data_section_for=data_section_for,
+    )
+    return build(loaded, parse_section(ModelSection, loaded.model, "model"))
+
+
+def test_bpe_recipe_trains_a_bpe_tokenizer_on_its_corpus(tmp_path):
+    job = job_for(tmp_path, "gpt/shakespeare-bpe.yaml", "tokenizer.vocab_size=300")
+    assert job.summary["vocabulary"] == "300 (bpe)"
+    job.save_final(tmp_path / "final", {}, tmp_path)
+    from seqkit.families.gpt import load_pretrained
+
+    model, tokenizer = load_pretrained(tmp_path / "final")
+    assert isinstance(tokenizer, BPETokenizer) and model.config.vocab_size == 300
+    assert "byte-level-bpe" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
+
+
+def test_tokenizer_path_decides_the_kind(tmp_path):
+    BPETokenizer.train(TEXT, 280).save_pretrained(tmp_path / "bpe")
+    job = job_for(tmp_path, "gpt/shakespeare-char.yaml", f"tokenizer.path={tmp_path / 'bpe'}")
+    assert job.summary["vocabulary"].endswith("(bpe)")
+    CharTokenizer.train(TEXT).save_pretrained(tmp_path / "char")
+    job = job_for(tmp_path, "gpt/shakespeare-bpe.yaml", f"tokenizer.path={tmp_path / 'char'}")
+    assert job.summary["vocabulary"] == f"{len(set(TEXT))} (char)"
+
+
+def test_bpe_without_a_vocab_size_and_a_mismatched_folder(tmp_path):
+    with pytest.raises(UserError, match=r"needs tokenizer\.vocab_size"):
+        job_for(tmp_path, "gpt/shakespeare-char.yaml", "tokenizer.kind=bpe")
+    job = job_for(tmp_path, "gpt/shakespeare-char.yaml")
+    job.save_final(tmp_path / "model", {}, tmp_path)
+    BPETokenizer.train(TEXT, 280).save_pretrained(tmp_path / "model")  # replace its tokenizer
+    with pytest.raises(UserError, match="tokenizer has 280 tokens but the model expects"):
+        job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
