@@ -1,4 +1,4 @@
-"""Autoregressive decoding shared by every seqkit generator: greedy and sampled.
+"""Autoregressive decoding shared by every seqkit generator: greedy, sampled and beam search.
 
 Sampling draws each next token from the model's distribution after three optional edits of the
 logits, applied in this order:
@@ -11,12 +11,23 @@ logits, applied in this order:
 :func:`generate` works with any model whose ``forward(input_ids, past_key_values=...,
 use_cache=True)`` returns ``.logits`` (B, T, V) and ``.past_key_values``: the cache is opaque
 here and simply handed back to the model with the next token.
+
+Encoder–decoder models (seq2seq GRUs, Transformer translators) decode through
+:func:`greedy_search` and :func:`beam_search` instead, which see the model only through a
+``step_fn(tokens, state) -> (log_probs, state[, attention])``; see :func:`beam_search`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
+
+StepFn = Callable[[torch.Tensor, Any], tuple]
+"""``step_fn(tokens, state) -> (log_probs, new_state[, attention])``; see :func:`beam_search`."""
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -188,3 +199,222 @@ def generate(
         )
     finally:
         model.train(was_training)
+
+
+# ---------------------------------------------------------------------------- encoder–decoder
+#
+# Greedy and beam search for models that decode from a state rather than from a prompt: a
+# seq2seq GRU carries its hidden state and encoder outputs, a Transformer encoder–decoder its
+# memory and key/value cache. Both are written against one small interface (see
+# :func:`beam_search`) so every encoder–decoder in seqkit decodes the same way.
+
+
+@dataclass
+class DecodeOutput:
+    """What :func:`greedy_search` and :func:`beam_search` return, one row per source."""
+
+    sequences: torch.Tensor
+    """(B, L) generated ids without the leading bos; a row ends with eos (if it reached one) and
+    is padded after it with ``pad_id``."""
+    lengths: torch.Tensor
+    """(B,) number of generated tokens per row, eos included."""
+    scores: torch.Tensor
+    """(B,) summed log-probability of each row (beam search: divided by
+    ``length ** length_penalty``, the score the search ranked by)."""
+    attentions: torch.Tensor | None
+    """(B, L, S) the model's attention over its S source positions at each generated token, when
+    ``step_fn`` returns it; None otherwise."""
+
+
+def _map_state(state: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """Apply ``fn`` to every tensor in a nested tuple/list/dict ``state``; keep other leaves."""
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {key: _map_state(value, fn) for key, value in state.items()}
+    if isinstance(state, (tuple, list)):
+        return type(state)(_map_state(value, fn) for value in state)
+    return state
+
+
+def _unpack_step(output: tuple) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    if len(output) == 2:
+        return output[0], output[1], None
+    if len(output) == 3:
+        return output
+    raise ValueError("step_fn must return (log_probs, state) or (log_probs, state, attention)")
+
+
+def _check_decode_args(bos_id: int, eos_id: int, max_length: int) -> None:
+    if max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
+    if bos_id < 0 or eos_id < 0:
+        raise ValueError(f"bos_id and eos_id must be token ids, got {bos_id} and {eos_id}")
+
+
+@torch.no_grad()
+def greedy_search(
+    step_fn: StepFn,
+    initial_state: Any,
+    *,
+    batch_size: int,
+    bos_id: int,
+    eos_id: int,
+    max_length: int,
+    pad_id: int | None = None,
+    device: torch.device | str | None = None,
+) -> DecodeOutput:
+    """Pick the likeliest token at every step; same interface as :func:`beam_search`.
+
+    Cheaper than a beam of one (no candidate bookkeeping) and written separately on purpose:
+    the test that a beam of one reproduces it checks the beam search, not a shared helper.
+    """
+    _check_decode_args(bos_id, eos_id, max_length)
+    pad_id = eos_id if pad_id is None else pad_id
+    tokens = torch.full((batch_size,), bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
+    scores = torch.zeros(batch_size, device=device)
+    state, steps, attentions = initial_state, [], []
+    for _ in range(max_length):
+        log_probs, state, attention = _unpack_step(step_fn(tokens, state))  # (B, V)
+        best_log_prob, tokens = log_probs.float().max(dim=-1)  # (B,), (B,)
+        # A finished row keeps emitting pad and adds nothing to its score or length.
+        tokens = tokens.masked_fill(finished, pad_id)
+        scores += best_log_prob.masked_fill(finished, 0.0)
+        lengths += (~finished).long()
+        steps.append(tokens)
+        if attention is not None:
+            attentions.append(attention.float().masked_fill(finished[:, None], 0.0))
+        finished |= tokens == eos_id
+        if bool(finished.all()):
+            break
+    return DecodeOutput(
+        sequences=torch.stack(steps, dim=1),
+        lengths=lengths,
+        scores=scores,
+        attentions=torch.stack(attentions, dim=1) if attentions else None,
+    )
+
+
+@torch.no_grad()
+def beam_search(
+    step_fn: StepFn,
+    initial_state: Any,
+    *,
+    batch_size: int,
+    bos_id: int,
+    eos_id: int,
+    beam_size: int,
+    max_length: int,
+    length_penalty: float = 1.0,
+    pad_id: int | None = None,
+    device: torch.device | str | None = None,
+) -> DecodeOutput:
+    """Beam search (Sutskever et al. 2014, "Sequence to Sequence Learning with Neural Networks",
+    section 3.1) over any encoder–decoder, with a length-normalized score (Wu et al. 2016, GNMT).
+
+    The model is seen only through ``step_fn``::
+
+        step_fn(tokens, state) -> (log_probs, new_state)
+        step_fn(tokens, state) -> (log_probs, new_state, attention)
+
+    * ``tokens``: (N,) the newest token of each of the N hypotheses (bos at the first step);
+    * ``state``: anything the model needs to continue — a tensor or a nested tuple/list/dict of
+      tensors (other leaves are passed through untouched). **Every tensor in it has the
+      hypotheses on dimension 0** (a GRU's (layers, N, H) hidden state must be stored as
+      (N, layers, H)); the search reorders and repeats rows along that dimension only;
+    * ``log_probs``: (N, V) log-probabilities of the next token (log_softmax of the logits);
+    * ``attention``: optional (N, S) weights over the S source positions, collected into
+      :attr:`DecodeOutput.attentions`.
+
+    ``initial_state`` has ``batch_size`` rows (one per source sentence); it is repeated
+    ``beam_size`` times here (N = batch_size * beam_size, hypotheses of one source adjacent), so
+    the encoder runs once per source, not once per beam.
+
+    The search keeps ``beam_size`` hypotheses per source. A hypothesis that emits eos stays in
+    its beam, frozen: it can only be extended by pad at no cost, so its score no longer changes.
+    Hypotheses are ranked by ``sum of log-probs / length ** length_penalty`` (length counts the
+    generated tokens, eos included): 0 ranks by total probability, which favours short outputs;
+    1 by the mean log-probability per token. Decoding stops when every beam of every source has
+    finished or after ``max_length`` tokens; the best hypothesis of each source is returned.
+    With ``beam_size=1`` this is exactly :func:`greedy_search`.
+
+    Args:
+        step_fn: see above. It is called under ``torch.no_grad``; put the model in eval mode.
+        initial_state: the state after encoding, ``batch_size`` rows on dimension 0.
+        batch_size: number of source sentences B.
+        bos_id, eos_id: the start token fed first and the token that ends a hypothesis.
+        beam_size: hypotheses kept per source, ≥ 1.
+        max_length: most tokens generated per source, eos included.
+        length_penalty: the exponent α of the length normalization.
+        pad_id: what fills a row after its eos (default: ``eos_id``).
+        device: where the token tensors live (that of the state).
+    """
+    _check_decode_args(bos_id, eos_id, max_length)
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    pad_id = eos_id if pad_id is None else pad_id
+    B, K = batch_size, beam_size
+    state = _map_state(initial_state, lambda t: t.repeat_interleave(K, dim=0))  # (B*K, ...)
+    tokens = torch.full((B * K,), bos_id, dtype=torch.long, device=device)
+    # All K beams start as the same empty hypothesis; only the first may expand at step one,
+    # or the same candidate would fill every beam.
+    log_prob_sums = torch.full((B, K), float("-inf"), device=device)
+    log_prob_sums[:, 0] = 0.0
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    lengths = torch.zeros(B, K, dtype=torch.long, device=device)
+    history = torch.empty(B * K, 0, dtype=torch.long, device=device)  # generated tokens
+    attention_history: torch.Tensor | None = None  # (B*K, t, S)
+    offsets = (torch.arange(B, device=device) * K)[:, None]  # (B, 1): first row of each source
+
+    for _ in range(max_length):
+        log_probs, state, attention = _unpack_step(step_fn(tokens, state))
+        log_probs = log_probs.float().view(B, K, -1)  # (B, K, V)
+        V = log_probs.size(-1)
+        # A finished hypothesis has exactly one continuation, pad, worth log 1 = 0.
+        frozen = torch.full_like(log_probs, float("-inf"))
+        frozen[..., pad_id] = 0.0
+        log_probs = torch.where(finished[..., None], frozen, log_probs)
+
+        candidate_sums = log_prob_sums[..., None] + log_probs  # (B, K, V)
+        candidate_lengths = lengths + (~finished).long()  # (B, K): ≥ 1 from here on
+        normalizer = candidate_lengths.float() ** length_penalty  # (B, K)
+        ranking = (candidate_sums / normalizer[..., None]).view(B, K * V)
+        _, best = ranking.topk(K, dim=-1)  # (B, K) indices into K * V
+        beam_origin = torch.div(best, V, rounding_mode="floor")  # (B, K)
+        new_tokens = best % V  # (B, K)
+
+        log_prob_sums = candidate_sums.view(B, K * V).gather(1, best)
+        lengths = candidate_lengths.gather(1, beam_origin)
+        was_finished = finished.gather(1, beam_origin)
+        finished = was_finished | (new_tokens == eos_id)
+
+        rows = (offsets + beam_origin).view(-1)  # (B*K,) row of each survivor's parent
+        state = _map_state(state, lambda t, rows=rows: t.index_select(0, rows))
+        history = torch.cat([history.index_select(0, rows), new_tokens.view(-1, 1)], dim=1)
+        if attention is not None:
+            step_attention = attention.float().index_select(0, rows)
+            step_attention = step_attention.masked_fill(was_finished.view(-1, 1), 0.0)
+            attention_history = (
+                step_attention[:, None]
+                if attention_history is None
+                else torch.cat(
+                    [attention_history.index_select(0, rows), step_attention[:, None]], dim=1
+                )
+            )
+        tokens = new_tokens.view(-1)
+        if bool(finished.all()):
+            break
+
+    final_scores = log_prob_sums / lengths.clamp(min=1).float() ** length_penalty  # (B, K)
+    best_beam = final_scores.argmax(dim=-1)  # (B,)
+    best_rows = offsets.squeeze(1) + best_beam
+    return DecodeOutput(
+        sequences=history.index_select(0, best_rows),
+        lengths=lengths.gather(1, best_beam[:, None]).squeeze(1),
+        scores=final_scores.gather(1, best_beam[:, None]).squeeze(1),
+        attentions=None
+        if attention_history is None
+        else attention_history.index_select(0, best_rows),
+    )

@@ -1,0 +1,634 @@
+"""The recurrent family: RNN, LSTM and GRU language models, and a recurrent text classifier.
+
+Tasks (a recipe's ``task``):
+
+* ``rnn-lm``, ``lstm-lm``, ``gru-lm``: a character- or BPE-level language model on a corpus,
+  cut into windows exactly like the ``gpt`` family (so the validation losses compare), trained
+  as a language-modeling task. ``data.block_size`` is the length of truncated back-propagation
+  through time: every window starts from a zero state.
+* ``rnn-classifier``: a text classifier on labelled lines (:func:`load_labelled`: a local
+  ``LABEL<TAB>TEXT`` file, or an embedded set built from CPython's pydoc topics).
+
+The models live in :mod:`seqkit.models.rnn`; ``model.implementation`` picks torch's fused
+kernels (default) or the cells written out gate by gate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqkit import recipes
+from seqkit.errors import UserError
+from seqkit.families import Job
+from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
+from seqkit.trainer.tasks import SupervisedTask
+
+LM_CELLS = {"rnn-lm": "rnn", "lstm-lm": "lstm", "gru-lm": "gru"}
+"""Language-model tasks and the cell each one trains."""
+CLASSIFIER_TASK = "rnn-classifier"
+MODEL_TYPES = ("seqkit-rnn-lm", "seqkit-rnn-classifier")
+CELLS = ("rnn", "lstm", "gru")
+IMPLEMENTATIONS = ("fused", "explicit")
+POOLINGS = ("last", "mean", "max")
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section of a recurrent recipe (``*-lm`` and ``rnn-classifier``)."""
+
+    cell: str | None = None
+    """rnn, lstm or gru. Language-model tasks name their cell (``lstm-lm``), so leave it unset
+    there; the classifier's default is lstm."""
+    embedding_size: int = 128
+    """Width of the token embedding."""
+    hidden_size: int = 256
+    """Width of each layer's hidden state (per direction)."""
+    num_layers: int = 2
+    """Stacked recurrent layers."""
+    dropout: float = 0.0
+    """Dropout on embeddings, between layers and on the top layer's outputs."""
+    nonlinearity: str = "tanh"
+    """The plain RNN's non-linearity: tanh or relu."""
+    implementation: str = "fused"
+    """fused (torch's kernels, default) or explicit (the cells written out, proven equal)."""
+    tie_weights: bool = False
+    """Language models: share the embedding with the output layer (needs embedding_size ==
+    hidden_size)."""
+    block_size: int = 128
+    """Language models: tokens per training window (the truncated-BPTT length), unless
+    data.block_size is set."""
+    bidirectional: bool = True
+    """Classifier: read each text both ways."""
+    pooling: str = "last"
+    """Classifier: last (final states), mean or max over the outputs."""
+    max_length: int = 256
+    """Classifier: tokens read per text (longer texts are truncated, and the run says so)."""
+    init_from: str | None = None
+    """A model folder of the same task (a run's final/) to start from: fine-tuning."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "cell": (self.cell, (None, *CELLS)),
+            "nonlinearity": (self.nonlinearity, ("tanh", "relu")),
+            "implementation": (self.implementation, IMPLEMENTATIONS),
+            "pooling": (self.pooling, POOLINGS),
+        }
+        for name, (value, valid) in checks.items():
+            if value not in valid:
+                shown = ", ".join(v for v in valid if v is not None)
+                raise UserError(f"model.{name} must be one of {shown}, got {value!r}")
+        for name in ("embedding_size", "hidden_size", "num_layers", "block_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise UserError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+# ----------------------------------------------------------------------------- shared
+
+
+def _cell_for(task: str, section: ModelSection) -> str:
+    if task in LM_CELLS:
+        if section.cell is not None and section.cell != LM_CELLS[task]:
+            raise UserError(
+                f"task {task} trains a {LM_CELLS[task]} model, but model.cell is "
+                f"{section.cell!r}; use task {section.cell}-lm instead"
+            )
+        return LM_CELLS[task]
+    return section.cell or "lstm"
+
+
+def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
+    from seqkit.data import load_tokenizer, train_tokenizer
+
+    if section.init_from:
+        return load_tokenizer(Path(section.init_from))
+    if recipe.tokenizer.path:
+        return load_tokenizer(Path(recipe.tokenizer.path))
+    return train_tokenizer(recipe.tokenizer.kind, texts, vocab_size=recipe.tokenizer.vocab_size)
+
+
+def _load_init_from(section: ModelSection, model_class: type, task: str):
+    folder = Path(section.init_from)
+    if not (folder / "config.json").is_file():
+        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    if model_type != model_class.config_class.model_type:
+        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
+    model = model_class.from_pretrained(folder)
+    model.config.implementation = section.implementation
+    return model
+
+
+def _save_folder(model, tokenizer, folder: Path, generation: bool) -> None:
+    from transformers import GenerationConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if generation:
+        GenerationConfig(
+            do_sample=True, temperature=0.8, max_new_tokens=200, top_k=None, top_p=None
+        ).save_pretrained(folder)
+
+
+def _shown(section: ModelSection, cell: str, hide: tuple[str, ...]) -> dict[str, Any]:
+    """The model settings worth printing: the resolved cell, without the other task's fields."""
+    return {k: v for k, v in {**asdict(section), "cell": cell}.items() if k not in hide}
+
+
+def build(recipe: Recipe, section: ModelSection) -> Job:
+    """A language model or a classifier, by the recipe's task."""
+    if recipe.task == CLASSIFIER_TASK:
+        return _build_classifier(recipe, section)
+    return _build_lm(recipe, section)
+
+
+# ----------------------------------------------------------------------------- language model
+
+
+def _build_lm(recipe: Recipe, section: ModelSection) -> Job:
+    from seqkit.data import CausalLMDataset, encode_corpus, load_corpus, split_tail
+    from seqkit.export.model_card import write_model_card
+    from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
+    from seqkit.trainer.tasks import LanguageModelingTask
+
+    cell = _cell_for(recipe.task, section)
+    text = load_corpus(recipe.data)
+    tokenizer = _tokenizer_for(recipe, section, text)
+    ids = encode_corpus(tokenizer, text)
+    # Checked now, not after training: the sample prompt must be spelled in this vocabulary.
+    tokenizer.encode(recipe.sample.prompt, what="sample.prompt")
+    torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
+    if section.init_from:
+        model = _load_init_from(section, RecurrentLMForCausalLM, recipe.task)
+    else:
+        if section.tie_weights and section.embedding_size != section.hidden_size:
+            raise UserError(
+                f"model.tie_weights needs model.embedding_size ({section.embedding_size}) equal "
+                f"to model.hidden_size ({section.hidden_size})"
+            )
+        model = RecurrentLMForCausalLM(
+            RecurrentLMConfig(
+                vocab_size=tokenizer.vocab_size,
+                cell=cell,
+                embedding_size=section.embedding_size,
+                hidden_size=section.hidden_size,
+                num_layers=section.num_layers,
+                dropout=section.dropout,
+                nonlinearity=section.nonlinearity,
+                implementation=section.implementation,
+                tie_word_embeddings=section.tie_weights,
+            )
+        )
+    if model.config.vocab_size != tokenizer.vocab_size:
+        raise UserError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+            f"{model.config.vocab_size}"
+        )
+    block_size = recipe.data.block_size or section.block_size
+    if recipe.data.val_fraction > 0:
+        train_ids, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
+        # Validation windows do not overlap, so every validation token is scored once.
+        eval_data = CausalLMDataset(val_ids, block_size, stride=block_size)
+    else:
+        train_ids, eval_data = ids, None
+    train_data = CausalLMDataset(train_ids, block_size, stride=recipe.data.stride)
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        _save_folder(model, tokenizer, folder, generation=True)
+        write_model_card(
+            folder,
+            title=f"seqkit {cell.upper()} language model "
+            f"({recipe.source.stem if recipe.source else 'recipe'})",
+            family=recipe.task,
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=[cell, "rnn", "causal-lm", f"{recipe.tokenizer.kind}-level"],
+            pipeline_tag="text-generation",
+            how_to_load=HOW_TO_LOAD_LM,
+        )
+
+    def sample() -> str:
+        return sample_text(model, tokenizer, recipe.sample, seed=recipe.trainer.seed)
+
+    return Job(
+        task=LanguageModelingTask(model),
+        sample=sample,
+        train_data=train_data,
+        eval_data=eval_data,
+        save_final=save_final,
+        summary={
+            "corpus characters": len(text),
+            "vocabulary": tokenizer.vocab_size,
+            "train tokens": len(train_ids),
+            "parameters": model.num_parameters(),
+            "model": _shown(section, cell, hide=("bidirectional", "pooling", "max_length")),
+        },
+    )
+
+
+HOW_TO_LOAD_LM = """\
+import seqkit.models.rnn  # registers the seqkit-rnn-lm model type with the Auto classes
+from transformers import AutoModelForCausalLM
+from seqkit.data import load_tokenizer
+
+model = AutoModelForCausalLM.from_pretrained("PATH")  # implementation="explicit" to read the gates
+tokenizer = load_tokenizer("PATH")
+# or, from the command line: seqkit generate PATH --prompt "To be"
+"""
+
+
+def sample_text(model, tokenizer, settings: SampleSection, seed: int) -> str:
+    """Continue ``settings.prompt`` (a recurrent model has no context limit)."""
+    from seqkit.generation import generate
+
+    output = generate(
+        model,
+        torch.tensor([tokenizer.encode(settings.prompt)], dtype=torch.long),
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return tokenizer.decode(output[0].tolist())
+
+
+def _model_type(folder: Path) -> str | None:
+    return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+
+
+def load_pretrained(folder: Path):
+    """``(model, tokenizer)`` from a folder written by this family (LM or classifier)."""
+    from seqkit.data import load_tokenizer
+    from seqkit.models.rnn import RecurrentForSequenceClassification, RecurrentLMForCausalLM
+
+    if _model_type(folder) == "seqkit-rnn-classifier":
+        model = RecurrentForSequenceClassification.from_pretrained(folder)
+    else:
+        model = RecurrentLMForCausalLM.from_pretrained(folder)
+    return model.eval(), load_tokenizer(folder)
+
+
+def generate_command(folder: Path, args) -> int:
+    """``seqkit generate`` for a recurrent LM (a classifier folder is refused): the prompt is
+    read into the state, then tokens are sampled one at a time from it."""
+    from seqkit.generation import generate
+
+    if _model_type(folder) == "seqkit-rnn-classifier":
+        raise UserError(
+            f"{folder} holds a text classifier, which does not generate text; use seqkit evaluate"
+        )
+    if args.prompt is None:
+        raise UserError("--prompt is required for a text model")
+    for name in ("max_new_tokens", "top_k"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.temperature < 0:
+        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    model, tokenizer = load_pretrained(folder)
+    ids = tokenizer.encode(args.prompt, what="prompt")
+    if not ids:
+        raise UserError("--prompt is empty; give at least one character")
+    output = generate(
+        model,
+        torch.tensor([ids]),
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    print(tokenizer.decode(output[0].tolist()))
+    return 0
+
+
+# ----------------------------------------------------------------------------- classifier
+
+
+def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
+    from seqkit.export.model_card import write_model_card
+    from seqkit.models.rnn import RecurrentClassifierConfig, RecurrentForSequenceClassification
+
+    cell = _cell_for(recipe.task, section)
+    texts, labels, names = load_labelled(recipe.data)
+    tokenizer = _tokenizer_for_classifier(recipe, section, texts)
+    pad_id = _pad_id(tokenizer)
+    train, val = split_labelled(texts, labels, recipe.data.val_fraction, recipe.trainer.seed)
+    encode = _Encoder(tokenizer, section.max_length)
+    train_data = LabelledTexts([encode(texts[i]) for i in train], [labels[i] for i in train])
+    eval_data = (
+        LabelledTexts([encode(texts[i]) for i in val], [labels[i] for i in val]) if val else None
+    )
+    if encode.truncated:
+        print(
+            f"note: {encode.truncated} of {len(texts)} texts are longer than model.max_length "
+            f"({section.max_length} tokens) and were truncated",
+            file=sys.stderr,
+        )
+    torch.manual_seed(recipe.trainer.seed)
+    if section.init_from:
+        model = _load_init_from(section, RecurrentForSequenceClassification, recipe.task)
+        if model.config.num_labels != len(names):
+            raise UserError(
+                f"model.init_from has {model.config.num_labels} classes, the data has {len(names)}"
+            )
+    else:
+        model = RecurrentForSequenceClassification(
+            RecurrentClassifierConfig(
+                vocab_size=tokenizer.vocab_size,
+                cell=cell,
+                embedding_size=section.embedding_size,
+                hidden_size=section.hidden_size,
+                num_layers=section.num_layers,
+                bidirectional=section.bidirectional,
+                pooling=section.pooling,
+                dropout=section.dropout,
+                nonlinearity=section.nonlinearity,
+                implementation=section.implementation,
+                pad_token_id=pad_id,
+                id2label=dict(enumerate(names)),
+            )
+        )
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        _save_folder(model, tokenizer, folder, generation=False)
+        write_model_card(
+            folder,
+            title=f"seqkit {cell.upper()} text classifier "
+            f"({recipe.source.stem if recipe.source else 'recipe'})",
+            family=recipe.task,
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=[cell, "rnn", "text-classification"],
+            pipeline_tag="text-classification",
+            how_to_load=HOW_TO_LOAD_CLASSIFIER,
+        )
+
+    return Job(
+        task=ClassificationTask(model),
+        train_data=train_data,
+        eval_data=eval_data,
+        collate_fn=PadCollator(pad_id),
+        save_final=save_final,
+        summary={
+            "texts": len(texts),
+            "classes": ", ".join(names),
+            "vocabulary": tokenizer.vocab_size,
+            "parameters": model.num_parameters(),
+            "model": _shown(section, cell, hide=("tie_weights", "block_size")),
+        },
+    )
+
+
+HOW_TO_LOAD_CLASSIFIER = """\
+import seqkit.models.rnn  # registers the seqkit-rnn-classifier model type with the Auto classes
+from transformers import AutoModelForSequenceClassification
+from seqkit.data import load_tokenizer
+
+model = AutoModelForSequenceClassification.from_pretrained("PATH")
+tokenizer = load_tokenizer("PATH")
+# or, from the command line: seqkit evaluate PATH
+"""
+
+# ---- labelled data (kept minimal and local to this family: a TSV file or the embedded set)
+
+EMBEDDED_LABELLED = "pydoc-prose-or-code"
+
+
+def load_labelled(data) -> tuple[list[str], list[int], list[str]]:
+    """``(texts, label ids, label names)`` from ``data.path`` — a UTF-8 file with one example a
+    line, ``LABEL<TAB>TEXT`` — or, without a path, the embedded set (``data.embedded``).
+
+    Label names are sorted, so ids do not depend on the order of the file.
+    """
+    if data.path:
+        rows = _read_tsv(Path(data.path).expanduser())
+    elif data.hub:
+        raise UserError(
+            "rnn-classifier reads labelled data from a local file (data.path, LABEL<TAB>TEXT "
+            "lines) or the embedded set, not from the Hub"
+        )
+    else:
+        name = data.embedded or EMBEDDED_LABELLED
+        if name != EMBEDDED_LABELLED:
+            raise UserError(
+                f"unknown embedded labelled data {name!r} for rnn-classifier; available: "
+                f"{EMBEDDED_LABELLED}"
+            )
+        rows = prose_or_code_lines()
+    names = sorted({label for label, _ in rows})
+    if len(names) < 2:
+        raise UserError(f"classification needs at least 2 classes, the data has {len(names)}")
+    index = {name: i for i, name in enumerate(names)}
+    return [text for _, text in rows], [index[label] for label, _ in rows], names
+
+
+def _read_tsv(path: Path) -> list[tuple[str, str]]:
+    from seqkit.data import read_text_file
+
+    rows = []
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        label, tab, text = line.partition("\t")
+        if not tab or not label.strip() or not text.strip():
+            raise UserError(
+                f"{path}:{number}: expected LABEL<TAB>TEXT, got {line[:60]!r}"
+                + (" (no tab)" if not tab else " (empty label or text)")
+            )
+        rows.append((label.strip(), text.strip()))
+    return rows
+
+
+def prose_or_code_lines() -> list[tuple[str, str]]:
+    """The embedded labelled set: lines of CPython's pydoc topics (shipped with every Python),
+    labelled ``code`` for literal blocks (example code, grammar rules, tracebacks, tables: the
+    indented block after a line that ends with a colon, and doctest lines) and ``prose`` for
+    unindented text. Indentation is stripped, so the model must tell them apart by what the
+    line says."""
+    from pydoc_data.topics import topics
+
+    rows = []
+    for name in sorted(topics):
+        in_block = False
+        for line in topics[name].splitlines():
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if not line.startswith(" "):
+                in_block = stripped.endswith(":")
+                if len(stripped) >= 20 and not in_block:
+                    rows.append(("prose", stripped))
+            elif (in_block or stripped.startswith((">>> ", "... "))) and len(stripped) >= 8:
+                rows.append(("code", stripped))
+    return rows
+
+
+def split_labelled(
+    texts: list[str], labels: list[int], val_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Indices of a shuffled train/validation split (same seed, same split)."""
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_val = math.floor(round(len(texts) * val_fraction, 6))
+    if val_fraction > 0 and n_val == 0:
+        raise UserError(
+            f"data.val_fraction={val_fraction} of {len(texts)} texts keeps no validation text"
+        )
+    if len(texts) - n_val < 1:
+        raise UserError("no training texts left after the validation split")
+    return order[n_val:], order[:n_val]
+
+
+def _tokenizer_for_classifier(recipe: Recipe, section: ModelSection, texts: list[str]):
+    if section.init_from or recipe.tokenizer.path:
+        return _tokenizer_for(recipe, section, texts)
+    from seqkit.data import train_tokenizer
+
+    # Padding needs an id of its own, never a character of the texts.
+    specials = {"pad": "<pad>"}
+    return train_tokenizer(
+        recipe.tokenizer.kind, texts, vocab_size=recipe.tokenizer.vocab_size,
+        special_tokens=specials,
+    )  # fmt: skip
+
+
+def _pad_id(tokenizer) -> int:
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        return tokenizer.pad_token_id
+    for token in ("<pad>", "<|pad|>", "[PAD]"):
+        if token in tokenizer.get_vocab():
+            return tokenizer.get_vocab()[token]
+    raise UserError("the classifier's tokenizer has no padding token (<pad>)")
+
+
+class _Encoder:
+    """Texts to id tensors, truncated to ``max_length``; counts how many were cut."""
+
+    def __init__(self, tokenizer, max_length: int) -> None:
+        self.tokenizer, self.max_length, self.truncated = tokenizer, max_length, 0
+
+    def __call__(self, text: str) -> torch.Tensor:
+        ids = self.tokenizer.encode(text)
+        if len(ids) > self.max_length:
+            self.truncated += 1
+            ids = ids[: self.max_length]
+        if not ids:
+            raise UserError(f"text {text[:40]!r} has no tokens")
+        return torch.tensor(ids, dtype=torch.long)
+
+
+class LabelledTexts(torch.utils.data.Dataset):
+    """Token id tensors of different lengths, each with a class id."""
+
+    def __init__(self, ids: list[torch.Tensor], labels: list[int]) -> None:
+        self.ids, self.labels = ids, labels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+
+class PadCollator:
+    """Right-pads a batch to its longest text: ``input_ids`` and ``attention_mask`` (B, T),
+    ``labels`` (B,). Padding per batch (not to a global maximum) keeps short batches cheap."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        longest = max(len(row["input_ids"]) for row in rows)
+        ids = torch.full((len(rows), longest), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            ids[i, :n] = row["input_ids"]
+            mask[i, :n] = 1
+        labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class ClassificationTask(SupervisedTask):
+    """Cross-entropy training; evaluation also counts correct predictions (accuracy)."""
+
+    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, tuple]:
+        out = self.model(**batch)
+        count = batch["labels"].numel()
+        correct = (out.logits.argmax(dim=-1) == batch["labels"]).sum()
+        return {
+            "loss": (out.loss.detach().float() * count, count),
+            "accuracy": (correct.float(), count),
+        }
+
+
+def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
+    """LM: validation loss (nats per token) and perplexity on the run's validation tail, every
+    token scored once. Classifier: validation loss and accuracy on the run's held-out texts."""
+    from seqkit.families import data_section_for
+    from seqkit.recipes import load_recipe
+
+    if run_dir is None:
+        raise UserError(
+            f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
+            "find its validation data"
+        )
+    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    if recipe.data.val_fraction <= 0:
+        raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
+    model, tokenizer = load_pretrained(folder)
+    batch_size = args.batch_size or recipe.trainer.eval_batch_size or recipe.trainer.batch_size
+    if _model_type(folder) == "seqkit-rnn-classifier":
+        texts, labels, _ = load_labelled(recipe.data)
+        _, val = split_labelled(texts, labels, recipe.data.val_fraction, recipe.trainer.seed)
+        section = recipes.parse_section(ModelSection, recipe.model, "model")
+        encode = _Encoder(tokenizer, section.max_length)
+        rows = [{"input_ids": encode(texts[i]), "labels": labels[i]} for i in val]
+        collate = PadCollator(model.config.pad_token_id)
+        batches = [collate(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+        task = ClassificationTask(model)
+        totals: dict[str, float] = {"loss": 0.0, "accuracy": 0.0}
+        with torch.inference_mode():
+            for batch in batches:
+                for name, (value, _count) in task.evaluation_step(batch).items():
+                    totals[name] += float(value)
+        return {
+            "val_loss": totals["loss"] / len(rows),
+            "accuracy": totals["accuracy"] / len(rows),
+            "texts": len(rows),
+        }
+
+    from seqkit.data import CausalLMDataset, encode_corpus, load_corpus, split_tail
+
+    section = recipes.parse_section(ModelSection, recipe.model, "model")
+    block_size = recipe.data.block_size or section.block_size
+    ids = encode_corpus(tokenizer, load_corpus(recipe.data))
+    _, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
+    windows = CausalLMDataset(val_ids, block_size, stride=block_size)
+    total, count = 0.0, 0
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch_size):
+            rows = [windows[i] for i in range(start, min(start + batch_size, len(windows)))]
+            batch = {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
+            targets = int((batch["labels"] != -100).sum())
+            total += float(model(**batch).loss) * targets
+            count += targets
+    loss = total / count
+    return {"val_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}

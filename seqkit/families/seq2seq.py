@@ -1,0 +1,405 @@
+"""The ``seq2seq`` family: recurrent encoder–decoder translation, with or without attention.
+
+Recipe → sentence pairs (local parallel files, a Hub data set, or the generated toy language)
+→ word vocabularies built on the training side → :class:`~seqkit.models.seq2seq.Seq2SeqModel`
+trained by the Trainer on teacher-forced cross-entropy. ``seqkit evaluate`` scores translations
+with sacreBLEU (BLEU and chrF); ``seqkit translate`` translates text and plots attention.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from seqkit.data.seq2seq import (
+    TranslationDataset,
+    TranslationTokenizer,
+    WordVocab,
+    collate_translation,
+    encode_sources,
+    generated_pairs,
+    read_hub_pairs,
+    read_parallel_files,
+    read_parallel_folder,
+)
+from seqkit.errors import UserError
+from seqkit.families import Job
+from seqkit.recipes import DataSection as BaseDataSection
+from seqkit.recipes import Recipe, recipe_to_dict
+from seqkit.trainer.tasks import LanguageModelingTask
+
+MODEL_TYPES = ("seqkit-seq2seq",)
+ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
+GENERATED = "generated"
+
+
+@dataclass
+class DataSection(BaseDataSection):
+    """The ``data`` section of a ``seq2seq`` recipe: a parallel corpus.
+
+    ``path`` is a folder with ``train.SRC``/``train.TGT`` and ``val.SRC``/``val.TGT``; ``hub``
+    a Hub data set with one column per language; ``embedded: generated`` the toy language pair.
+    """
+
+    source_lang: str = "de"
+    """Source language: file suffix (train.de) or Hub column."""
+    target_lang: str = "en"
+    """Target language."""
+    hub_val_split: str = "validation"
+    """Split of the Hub data set used for validation."""
+    min_freq: int = 2
+    """Words seen fewer times in the training side become <unk>."""
+    lowercase: bool = False
+    """Lowercase both sides before building the vocabularies."""
+    max_source_length: int = 64
+    """Longer source sentences are truncated (counted in the summary)."""
+    max_target_length: int = 64
+    """Longer target sentences are truncated, eos included."""
+    generated_pairs: int = 4000
+    """Sentence pairs of the generated corpus (embedded: generated); val_fraction of them are
+    held out."""
+    max_train_pairs: int | None = None
+    """Use only the first N training pairs (quick experiments)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.min_freq < 1:
+            raise UserError(f"data.min_freq must be at least 1, got {self.min_freq}")
+        for name in ("max_source_length", "max_target_length", "generated_pairs"):
+            if getattr(self, name) < (2 if name == "max_target_length" else 1):
+                raise UserError(f"data.{name} is too small: {getattr(self, name)}")
+        if self.max_train_pairs is not None and self.max_train_pairs < 1:
+            raise UserError(f"data.max_train_pairs must be at least 1, got {self.max_train_pairs}")
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section of a ``seq2seq`` recipe."""
+
+    attention: str = "bahdanau"
+    """none (Cho et al. 2014), bahdanau (additive), luong-dot or luong-general."""
+    embedding_dim: int = 256
+    """Width of the word embeddings."""
+    hidden_size: int = 512
+    """Decoder GRU width; the bidirectional encoder has hidden_size / 2 per direction."""
+    num_layers: int = 1
+    """GRU layers in the encoder and in the decoder."""
+    dropout: float = 0.3
+    """Dropout on embeddings, between layers and before the output layer."""
+    teacher_forcing_ratio: float = 1.0
+    """Probability of feeding the reference token while training (below 1 is slower)."""
+    beam_size: int = 1
+    """Default beam width of translate and evaluate (1 = greedy)."""
+    length_penalty: float = 1.0
+    """Beam search ranks by log-prob / length ** length_penalty."""
+    max_length: int = 64
+    """Most tokens generated per sentence."""
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION_KINDS:
+            raise UserError(
+                f"model.attention must be one of {', '.join(ATTENTION_KINDS)}, "
+                f"got {self.attention!r}"
+            )
+        if self.hidden_size < 2 or self.hidden_size % 2:
+            raise UserError(f"model.hidden_size must be even and ≥ 2, got {self.hidden_size}")
+        if self.embedding_dim < 1 or self.num_layers < 1:
+            raise UserError("model.embedding_dim and model.num_layers must be at least 1")
+        if not 0 <= self.teacher_forcing_ratio <= 1:
+            raise UserError(
+                f"model.teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        check_beam_size(self.beam_size, "model.beam_size")
+        if self.max_length < 1:
+            raise UserError(f"model.max_length must be at least 1, got {self.max_length}")
+
+
+def check_beam_size(beam_size: int, name: str = "--beam-size") -> None:
+    if beam_size < 1:
+        raise UserError(f"{name} must be at least 1 (1 = greedy), got {beam_size}")
+
+
+def load_pairs(data: DataSection, seed: int = 0) -> tuple[list, list]:
+    """``(train, validation)`` sentence pairs from whichever source the data section names."""
+    if data.path:
+        train, val = read_parallel_folder(Path(data.path), data.source_lang, data.target_lang)
+    elif data.hub:
+        train = read_hub_pairs(data.hub, data.hub_split, data.source_lang, data.target_lang)
+        val = read_hub_pairs(data.hub, data.hub_val_split, data.source_lang, data.target_lang)
+    elif data.embedded == GENERATED:
+        pairs = generated_pairs(data.generated_pairs, seed=seed)
+        held_out = int(len(pairs) * data.val_fraction)
+        train, val = pairs[: len(pairs) - held_out], pairs[len(pairs) - held_out :]
+    else:
+        raise UserError(
+            "a seq2seq recipe needs data.path (a folder of parallel files), data.hub, or "
+            f"data.embedded: {GENERATED}"
+            + (f" (got data.embedded: {data.embedded!r})" if data.embedded else "")
+        )
+    if data.max_train_pairs is not None:
+        train = train[: data.max_train_pairs]
+    if not train:
+        raise UserError("the parallel corpus has no training pairs")
+    return train, val
+
+
+def build(recipe: Recipe, section: ModelSection) -> Job:
+    """Load the pairs, build vocabularies and the model, and wrap both for the Trainer."""
+    from seqkit.export.model_card import write_model_card
+    from seqkit.models.seq2seq import Seq2SeqConfig, Seq2SeqModel
+
+    data: DataSection = recipe.data  # type: ignore[assignment]
+    train_pairs, val_pairs = load_pairs(data, seed=recipe.trainer.seed)
+    tokenizer = TranslationTokenizer(
+        WordVocab.build((s for s, _ in train_pairs), data.min_freq, data.lowercase),
+        WordVocab.build((t for _, t in train_pairs), data.min_freq, data.lowercase),
+        data.source_lang,
+        data.target_lang,
+    )
+    lengths = (data.max_source_length, data.max_target_length)
+    train_data = TranslationDataset(train_pairs, tokenizer, *lengths)
+    eval_data = TranslationDataset(val_pairs, tokenizer, *lengths) if val_pairs else None
+    if len(train_data) == 0:
+        raise UserError("every training pair has an empty side; nothing to train on")
+    torch.manual_seed(recipe.trainer.seed)
+    config = Seq2SeqConfig(
+        source_vocab_size=tokenizer.source.vocab_size,
+        target_vocab_size=tokenizer.target.vocab_size,
+        embedding_dim=section.embedding_dim,
+        hidden_size=section.hidden_size,
+        num_layers=section.num_layers,
+        dropout=section.dropout,
+        attention=section.attention,
+        teacher_forcing_ratio=section.teacher_forcing_ratio,
+        max_length=section.max_length,
+        max_source_length=data.max_source_length,
+    )
+    model = Seq2SeqModel(config)
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        save_pretrained(model, tokenizer, folder, section)
+        write_model_card(
+            folder,
+            title=f"seqkit seq2seq ({recipe.source.stem if recipe.source else 'recipe'})",
+            family="seq2seq",
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            datasets=[data.hub] if data.hub and not data.path else [],
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=["seq2seq", "gru", "translation", f"attention-{section.attention}"],
+            pipeline_tag="translation",
+            how_to_load=HOW_TO_LOAD,
+        )
+
+    def sample() -> str:
+        shown = val_pairs[:3] or train_pairs[:3]
+        hypotheses = translate_texts(model, tokenizer, [s for s, _ in shown], section.beam_size)
+        return "\n".join(
+            f"source:    {s}\nreference: {t}\nmodel:     {h}"
+            for (s, t), h in zip(shown, hypotheses, strict=True)
+        )
+
+    summary = {
+        "pairs (train / validation)": f"{len(train_data)} / {len(eval_data or [])}",
+        "vocabulary (source / target)": (
+            f"{tokenizer.source.vocab_size} / {tokenizer.target.vocab_size}"
+        ),
+        "unknown words (train)": train_data.unknown,
+        "truncated pairs (train)": train_data.truncated,
+        "parameters": model.num_parameters(),
+        "model": asdict(section),
+    }
+    if train_data.skipped:
+        summary["skipped pairs with an empty side (train)"] = train_data.skipped
+    return Job(
+        task=LanguageModelingTask(model),  # loss + perplexity of the reference translations
+        train_data=train_data,
+        eval_data=eval_data,
+        collate_fn=collate_translation,
+        save_final=save_final,
+        sample=sample,
+        summary=summary,
+    )
+
+
+HOW_TO_LOAD = """\
+from seqkit.families.seq2seq import load_pretrained, translate_texts
+
+model, tokenizer = load_pretrained("PATH")
+print(translate_texts(model, tokenizer, ["Ein Hund läuft im Schnee."], beam_size=5))
+# or, from the command line: seqkit translate PATH --text "Ein Hund läuft im Schnee." --beam-size 5
+"""
+
+
+def save_pretrained(model, tokenizer: TranslationTokenizer, folder: Path, section) -> None:
+    """Weights, config (with the decoding defaults), vocabularies: a Hub folder."""
+    from transformers import GenerationConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    GenerationConfig(
+        num_beams=section.beam_size,
+        length_penalty=section.length_penalty,
+        max_length=section.max_length,
+        bos_token_id=model.config.bos_token_id,
+        eos_token_id=model.config.eos_token_id,
+        pad_token_id=model.config.pad_token_id,
+        decoder_start_token_id=model.config.decoder_start_token_id,
+    ).save_pretrained(folder)
+
+
+def load_pretrained(folder: Path):
+    """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
+    from seqkit.models.seq2seq import Seq2SeqModel
+
+    tokenizer = TranslationTokenizer.from_pretrained(Path(folder))
+    model = Seq2SeqModel.from_pretrained(folder, use_safetensors=True)
+    model.eval()
+    return model, tokenizer
+
+
+def decoding_defaults(folder: Path) -> dict:
+    """``num_beams`` and ``length_penalty`` saved with the model (1 and 1.0 when absent)."""
+    import json
+
+    path = Path(folder) / "generation_config.json"
+    saved = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    return {
+        "beam_size": int(saved.get("num_beams") or 1),
+        "length_penalty": float(saved.get("length_penalty", 1.0)),
+    }
+
+
+def translate_batch(
+    model,
+    tokenizer: TranslationTokenizer,
+    texts: Sequence[str],
+    beam_size: int = 1,
+    length_penalty: float = 1.0,
+    max_length: int | None = None,
+):
+    """Translate ``texts`` as one batch: ``(translations, DecodeOutput, source ids, counts)``."""
+    check_beam_size(beam_size)
+    limit = model.config.max_source_length
+    input_ids, mask, counts = encode_sources(tokenizer, texts, limit)
+    output = model.translate_ids(
+        input_ids,
+        mask,
+        beam_size=beam_size,
+        max_length=max_length,
+        length_penalty=length_penalty,
+    )
+    translations = [tokenizer.target.decode(row.tolist()) for row in output.sequences]
+    return translations, output, input_ids, counts
+
+
+def translate_texts(
+    model,
+    tokenizer: TranslationTokenizer,
+    texts: Sequence[str],
+    beam_size: int = 1,
+    length_penalty: float = 1.0,
+    batch_size: int = 64,
+    counts: dict | None = None,
+) -> list[str]:
+    """Translate many sentences, ``batch_size`` at a time; adds unknown/truncated counts to
+    ``counts`` when given."""
+    results: list[str] = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start : start + batch_size]
+        translations, _, _, chunk_counts = translate_batch(
+            model, tokenizer, chunk, beam_size, length_penalty
+        )
+        results += translations
+        if counts is not None:
+            for key, value in chunk_counts.items():
+                counts[key] = counts.get(key, 0) + value
+    return results
+
+
+def evaluate(folder: Path, run_dir: Path | None, args) -> dict:
+    """sacreBLEU BLEU and chrF of the model's translations, on ``--source``/``--reference``
+    files or on the run's validation pairs; prints sacreBLEU's signatures."""
+    import sacrebleu
+
+    if (args.source is None) != (args.reference is None):
+        raise UserError("--source and --reference go together (one sentence a line each)")
+    if args.source:
+        pairs = read_parallel_files(Path(args.source), Path(args.reference))
+        where = args.source
+    else:
+        if run_dir is None:
+            raise UserError(
+                f"{folder} is not inside a run directory; pass --source and --reference files"
+            )
+        from seqkit.families import data_section_for
+        from seqkit.recipes import load_recipe
+
+        recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+        _, pairs = load_pairs(recipe.data, seed=recipe.trainer.seed)
+        where = "the run's validation split"
+    pairs = [(s, t) for s, t in pairs if s.strip()]
+    if not pairs:
+        raise UserError(f"no sentence pairs to evaluate in {where}")
+    model, tokenizer = load_pretrained(folder)
+    defaults = decoding_defaults(folder)
+    beam_size = args.beam_size if args.beam_size is not None else defaults["beam_size"]
+    check_beam_size(beam_size)
+    counts: dict[str, int] = {}
+    hypotheses = translate_texts(
+        model,
+        tokenizer,
+        [s for s, _ in pairs],
+        beam_size,
+        defaults["length_penalty"],
+        batch_size=args.batch_size or 64,
+        counts=counts,
+    )
+    references = [[t for _, t in pairs]]
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    # The score public seq2seq tutorials report: lowercased, tokenized text.
+    bleu_lower = sacrebleu.metrics.BLEU(lowercase=True)
+    bleu_score = bleu.corpus_score(hypotheses, references)
+    chrf_score = chrf.corpus_score(hypotheses, references)
+    lower_score = bleu_lower.corpus_score(hypotheses, references)
+    print(f"{len(pairs)} sentences from {where}, beam size {beam_size}", file=sys.stderr)
+    print(f"{bleu_score}  signature: {bleu.get_signature()}")
+    print(f"{chrf_score}  signature: {chrf.get_signature()}")
+    print(f"{lower_score}  signature: {bleu_lower.get_signature()}")
+    if counts.get("unknown") or counts.get("truncated"):
+        print(
+            f"source words outside the vocabulary (mapped to <unk>): {counts.get('unknown', 0)}; "
+            f"sentences truncated: {counts.get('truncated', 0)}",
+            file=sys.stderr,
+        )
+    return {
+        "bleu": round(bleu_score.score, 2),
+        "chrf": round(chrf_score.score, 2),
+        "bleu_lowercase": round(lower_score.score, 2),
+        "sentences": len(pairs),
+        "beam_size": beam_size,
+        "unknown_source_words": counts.get("unknown", 0),
+    }
+
+
+def attention_labels(
+    tokenizer: TranslationTokenizer, source_ids: Sequence[int], target_ids: Sequence[int]
+) -> tuple[list[str], list[str]]:
+    """Axis labels of an attention plot: the source words (padding dropped) and the generated
+    words, with ``<eos>`` when the translation ended with it."""
+    from seqkit.data.seq2seq import EOS, EOS_ID, PAD_ID
+
+    source_words = [tokenizer.source.itos[i] for i in source_ids if i != PAD_ID]
+    target_words = tokenizer.target.tokens(target_ids)
+    if EOS_ID in list(target_ids):
+        target_words.append(EOS)
+    return source_words, target_words

@@ -1,0 +1,177 @@
+"""The recurrent family end to end: every recipe under recipes/rnn trains with a tiny budget, a
+recurrent LM run generates and evaluates through the generic CLI commands, and bad input ends as
+one clear line with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seqkit.cli import main
+from seqkit.families.rnn import prose_or_code_lines
+from seqkit.recipes import RECIPES_DIR
+
+TINY = [
+    "--set", "model.embedding_size=8",
+    "--set", "model.hidden_size=8",
+    "--set", "model.num_layers=1",
+    "--set", "trainer.max_steps=2",
+    "--set", "trainer.batch_size=4",
+    "--set", "trainer.eval_every=2",
+    "--set", "trainer.save_every=2",
+    "--set", "trainer.eval_batches=2",
+    "--set", "trainer.warmup_steps=1",
+    "--set", "trainer.progress_bar=false",
+    "--set", "sample.max_new_tokens=10",
+]  # fmt: skip
+TINY_LM = [*TINY, "--set", "model.block_size=16"]
+RNN_RECIPES = sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("rnn/*.yaml"))
+SHAKESPEARE = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 30
+
+
+def seqkit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "seqkit", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"},
+        timeout=300,
+    )
+
+
+def assert_user_error(code: int, stderr: str, *fragments: str) -> None:
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("seqkit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def train(recipe: str | Path, run: Path, *extra: str) -> None:
+    tiny = TINY if "classifier" in str(recipe) else TINY_LM
+    code = main(["train", str(recipe), *tiny, *extra, "--output-dir", str(run)])
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory) -> Path:
+    """A tiny GRU LM trained in a subprocess: the CLI end to end."""
+    folder = tmp_path_factory.mktemp("rnn")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(SHAKESPEARE)
+    run = folder / "gru"
+    result = seqkit(
+        "train", "rnn/shakespeare-gru", *TINY_LM, "--set", f"data.path={corpus}",
+        "--set", "sample.prompt=First", "--output-dir", str(run),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--- sample" in result.stdout
+    return run
+
+
+def test_a_recurrent_lm_run_generates_and_evaluates(lm_run, capsys, tmp_path):
+    final = lm_run / "final"
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "README.md"):
+        assert (final / name).is_file(), name
+    assert main(["generate", str(lm_run), "--prompt", "First", "--max-new-tokens", "15"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("First") and len(text.rstrip("\n")) == 20
+    # Same seed, same text; a prompt longer than any window is fine (no context limit).
+    args = ["generate", str(final), "--prompt", "First " * 10, "--max-new-tokens", "5"]
+    assert main([*args, "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert main([*args, "--seed", "3"]) == 0
+    assert capsys.readouterr().out == first
+    json_path = tmp_path / "metrics.json"
+    assert main(["evaluate", str(lm_run), "--json", str(json_path)]) == 0
+    out = capsys.readouterr().out
+    assert "val_loss" in out and "perplexity" in out
+    assert main(["generate", str(lm_run), "--prompt", "snow ☃"]) == 2
+    assert_user_error(2, capsys.readouterr().err, "☃")
+
+
+@pytest.mark.parametrize("recipe", RNN_RECIPES, ids=str)
+def test_every_rnn_recipe_trains_with_a_tiny_budget(recipe, tmp_path, capsys):
+    extra = []
+    if "shakespeare" in str(recipe):
+        corpus = tmp_path / "corpus.txt"
+        corpus.write_text(SHAKESPEARE)
+        extra = ["--set", f"data.path={corpus}", "--set", "sample.prompt=First"]
+    train(RECIPES_DIR / recipe, tmp_path / "run", *extra)
+    out = capsys.readouterr().out
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    if "classifier" in str(recipe):
+        assert "eval/accuracy" in out
+        assert main(["evaluate", str(tmp_path / "run")]) == 0
+        assert "accuracy" in capsys.readouterr().out
+        assert main(["generate", str(tmp_path / "run"), "--prompt", "x"]) == 2
+        assert_user_error(2, capsys.readouterr().err, "classifier")
+    else:
+        assert "--- sample" in out
+
+
+def test_the_explicit_path_trains_to_the_same_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(SHAKESPEARE)
+    for path in ("fused", "explicit"):
+        train("rnn/shakespeare-lstm", tmp_path / path, "--set", f"data.path={corpus}",
+              "--set", "sample.prompt=First", "--set", f"model.implementation={path}")  # fmt: skip
+    fused = load_file(tmp_path / "fused" / "final" / "model.safetensors")
+    explicit = load_file(tmp_path / "explicit" / "final" / "model.safetensors")
+    assert fused.keys() == explicit.keys()
+    for name in fused:
+        assert (fused[name] - explicit[name]).abs().max() < 1e-5, name
+
+
+def test_classifier_reads_a_labelled_file(tmp_path, capsys):
+    data = tmp_path / "labelled.tsv"
+    data.write_text(
+        "".join(f"pos\tgood great fine {i}\nneg\tbad awful poor {i}\n" for i in range(20))
+    )
+    train("rnn/pydoc-prose-or-code-classifier", tmp_path / "run", "--set", f"data.path={data}",
+          "--set", "model.max_length=12")  # fmt: skip
+    captured = capsys.readouterr()
+    assert "neg, pos" in captured.err  # the classes, sorted
+    assert "40 texts are longer than model.max_length (12 tokens)" in captured.err
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("pos\tfine\nno tab here\n")
+    bad = ["--set", f"data.path={broken}", "--output-dir", str(tmp_path / "bad")]
+    code = main(["train", "rnn/pydoc-prose-or-code-classifier", *TINY, *bad])
+    assert_user_error(code, capsys.readouterr().err, "broken.tsv:2", "LABEL<TAB>TEXT")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_embedded_labelled_set_has_both_classes_without_indentation():
+    rows = prose_or_code_lines()
+    labels = [label for label, _ in rows]
+    assert labels.count("code") > 500 and labels.count("prose") > 500
+    assert all(text == text.strip() for _, text in rows)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "overrides", "fragments"),
+    [
+        ("rnn/shakespeare-lstm", ["model.cell=gru"], ("lstm-lm", "gru-lm")),
+        ("rnn/quickstart-pydoc-lstm", ["model.implementation=fast"], ("model.implementation",)),
+        (
+            "rnn/quickstart-pydoc-lstm",
+            ["model.tie_weights=true", "model.hidden_size=16"],
+            ("model.tie_weights",),
+        ),
+        ("rnn/quickstart-pydoc-lstm", ["model.hidden_size=0"], ("model.hidden_size",)),
+        ("rnn/pydoc-prose-or-code-classifier", ["model.pooling=attention"], ("model.pooling",)),
+        ("rnn/pydoc-prose-or-code-classifier", ["data.embedded=nope"], ("nope",)),
+    ],
+)
+def test_bad_recipe_values(recipe, overrides, fragments, tmp_path, capsys):
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    code = main(["train", recipe, *TINY, *sets, "--output-dir", str(tmp_path / "r")])
+    assert_user_error(code, capsys.readouterr().err, *fragments)
+    assert not (tmp_path / "r").exists()
