@@ -40,7 +40,7 @@ class TrainerConfig:
     """Use Nesterov momentum with SGD."""
 
     schedule: str = "constant"
-    """One of constant, linear, cosine, step, cyclic, cosine_restarts."""
+    """One of constant, linear, cosine, step, cyclic, cosine_restarts, inverse_sqrt."""
     warmup_steps: int = 0
     """Linear warm-up from 0 to `lr` over this many optimizer steps (all schedules)."""
     min_lr: float = 0.0

@@ -25,6 +25,10 @@ Schedules:
                      Restarts", ICLR 2017): cosine from ``lr`` to ``min_lr`` over a period of
                      ``restart_steps``, then a restart at ``lr``; each period is
                      ``restart_mult`` times longer than the one before.
+    inverse_sqrt     the Transformer's schedule (Vaswani et al., "Attention Is All You Need",
+                     2017, section 5.3): after warm-up, ``sqrt(warmup_steps / step)``, i.e.
+                     decay proportional to the inverse square root of the step number (with no
+                     warm-up, ``1 / sqrt(step)`` from step 1).
 
 ``min_lr`` is an absolute learning rate. It becomes the factor ``min_lr / base_lr`` of each
 parameter group, so a task whose optimizers use different learning rates (a GAN) still decays
@@ -44,7 +48,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from seqkit.errors import UserError
 from seqkit.trainer.config import TrainerConfig
 
-SCHEDULES = ("constant", "linear", "cosine", "step", "cyclic", "cosine_restarts")
+SCHEDULES = ("constant", "linear", "cosine", "step", "cyclic", "cosine_restarts", "inverse_sqrt")
 # Schedules that go down to (or cycle through) min_lr.
 _USES_MIN_LR = ("linear", "cosine", "cyclic", "cosine_restarts")
 
@@ -110,6 +114,9 @@ def _multiplier(step: int, config: TrainerConfig, base_lr: float) -> float:
         return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "step":
         return config.gamma ** (t // config.step_size)
+    if schedule == "inverse_sqrt":
+        # 1 at step == warmup (where the warm-up ramp ends), then ∝ step^-½.
+        return math.sqrt(max(warmup, 1) / max(step, 1))
     if schedule == "cyclic":
         period = config.cycle_steps
         # After a warm-up, start half a cycle in: at the peak the warm-up just reached.

@@ -1,0 +1,385 @@
+"""BERT: a bidirectional Transformer encoder pretrained by masked language modelling.
+
+Devlin et al. 2019, "BERT: Pre-training of Deep Bidirectional Transformers for Language
+Understanding". The input is the sum of three embeddings — token, learned position, and segment
+(sentence A or B) — normalised by a LayerNorm; a stack of post-LN Transformer encoder layers
+(Vaswani et al. 2017) reads it with full (unmasked, bidirectional) self-attention. Two heads:
+
+* the masked-LM head (section 3.1, task #1): a dense layer, GELU and LayerNorm, then a
+  projection onto the vocabulary that reuses the token embedding matrix (tied), plus a bias;
+* the sequence-classification head (section 4.1): the *pooler* (dense + tanh on the first
+  position, the [CLS] token), dropout and a linear classifier.
+
+Next-sentence prediction (task #2) is left out, as RoBERTa (Liu et al. 2019) showed it does not
+help; segment embeddings stay, so sentence-pair tasks work.
+
+Attention is :class:`seqkit.models.attention.MultiHeadAttention`, shared with the Transformer.
+
+Parameter names follow ``transformers``' BERT so that conversion is a renaming of a few suffixes
+(:data:`TRANSFORMERS_RENAMES`, :func:`to_transformers_state_dict`)::
+
+    seqkit                                       transformers BertForMaskedLM / …Classification
+    bert.embeddings.*                            bert.embeddings.* (same)
+    bert.encoder.layer.N.attention.query|key|value   bert.encoder.layer.N.attention.self.query|…
+    bert.encoder.layer.N.attention.out           bert.encoder.layer.N.attention.output.dense
+    bert.encoder.layer.N.attention_norm          bert.encoder.layer.N.attention.output.LayerNorm
+    bert.encoder.layer.N.intermediate            bert.encoder.layer.N.intermediate.dense
+    bert.encoder.layer.N.output                  bert.encoder.layer.N.output.dense
+    bert.encoder.layer.N.output_norm             bert.encoder.layer.N.output.LayerNorm
+    bert.pooler.dense                            bert.pooler.dense (same)
+    cls.predictions.transform.*, .bias           cls.predictions.transform.*, .bias (same);
+                                                 cls.predictions.decoder.weight = word embeddings,
+                                                 cls.predictions.decoder.bias = .bias
+    classifier                                   classifier (same)
+
+Shape legend: B batch, T positions, C = hidden_size, V = vocab_size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+)
+
+from seqkit.models.attention import ATTENTION_PATHS, MultiHeadAttention
+
+# ----------------------------------------------------------------------------- configuration
+
+
+class BertConfig(PretrainedConfig):
+    """Hyper-parameters of seqkit's BERT; names and defaults are BERT-base's (and those of
+    ``transformers.BertConfig``, so the export copies them field by field)."""
+
+    model_type = "seqkit-bert"
+
+    vocab_size: int = 30522
+    """Tokens: rows of the token embedding, columns of the MLM logits."""
+    hidden_size: int = 768
+    """Width C of the embeddings and of every layer."""
+    num_hidden_layers: int = 12
+    """Encoder layers."""
+    num_attention_heads: int = 12
+    """Heads per layer; each gets hidden_size // num_attention_heads dimensions."""
+    intermediate_size: int = 3072
+    """Hidden width of the feed-forward layer."""
+    hidden_act: str = "gelu"
+    """Feed-forward non-linearity: gelu (exact, erf-based, as BERT) or relu."""
+    hidden_dropout_prob: float | int = 0.1
+    """Dropout on embeddings and sub-layer outputs."""
+    attention_probs_dropout_prob: float | int = 0.1
+    """Dropout on the attention probabilities."""
+    max_position_embeddings: int = 512
+    """Longest input (learned position embeddings)."""
+    type_vocab_size: int = 2
+    """Segments (sentence A, sentence B)."""
+    initializer_range: float = 0.02
+    """Standard deviation of the N(0, σ) initialisation."""
+    layer_norm_eps: float = 1e-12
+    """Added to the variance in every LayerNorm (BERT's value)."""
+    classifier_dropout: float | None = None
+    """Dropout before the classifier; None means hidden_dropout_prob."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the formula written out; same numbers)."""
+    pad_token_id: int | None = 0
+    """Padding id."""
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"attention must be one of {ATTENTION_PATHS}, got {self.attention!r}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise ValueError(f"hidden_act must be one of {tuple(ACTIVATIONS)}")
+        super().__post_init__(**kwargs)
+
+
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+class BertEmbeddings(nn.Module):
+    """token + position + segment embeddings, LayerNorm, dropout (section 3, figure 2)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        length = input_ids.size(1)
+        max_positions = self.position_embeddings.num_embeddings
+        if length > max_positions:
+            raise ValueError(
+                f"input of {length} tokens is longer than max_position_embeddings ({max_positions})"
+            )
+        x = self.word_embeddings(input_ids)  # (B, T, C)
+        x = x + self.position_embeddings.weight[:length]  # (T, C) broadcasts over the batch
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]  # every token in segment A
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)  # (B, T, C)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertLayer(nn.Module):
+    """One post-LN encoder layer: x = LN(x + Attn(x)); x = LN(x + FFN(x))."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        C = config.hidden_size
+        self.attention = MultiHeadAttention(
+            C,
+            config.num_attention_heads,
+            config.attention_probs_dropout_prob,
+            attention=config.attention,
+        )
+        self.attention_norm = nn.LayerNorm(C, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(C, config.intermediate_size)
+        self.act = ACTIVATIONS[config.hidden_act]
+        self.output = nn.Linear(config.intermediate_size, C)
+        self.output_norm = nn.LayerNorm(C, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, x: torch.Tensor, padding_mask: torch.Tensor | None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended = self.attention(x, key_padding_mask=padding_mask, need_weights=need_weights)
+        x = self.attention_norm(x + self.dropout(attended.output))  # (B, T, C)
+        h = self.output(self.act(self.intermediate(x)))  # (B, T, C) via (B, T, intermediate)
+        x = self.output_norm(x + self.dropout(h))  # (B, T, C)
+        return x, attended.weights
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    """Shared initialisation and config class of the BERT models."""
+
+    config_class = BertConfig
+    base_model_prefix = "bert"
+    main_input_name = "input_ids"
+    _no_split_modules = ["BertLayer"]  # noqa: RUF012
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT's initialisation: N(0, 0.02) matrices and embeddings, zero biases, unit norms."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if getattr(module, "bias", None) is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, BertMLMHead):
+            init.zeros_(module.bias)
+
+
+class BertModel(BertPreTrainedModel):
+    """Embeddings, the encoder stack, and (optionally) the pooler."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = nn.ModuleDict(
+            {"layer": nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))}
+        )
+        # The pooler summarises the sequence as tanh(W·h_[CLS] + b) for classification heads.
+        self.pooler = (
+            nn.ModuleDict({"dense": nn.Linear(config.hidden_size, config.hidden_size)})
+            if add_pooling_layer
+            else None
+        )
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
+        """Contextual vectors (B, T, C) of every position, and the pooled [CLS] vector (B, C)."""
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # nothing to hide: let the kernel skip the mask
+        weights = []
+        for layer in self.encoder["layer"]:
+            x, w = layer(x, attention_mask, output_attentions)
+            weights.append(w)
+        pooled = None
+        if self.pooler is not None:
+            pooled = torch.tanh(self.pooler["dense"](x[:, 0]))  # (B, C): the first ([CLS]) token
+        return BaseModelOutputWithPooling(
+            last_hidden_state=x,
+            pooler_output=pooled,
+            attentions=tuple(weights) if output_attentions else None,
+        )
+
+
+class BertMLMHead(nn.Module):
+    """transform (dense, activation, LayerNorm), then logits = h·Eᵀ + b with E the token
+    embedding: tied, so the head adds only C² + 3C + V parameters."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        C = config.hidden_size
+        self.transform = nn.ModuleDict(
+            {
+                "dense": nn.Linear(C, C),
+                "LayerNorm": nn.LayerNorm(C, eps=config.layer_norm_eps),
+            }
+        )
+        self.act = ACTIVATIONS[config.hidden_act]
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        h = self.transform["LayerNorm"](self.act(self.transform["dense"](hidden)))  # (…, C)
+        return F.linear(h, embedding, self.bias)  # (…, V)
+
+
+class BertForMaskedLM(BertPreTrainedModel):
+    """BERT with the masked-LM head; ``labels`` (B, T) hold the original token at masked
+    positions and -100 elsewhere (see :mod:`seqkit.data.masking`)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = nn.ModuleDict({"predictions": BertMLMHead(config)})
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bert.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.bert.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        **kwargs: Any,
+    ) -> MaskedLMOutput:
+        """Logits (B, T, V) at every position, and the mean cross-entropy over masked ones."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        embedding = self.bert.embeddings.word_embeddings.weight  # (V, C)
+        logits = self.cls["predictions"](out.last_hidden_state, embedding)  # (B, T, V)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
+            )
+        return MaskedLMOutput(loss=loss, logits=logits, attentions=out.attentions)
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """BERT, the pooled [CLS] vector, dropout and a linear classifier over ``num_labels``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=True)
+        p = config.classifier_dropout
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bert.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.bert.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        """Class logits (B, num_labels), and the cross-entropy when ``labels`` (B,) are given."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits, attentions=out.attentions)
+
+
+# ----------------------------------------------------------------------------- conversion
+
+TRANSFORMERS_RENAMES = (
+    (".attention.query.", ".attention.self.query."),
+    (".attention.key.", ".attention.self.key."),
+    (".attention.value.", ".attention.self.value."),
+    (".attention.out.", ".attention.output.dense."),
+    (".attention_norm.", ".attention.output.LayerNorm."),
+    (".intermediate.", ".intermediate.dense."),
+    (".output.", ".output.dense."),
+    (".output_norm.", ".output.LayerNorm."),
+)
+"""(seqkit, transformers) name pieces of the encoder layers; every other name is the same."""
+
+
+def to_transformers_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A seqkit BERT state dict renamed for ``transformers.BertForMaskedLM`` or
+    ``BertForSequenceClassification``; the MLM decoder (tied) is spelled out."""
+    converted = {}
+    for name, tensor in state_dict.items():
+        for ours, theirs in TRANSFORMERS_RENAMES:
+            if ours in name:
+                name = name.replace(ours, theirs)
+                break
+        converted[name] = tensor
+    if "cls.predictions.bias" in converted:
+        converted["cls.predictions.decoder.weight"] = converted[
+            "bert.embeddings.word_embeddings.weight"
+        ]
+        converted["cls.predictions.decoder.bias"] = converted["cls.predictions.bias"]
+    return converted
+
+
+# ----------------------------------------------------------------------------- registration
+
+AutoConfig.register(BertConfig.model_type, BertConfig, exist_ok=True)
+AutoModel.register(BertConfig, BertModel, exist_ok=True)
+AutoModelForMaskedLM.register(BertConfig, BertForMaskedLM, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    BertConfig, BertForSequenceClassification, exist_ok=True
+)

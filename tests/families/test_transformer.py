@@ -1,0 +1,94 @@
+"""The transformer family in process: a tiny run on the generated corpus, BLEU from
+`seqkit evaluate`, shared vocabulary, and folders whose vocabularies do not fit the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqkit.cli import main
+from seqkit.errors import UserError
+from seqkit.families import data_section_for
+from seqkit.families import transformer as family
+from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+
+GENERATED = RECIPES_DIR / "transformer" / "generated-toy.yaml"
+TINY = [
+    "model.d_model=16",
+    "model.n_head=2",
+    "model.num_encoder_layers=1",
+    "model.num_decoder_layers=1",
+    "model.d_ff=32",
+    "model.beam_size=2",
+    "model.max_length=12",
+    "data.generated_pairs=60",
+    "data.val_fraction=0.2",
+    "trainer.max_steps=3",
+    "trainer.batch_size=8",
+    "trainer.eval_every=0",
+    "trainer.save_every=0",
+    "trainer.warmup_steps=1",
+    "trainer.progress_bar=false",
+    "trainer.report_to=[]",
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _sets(overrides):
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def test_recipes_validate():
+    for path in sorted((RECIPES_DIR / "transformer").glob("*.yaml")):
+        recipe = load_recipe(path, data_section_for=data_section_for)
+        assert recipe.task == "transformer"
+        parse_section(family.ModelSection, recipe.model, "model")
+    with pytest.raises(UserError, match="divisible"):
+        parse_section(family.ModelSection, {"d_model": 30, "n_head": 4}, "model")
+
+
+def test_train_evaluate_and_mismatched_vocabularies(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(GENERATED), *_sets(TINY), "--output-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run / "final")]) == 0
+    out = capsys.readouterr().out
+    assert "bleu:" in out and "signature:" in out
+
+    plot = tmp_path / "attention.png"
+    code = main(["translate", str(run / "final"), "--text", "la kato granda la fiso vidas .",
+                 "--beam-size", "2", "--plot-attention", str(plot)])  # fmt: skip
+    assert code == 0 and plot.stat().st_size > 0
+    capsys.readouterr()
+
+    # A vocabulary file from another run no longer fits the model's embeddings.
+    vocab = json.loads((run / "final" / "translation_vocab.json").read_text())
+    vocab["target"]["itos"].append("extra-word")
+    (run / "final" / "translation_vocab.json").write_text(json.dumps(vocab))
+    assert main(["evaluate", str(run / "final")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "target vocabulary" in lines[0], lines
+
+
+def test_shared_embeddings_build_one_joint_vocabulary():
+    recipe = load_recipe(
+        GENERATED, [*TINY, "model.share_embeddings=true"], data_section_for=data_section_for
+    )
+    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+    model = job.task.model
+    assert model.tgt_embed is None and model.config.share_embeddings
+    assert model.config.src_vocab_size == model.config.tgt_vocab_size
+    batch = job.collate_fn([job.train_data[i] for i in range(4)])
+    assert torch.isfinite(job.task.training_step(batch, "model"))
+    assert "reference:" in job.sample()
+    assert Path(GENERATED).is_file()
