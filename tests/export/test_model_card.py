@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import yaml
+from huggingface_hub import ModelCard
 
-from seqkit.export.model_card import format_parameter_count, write_model_card
+from seqkit.export.model_card import (
+    describe_training_data,
+    format_parameter_count,
+    read_model_card,
+    write_model_card,
+)
 
 HOW_TO_LOAD = 'from seqkit import load\nmodel = load("out/final")'
 PNG = b"\x89PNG\r\n\x1a\nnot really an image"
@@ -43,13 +49,30 @@ def test_header_is_valid_hub_metadata(tmp_path):
         "library_name": "seqkit",
         "tags": ["seqkit", "gpt", "causal-lm"],
         "datasets": ["tiny_shakespeare"],
+        "metrics": ["loss", "perplexity"],
         "pipeline_tag": "text-generation",
     }
+    # huggingface_hub parses the header into its own card data, as the Hub does.
+    card = ModelCard.load(path)
+    assert card.data.license == "apache-2.0"
+    assert card.data.datasets == ["tiny_shakespeare"]
+    assert card.data.metrics == ["loss", "perplexity"]
+    assert card.data.library_name == "seqkit"
 
 
 def test_optional_metadata_is_left_out(tmp_path):
-    metadata, _ = split_card(write(tmp_path, title="a: title # with YAML syntax").read_text())
+    metadata, body = split_card(
+        write(tmp_path, title="a: title # with YAML syntax", metrics={}, recipe=None).read_text()
+    )
     assert "datasets" not in metadata and "pipeline_tag" not in metadata
+    assert "metrics" not in metadata
+    assert "The recipe was not recorded." in body and "No metrics were recorded." in body
+
+
+def test_step_is_not_a_hub_metric(tmp_path):
+    metadata, body = split_card(write(tmp_path, metrics={"eval/loss": 2.0, "step": 40}).read_text())
+    assert metadata["metrics"] == ["loss"]
+    assert "| step | 40 |" in body
 
 
 def test_sections_recipe_metrics_and_loading_code(tmp_path):
@@ -57,6 +80,7 @@ def test_sections_recipe_metrics_and_loading_code(tmp_path):
     for heading in (
         "# seqkit GPT: shakespeare-char",
         "## Model",
+        "## Training data",
         "## Training",
         "## Results",
         "## Intended use and limits",
@@ -64,6 +88,7 @@ def test_sections_recipe_metrics_and_loading_code(tmp_path):
     ):
         assert f"\n{heading}\n" in f"\n{body}", heading
     assert "0.80M" in body and "801,234" in body
+    assert "Training data\n\nNot recorded." in body
     assert "| eval/loss | 1.2346 |" in body
     assert "| eval/perplexity | 3.4367 |" in body
     recipe_block = body.split("```yaml\n", 1)[1].split("```", 1)[0]
@@ -96,3 +121,53 @@ def test_parameter_counts_read_well():
     assert format_parameter_count(124_439_808) == "124.44M"
     assert format_parameter_count(1_500_000_000) == "1.50B"
     assert format_parameter_count(1_234) == "1,234"
+
+
+def test_family_architecture_size_and_training_data(tmp_path):
+    path = write(
+        tmp_path,
+        library_name="transformers",
+        architecture="GPT2LMHeadModel",
+        size={"n_layer": 4, "n_embd": 128},
+        training_data="The Hub data set `karpathy/tiny_shakespeare`.",
+    )
+    metadata, body = split_card(path.read_text())
+    assert metadata["library_name"] == "transformers"
+    assert "- Family: `gpt`" in body
+    assert "- Architecture: `GPT2LMHeadModel`" in body
+    assert "- Size: n_layer 4, n_embd 128" in body
+    assert "## Training data\n\nThe Hub data set `karpathy/tiny_shakespeare`." in body
+
+
+def test_small_counts_are_not_repeated(tmp_path):
+    _, body = split_card(write(tmp_path, num_parameters=5_216).read_text())
+    assert "- Parameters: 5,216\n" in body
+
+
+def test_a_card_reads_back(tmp_path):
+    recipe = {"task": "gpt", "trainer": {"lr": 1e-3, "betas": [0.9, 0.95]}, "note": "a | b"}
+    path = write(tmp_path, recipe=recipe, metrics={"eval/loss": 1.5, "a|b": 2.25, "step": 7})
+    metadata, read_recipe, metrics = read_model_card(path)
+    assert metadata["tags"] == ["seqkit", "gpt"]
+    assert read_recipe == recipe
+    assert metrics == {"eval/loss": 1.5, "a|b": 2.25, "step": 7}
+
+
+def test_a_missing_or_foreign_card_reads_as_empty(tmp_path):
+    assert read_model_card(tmp_path / "README.md") == ({}, None, {})
+    (tmp_path / "README.md").write_text("---\n[unclosed\n---\n# Some model\n")
+    assert read_model_card(tmp_path / "README.md") == ({}, None, {})
+
+
+def test_training_data_comes_from_the_recipe():
+    hub = {"data": {"path": None, "hub": "karpathy/tiny_shakespeare", "hub_split": "train"}}
+    line, datasets = describe_training_data(hub)
+    assert datasets == ["karpathy/tiny_shakespeare"]
+    assert "https://huggingface.co/datasets/karpathy/tiny_shakespeare" in line
+    line, datasets = describe_training_data({"data": {"path": "/home/me/corpus.txt", "hub": "x"}})
+    assert datasets == [] and "`corpus.txt`" in line and "/home/me" not in line
+    line, _ = describe_training_data({"data": {"embedded": "pydoc-topics"}})
+    assert "`pydoc-topics`" in line
+    line, _ = describe_training_data({"data": {"digits": True, "resize": None}})
+    assert line == "The recipe's data section: digits: `True`."
+    assert describe_training_data(None) == (None, [])

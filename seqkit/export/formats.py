@@ -1,0 +1,205 @@
+"""The two shapes an export can take, and what every writer of them shares.
+
+* ``native``: the seqkit classes themselves, in the Hub format. ``AutoConfig`` and the Auto
+  model classes load the folder once the seqkit module that registers the model type is
+  imported. Any seqkit model exports this way; the folder is copied as training wrote it,
+  byte for byte, and then loaded through the Auto classes to prove that it works.
+* ``transformers``: the stock ``transformers`` class of the same architecture (GPT →
+  ``GPT2LMHeadModel``), loadable where seqkit is not installed. Only families with a converter
+  in :data:`seqkit.export.registry.STOCK_CONVERTERS` have it.
+
+A writer fills a staging folder and returns a :class:`WrittenModel`: what the model card says
+about the result and the code that loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqkit.errors import UserError
+from seqkit.export.model_card import LOSS_PLOT_NAME
+from seqkit.export.source import ExportSource
+
+FORMATS = ("native", "transformers")
+
+PATH_PLACEHOLDER = "<PATH>"
+"""Stands for the folder or Hub repository in :attr:`WrittenModel.how_to_load`; see
+:func:`fill_path`."""
+
+# Written by the exporter itself, never copied from the source folder.
+_CARD_FILES = ("README.md", LOSS_PLOT_NAME)
+# The model itself; a converter writes its own.
+_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
+
+# Config fields that say how big a model is, in the order a reader wants them.
+_SIZE_FIELDS = (
+    "n_layer",
+    "num_hidden_layers",
+    "num_layers",
+    "num_encoder_layers",
+    "num_decoder_layers",
+    "n_head",
+    "num_attention_heads",
+    "num_heads",
+    "n_embd",
+    "hidden_size",
+    "d_model",
+    "embedding_dim",
+    "hidden_dim",
+    "n_inner",
+    "intermediate_size",
+    "d_ff",
+    "vocab_size",
+    "n_positions",
+    "max_position_embeddings",
+)
+
+# The Hub's pipeline tag for each kind of Auto model class.
+_PIPELINE_TAGS = {
+    "AutoModelForCausalLM": "text-generation",
+    "AutoModelForMaskedLM": "fill-mask",
+    "AutoModelForSequenceClassification": "text-classification",
+    "AutoModelForTokenClassification": "token-classification",
+    "AutoModelForSeq2SeqLM": "text2text-generation",
+    "AutoModelForImageClassification": "image-classification",
+}
+
+
+@dataclass
+class WrittenModel:
+    """What a writer put in the folder, for the model card and the command's summary."""
+
+    architecture: str
+    """The model class a user gets, e.g. ``GPT2LMHeadModel``."""
+    num_parameters: int
+    how_to_load: str
+    """Python code that loads the folder; :data:`PATH_PLACEHOLDER` stands for its location."""
+    library_name: str
+    """``transformers`` for stock classes, ``seqkit`` for seqkit's own."""
+    size: dict[str, Any] = field(default_factory=dict)
+    pipeline_tag: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def fill_path(code: str, location: str) -> str:
+    """``code`` with :data:`PATH_PLACEHOLDER` replaced by ``location``: as a Python string
+    literal where the placeholder is quoted, as it is elsewhere (a shell command in a comment).
+    One pass, so a location that itself contains the placeholder is not replaced twice."""
+    quoted = f'"{PATH_PLACEHOLDER}"'
+    pattern = re.compile(f"{re.escape(quoted)}|{re.escape(PATH_PLACEHOLDER)}")
+    return pattern.sub(
+        lambda match: json.dumps(location) if match.group() == quoted else location, code
+    )
+
+
+def model_size(config: dict[str, Any]) -> dict[str, Any]:
+    """The size hyper-parameters present in a ``config.json``."""
+    return {
+        name: config[name]
+        for name in _SIZE_FIELDS
+        if isinstance(config.get(name), int) and not isinstance(config.get(name), bool)
+    }
+
+
+def pipeline_tag_for(auto_class_name: str) -> str | None:
+    return _PIPELINE_TAGS.get(auto_class_name)
+
+
+def copy_folder_files(source: Path, folder: Path, *, skip_model: bool) -> list[str]:
+    """Copy the files of ``source`` into ``folder``, but never the card (the exporter writes
+    it) and, with ``skip_model``, not the config and weights (a converter writes its own).
+    Returns the names copied. Sub-folders are copied whole."""
+    copied = []
+    for path in sorted(source.iterdir()):
+        name = path.name
+        if name in _CARD_FILES or name.startswith("."):
+            continue
+        if skip_model and (name in _MODEL_FILES or name.endswith(".safetensors")):
+            continue
+        if path.is_dir():
+            shutil.copytree(path, folder / name, symlinks=False)
+        else:
+            shutil.copyfile(path, folder / name)
+        copied.append(name)
+    return copied
+
+
+def has_auto_tokenizer(folder: Path) -> bool:
+    """Whether ``folder`` holds a tokenizer that ``AutoTokenizer`` loads on its own."""
+    return (folder / "tokenizer_config.json").is_file() and (
+        (folder / "tokenizer.json").is_file() or (folder / "vocab.json").is_file()
+    )
+
+
+# ----------------------------------------------------------------------------- native
+
+
+def seqkit_config_class(source: ExportSource) -> type:
+    """The seqkit config class of ``source``'s model type; refuses any other library's type."""
+    from seqkit.export.registry import (
+        STOCK_CONVERTERS,
+        import_model_modules,
+        seqkit_config_classes,
+    )
+
+    import_model_modules()
+    classes = seqkit_config_classes()
+    if source.model_type not in classes:
+        known = [*classes, *(t for t in STOCK_CONVERTERS if t not in classes)]
+        raise UserError(
+            f"{source.folder} holds a model of type {source.model_type!r}, which seqkit can "
+            f"neither export nor import (it knows {', '.join(known)})"
+        )
+    return classes[source.model_type]
+
+
+def write_native(source: ExportSource, folder: Path) -> WrittenModel:
+    """Copy a seqkit model folder as it is, and load it back through the Auto classes."""
+    from seqkit.export.registry import auto_model_classes
+
+    config_class = seqkit_config_class(source)
+    model_type = source.model_type
+    pairs = auto_model_classes(config_class)
+    if not pairs:
+        raise UserError(f"model type {model_type!r} is not registered with any Auto model class")
+    # The folder's config names the class that saved it; several may share one config
+    # (a masked LM and a sequence classifier).
+    saved_as = source.config.get("architectures") or []
+    auto_class, model_class = next(
+        (pair for pair in pairs if pair[1].__name__ in saved_as), pairs[0]
+    )
+
+    copy_folder_files(source.folder, folder, skip_model=False)
+    try:
+        model = auto_class.from_pretrained(folder, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        detail = " ".join(str(error).split())
+        raise UserError(
+            f"{source.folder} does not load as {model_class.__name__}: {detail}"
+        ) from None
+
+    module = config_class.__module__
+    lines = [
+        f"import {module}  # registers the {model_type!r} model type with the Auto classes",
+        f"from transformers import AutoConfig, {auto_class.__name__}"
+        + (", AutoTokenizer" if has_auto_tokenizer(folder) else ""),
+        "",
+        f'path = "{PATH_PLACEHOLDER}"',
+        "config = AutoConfig.from_pretrained(path)",
+        f"model = {auto_class.__name__}.from_pretrained(path)",
+    ]
+    if has_auto_tokenizer(folder):
+        lines.append("tokenizer = AutoTokenizer.from_pretrained(path)")
+    return WrittenModel(
+        architecture=model_class.__name__,
+        num_parameters=model.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="seqkit",
+        size=model_size(source.config),
+        pipeline_tag=pipeline_tag_for(auto_class.__name__),
+    )

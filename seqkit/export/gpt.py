@@ -1,0 +1,180 @@
+"""GPT ↔ ``transformers.GPT2LMHeadModel``: export to, and import from, the stock GPT-2 class.
+
+seqkit's :class:`~seqkit.models.gpt.GPTLMHeadModel` is GPT-2 (Radford et al. 2019) written layer
+by layer with the checkpoint's parameter names, so the conversion is the one in
+:mod:`seqkit.models.gpt`: the same names, with the four ``Conv1D`` projections of every block
+transposed (GPT-2 stores them ``[in, out]``, ``nn.Linear`` ``[out, in]``). The configs share
+every hyper-parameter (GELU variant, LayerNorm epsilon, tied embeddings), so the two classes
+compute the same function; the tests hold the logits equal within 1e-4 and greedy generations
+equal token for token.
+
+The stock class has options seqkit's GPT does not implement (cross-attention, attention scaled by
+layer index, unscaled attention); a GPT-2 folder that uses one is refused on import rather than
+loaded into a model that would compute something else.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+
+from seqkit.errors import UserError
+from seqkit.export.formats import (
+    PATH_PLACEHOLDER,
+    WrittenModel,
+    copy_folder_files,
+    has_auto_tokenizer,
+    model_size,
+)
+from seqkit.export.source import ExportSource
+from seqkit.models.gpt import (
+    ACTIVATIONS,
+    GPTConfig,
+    GPTLMHeadModel,
+    gpt2_state_dict_to_seqkit,
+    seqkit_state_dict_to_gpt2,
+)
+
+SEQKIT_MODEL_TYPES = (GPTConfig.model_type,)
+STOCK_MODEL_TYPES = ("gpt2",)
+
+# GPT-2 options, their only value seqkit's GPT implements, and what the option does.
+_FIXED_GPT2_OPTIONS = {
+    "scale_attn_weights": (True, "attention scores divided by √head_size"),
+    "scale_attn_by_inverse_layer_idx": (False, "attention scaled by 1/(layer index + 1)"),
+    "add_cross_attention": (False, "cross-attention layers"),
+}
+
+
+# ----------------------------------------------------------------------------- conversion
+
+
+def to_gpt2(model: GPTLMHeadModel) -> GPT2LMHeadModel:
+    """The stock ``GPT2LMHeadModel`` computing the same function as ``model``."""
+    stock = GPT2LMHeadModel(model.config.to_gpt2_config())
+    stock.load_state_dict(seqkit_state_dict_to_gpt2(model.state_dict()), strict=True)
+    return stock.eval()
+
+
+def from_gpt2(stock: GPT2LMHeadModel) -> GPTLMHeadModel:
+    """seqkit's :class:`GPTLMHeadModel` computing the same function as the stock ``stock``."""
+    check_gpt2_config(stock.config)
+    model = GPTLMHeadModel(GPTConfig.from_gpt2_config(stock.config))
+    model.load_state_dict(gpt2_state_dict_to_seqkit(stock.state_dict()), strict=True)
+    return model.eval()
+
+
+def check_gpt2_config(config: GPT2Config) -> None:
+    """Refuse a GPT-2 configuration that seqkit's GPT cannot reproduce exactly."""
+    for name, (supported, meaning) in _FIXED_GPT2_OPTIONS.items():
+        value = getattr(config, name, supported)
+        if value != supported:
+            raise UserError(
+                f"this GPT-2 model sets {name}={value} ({meaning}), which seqkit's GPT does "
+                "not implement; it cannot be imported"
+            )
+    if config.activation_function not in ACTIVATIONS:
+        raise UserError(
+            f"this GPT-2 model uses activation_function={config.activation_function!r}; "
+            f"seqkit's GPT supports {', '.join(ACTIVATIONS)}"
+        )
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _load_any(folder: Path, model_type: str) -> GPTLMHeadModel:
+    """A seqkit GPT from a folder of either kind (seqkit-gpt or stock gpt2)."""
+    if model_type in STOCK_MODEL_TYPES:
+        return from_gpt2(GPT2LMHeadModel.from_pretrained(folder, use_safetensors=True))
+    return GPTLMHeadModel.from_pretrained(folder, use_safetensors=True).eval()
+
+
+def load_stock_gpt2(folder: Path) -> tuple[GPTLMHeadModel, Any]:
+    """``(model, tokenizer)`` in seqkit's classes from a stock GPT-2 folder (for ``seqkit
+    generate`` and ``seqkit evaluate``); the tokenizer is whichever kind the folder holds."""
+    from seqkit.data import load_tokenizer
+
+    model = _load_any(Path(folder), "gpt2")
+    return model, load_tokenizer(folder)
+
+
+# ----------------------------------------------------------------------------- export writers
+
+
+def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
+    """Write ``source`` as a stock ``GPT2LMHeadModel`` folder with its tokenizer."""
+    stock = to_gpt2(_load_any(source.folder, source.model_type))
+    stock.save_pretrained(folder)
+    copy_folder_files(source.folder, folder, skip_model=True)
+    _copy_generation_config(source.folder, folder)
+    tokenizer = has_auto_tokenizer(folder)
+    prompt = _sample_prompt(source)
+    # The context holds the prompt and what follows; a prompt never has more tokens than
+    # characters, so this many new tokens always fit.
+    new_tokens = max(1, min(50, stock.config.n_positions - len(prompt)))
+    lines = [
+        "from transformers import AutoModelForCausalLM"
+        + (", AutoTokenizer, pipeline" if tokenizer else ""),
+        "",
+        f'path = "{PATH_PLACEHOLDER}"',
+        "model = AutoModelForCausalLM.from_pretrained(path)  # a GPT2LMHeadModel",
+    ]
+    if tokenizer:
+        lines += [
+            "tokenizer = AutoTokenizer.from_pretrained(path)",
+            'generator = pipeline("text-generation", model=path)',
+            f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
+        ]
+    return WrittenModel(
+        architecture=type(stock).__name__,
+        num_parameters=stock.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="transformers",
+        size=model_size(stock.config.to_dict()),
+        pipeline_tag="text-generation",
+        tags=["gpt2", "text-generation"],
+    )
+
+
+def to_native(source: ExportSource, folder: Path) -> WrittenModel:
+    """Write ``source`` (a stock GPT-2 folder, or a seqkit one) in seqkit's own classes."""
+    model = _load_any(source.folder, source.model_type)
+    model.save_pretrained(folder)
+    copy_folder_files(source.folder, folder, skip_model=True)
+    _copy_generation_config(source.folder, folder)
+    lines = [
+        "import seqkit.models.gpt  # registers the 'seqkit-gpt' model type with the Auto classes",
+        "from transformers import AutoConfig, AutoModelForCausalLM",
+        "",
+        f'path = "{PATH_PLACEHOLDER}"',
+        "config = AutoConfig.from_pretrained(path)",
+        "model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit GPTLMHeadModel",
+        f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
+        f"{json.dumps(_sample_prompt(source))}",
+    ]
+    return WrittenModel(
+        architecture=type(model).__name__,
+        num_parameters=model.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="seqkit",
+        size=model_size(model.config.to_dict()),
+        pipeline_tag="text-generation",
+        tags=["gpt", "text-generation"],
+    )
+
+
+def _copy_generation_config(source: Path, folder: Path) -> None:
+    """Keep the trained model's generation defaults (sampling temperature...), if it had any."""
+    if (source / "generation_config.json").is_file():
+        GenerationConfig.from_pretrained(source).save_pretrained(folder)
+
+
+def _sample_prompt(source: ExportSource) -> str:
+    """A prompt the model's vocabulary can spell: the recipe's sample prompt."""
+    sample = (source.recipe or {}).get("sample")
+    prompt = sample.get("prompt") if isinstance(sample, dict) else None
+    return prompt if isinstance(prompt, str) and prompt else "\n"

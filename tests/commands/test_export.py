@@ -1,0 +1,235 @@
+"""``seqkit export``: a trained run to a Hub folder, and the bad-input contract (one line on
+stderr, exit code 2, nothing half-written, nothing of the user's overwritten)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from seqkit.cli import main
+from seqkit.data import CharTokenizer
+from seqkit.export.model_card import read_model_card
+from seqkit.models.gpt import GPTLMHeadModel
+
+TINY = [
+    "--set", "model.n_layer=1",
+    "--set", "model.n_head=2",
+    "--set", "model.n_embd=16",
+    "--set", "model.block_size=16",
+    "--set", "trainer.max_steps=4",
+    "--set", "trainer.batch_size=4",
+    "--set", "trainer.eval_every=2",
+    "--set", "trainer.save_every=2",
+    "--set", "trainer.eval_batches=2",
+    "--set", "trainer.warmup_steps=1",
+    "--set", "trainer.progress_bar=false",
+    "--set", "trainer.report_to=[]",
+    "--set", "sample.max_new_tokens=1",
+]  # fmt: skip
+
+
+def seqkit(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([*args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_user_error(result, *fragments: str) -> str:
+    code, _, err = result
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("seqkit: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Hidden staging folders an export left behind."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "quick"
+    code = main(["train", "gpt/quickstart-pydoc-char", *TINY, "--output-dir", str(run)])
+    assert code == 0
+    return run
+
+
+def test_export_a_run_to_stock_gpt2(run, tmp_path, capsys):
+    out = tmp_path / "hub"
+    code, stdout, _ = seqkit(capsys, "export", str(run), str(out))
+    assert code == 0
+    assert "transformers format: GPT2LMHeadModel" in stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "README.md",
+        "config.json",
+        "generation_config.json",
+        "loss.png",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
+    assert json.loads((out / "config.json").read_text())["model_type"] == "gpt2"
+    assert (out / "loss.png").read_bytes() == (run / "loss.png").read_bytes()
+    metadata, recipe, metrics = read_model_card(out / "README.md")
+    assert metadata["library_name"] == "transformers"
+    assert metadata["pipeline_tag"] == "text-generation"
+    assert "seqkit" in metadata["tags"] and metadata["license"] == "apache-2.0"
+    assert metadata["metrics"] == ["loss", "perplexity"]
+    assert recipe == yaml.safe_load((run / "recipe.yaml").read_text())
+    last_eval = [r for r in map(json.loads, (run / "metrics.jsonl").open()) if "eval/loss" in r][-1]
+    assert metrics["eval/loss"] == pytest.approx(last_eval["eval/loss"], abs=1e-4)
+    assert metrics["step"] == 4
+    card = (out / "README.md").read_text()
+    assert "`pydoc-topics`" in card and "![Training and evaluation loss](loss.png)" in card
+    assert f"path = {json.dumps(str(out.absolute()))}" in card
+
+    # The same folder again: refused without --overwrite, replaced with it.
+    assert_user_error(seqkit(capsys, "export", str(run), str(out)), "--overwrite")
+    assert seqkit(capsys, "export", str(run), str(out), "--overwrite")[0] == 0
+    assert leftovers(tmp_path) == []
+
+
+def test_native_export_and_checkpoint_export(run, tmp_path, capsys):
+    native = tmp_path / "native"
+    assert seqkit(capsys, "export", str(run / "final"), str(native), "--format", "native")[0] == 0
+    assert json.loads((native / "config.json").read_text())["model_type"] == "seqkit-gpt"
+    assert load_file(native / "model.safetensors").keys() == (
+        load_file(run / "final" / "model.safetensors").keys()
+    )
+
+    # A checkpoint is rebuilt into a model folder; its weights are the checkpoint's.
+    checkpoint = run / "checkpoints" / "step-2"
+    out = tmp_path / "step-2"
+    assert seqkit(capsys, "export", str(checkpoint), str(out), "--format", "native")[0] == 0
+    exported = GPTLMHeadModel.from_pretrained(out).state_dict()
+    saved = load_file(checkpoint / "model-model.safetensors")
+    assert saved.keys() <= exported.keys()
+    for name, tensor in saved.items():
+        assert torch.equal(tensor, exported[name]), name
+    assert read_model_card(out / "README.md")[2]["step"] == 2
+
+
+def test_a_run_without_final_offers_its_newest_checkpoint(run, tmp_path, capsys):
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(run, interrupted, ignore=shutil.ignore_patterns("final"))
+    line = assert_user_error(
+        seqkit(capsys, "export", str(interrupted), str(tmp_path / "out")), "no final/"
+    )
+    assert str(interrupted / "checkpoints" / "step-4") in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_dir_that_is_not_an_export_is_never_replaced(run, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for flags in ([], ["--overwrite"]):
+        assert_user_error(seqkit(capsys, "export", str(run), str(mine), *flags), str(mine))
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert_user_error(seqkit(capsys, "export", str(run), str(run / "final"), "--overwrite"))
+    assert_user_error(seqkit(capsys, "export", str(run), str(run)))
+    assert (run / "final" / "model.safetensors").is_file()
+
+
+def test_nan_weights_are_never_exported(run, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(run / "final", broken)
+    weights = load_file(broken / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name][0] = float("nan")
+    save_file(weights, broken / "model.safetensors")
+    out = tmp_path / "out"
+    assert_user_error(seqkit(capsys, "export", str(broken), str(out)), "NaN", name)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_other_bad_input(run, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert_user_error(seqkit(capsys, "export", str(tmp_path / "missing"), out), "does not exist")
+    assert_user_error(seqkit(capsys, "export", str(tmp_path), out), "neither")
+    foreign = tmp_path / "llama"
+    foreign.mkdir()
+    (foreign / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    save_file({"w": torch.zeros(2)}, foreign / "model.safetensors")
+    assert_user_error(seqkit(capsys, "export", str(foreign), out), "'llama'")
+    assert_user_error(
+        seqkit(capsys, "export", str(run), out, "--push-to-hub", "not a/valid/id"), "repository id"
+    )
+    assert_user_error(seqkit(capsys, "export", str(run), out, "--private"), "--push-to-hub")
+    assert not Path(out).exists()
+
+
+def test_generate_and_import_from_a_stock_gpt2_folder(tmp_path, capsys):
+    tokenizer = CharTokenizer.train("abcdefgh \n")
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=tokenizer.vocab_size, n_positions=32, n_embd=8, n_layer=1, n_head=2
+    )
+    stock = tmp_path / "stock"
+    GPT2LMHeadModel(config).save_pretrained(stock)
+    tokenizer.save_pretrained(stock)
+    code, text, _ = seqkit(
+        capsys, "generate", str(stock), "--prompt", "abc", "--max-new-tokens", "8"
+    )
+    assert code == 0 and text.startswith("abc") and len(text.rstrip("\n")) >= 3
+
+    imported = tmp_path / "imported"
+    code, stdout, _ = seqkit(capsys, "export", str(stock), str(imported), "--format", "native")
+    assert code == 0 and "GPTLMHeadModel" in stdout
+    assert read_model_card(imported / "README.md")[0]["library_name"] == "seqkit"
+    args = ["--prompt", "abc", "--max-new-tokens", "8", "--temperature", "0"]
+    assert (
+        seqkit(capsys, "generate", str(stock), *args)[1]
+        == (seqkit(capsys, "generate", str(imported), *args)[1])
+    )
+
+
+@pytest.mark.parametrize(
+    ("offline", "reason"),
+    [(True, "offline mode is on"), (False, "Connection refused")],
+)
+def test_push_to_hub_fails_after_writing(run, tmp_path, capsys, monkeypatch, offline, reason):
+    """Offline, or with a fake token and an endpoint nothing listens on: the folder is written,
+    then one line says the upload failed and how to do it later."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    out = tmp_path / "hub"
+    line = assert_user_error(
+        seqkit(capsys, "export", str(run), str(out), "--push-to-hub", "me/x", "--private"),
+        f"wrote {out}",
+        reason,
+        f"hf upload me/x {out}",
+    )
+    assert "Traceback" not in line
+    assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
+    assert 'path = "me/x"' in (out / "README.md").read_text()  # the card loads from the Hub
+
+
+def test_push_to_hub_without_a_token(run, tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    out = tmp_path / "hub"
+    assert_user_error(
+        seqkit(capsys, "export", str(run), str(out), "--push-to-hub", "me/x"), "no Hub token"
+    )
+    assert (out / "config.json").is_file()
