@@ -1,0 +1,45 @@
+"""``seqkit compose RUN_OR_MODEL_DIR --out FILE.mid``: a new piece from a trained composer.
+
+Writes a standard MIDI file, a piano-roll PNG beside it (``FILE.png``) and, with ``--audio``
+where fluidsynth and a General MIDI soundfont are installed, ``FILE.wav``. The work is done by
+:func:`seqkit.music.family.compose`; this module only declares the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from seqkit.errors import UserError
+from seqkit.folders import resolve_model_dir
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    from seqkit.families import family_for_model
+    from seqkit.music import family as music
+
+    folder = resolve_model_dir(args.model)
+    if family_for_model(folder) is not music:
+        raise UserError(
+            f"{folder} is not a composer (train one with a recipe from recipes/music/); "
+            "for text models use seqkit generate"
+        )
+    return music.compose(folder, args)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("compose", help="write a new piece of music as MIDI")
+    parser.add_argument("model", metavar="RUN_OR_MODEL_DIR")
+    parser.add_argument("--out", required=True, metavar="FILE.mid", help="MIDI file to write")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same piece")
+    parser.add_argument(
+        "--length", type=int, default=None, help="most tokens to add (default 1024; stops at EOS)"
+    )
+    parser.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--primer", metavar="FILE.mid", help="MIDI the new piece continues")
+    parser.add_argument(
+        "--audio", action="store_true", help="also write FILE.wav (needs fluidsynth + soundfont)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.set_defaults(run=cmd_compose)

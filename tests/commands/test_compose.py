@@ -1,0 +1,118 @@
+"""``seqkit compose``: valid MIDI (read back by mido and pretty_midi), a piano roll, primers,
+and one clear line for every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import pretty_midi
+import pytest
+
+from seqkit.cli import main
+from seqkit.music import render
+from seqkit.music.stats import pitched_notes
+from tests.music.midi_factory import make_score, write_corpus, write_piece
+
+TINY = [
+    "--set", "trainer.max_steps=6", "--set", "trainer.batch_size=4",
+    "--set", "trainer.eval_every=6", "--set", "trainer.save_every=6",
+    "--set", "trainer.warmup_steps=0", "--set", "trainer.progress_bar=false",
+    "--set", "trainer.report_to=[]", "--set", "sample.max_new_tokens=8",
+    "--set", "model.n_layer=1", "--set", "model.n_embd=16", "--set", "model.n_head=2",
+    "--set", "model.hidden_size=16", "--set", "model.block_size=32",
+    "--set", "data.stride=8", "--set", "data.val_fraction=0.34",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny GPT and a tiny LSTM composer, trained in-process on six generated pieces."""
+    root = tmp_path_factory.mktemp("compose")
+    corpus = write_corpus(root / "corpus")
+    trained = {}
+    for kind in ("gpt", "lstm"):
+        run = root / f"run-{kind}"
+        argv = ["train", f"recipes/music/bach-chorales-{kind}.yaml", "--output-dir", str(run)]
+        assert main([*argv, *TINY, "--set", f"data.path={corpus}"]) == 0
+        trained[kind] = run
+    return trained
+
+
+def _user_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("seqkit: error: ")
+    return err[0]
+
+
+@pytest.mark.parametrize("kind", ["gpt", "lstm"])
+def test_compose_writes_midi_that_mido_and_pretty_midi_read_and_a_piano_roll(
+    runs, tmp_path, kind, capsys
+):
+    out = tmp_path / "piece.mid"
+    argv = ["compose", str(runs[kind]), "--out", str(out), "--length", "24", "--seed", "1"]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    midi = mido.MidiFile(out)
+    assert midi.type in (0, 1) and midi.ticks_per_beat > 0
+    pretty_midi.PrettyMIDI(str(out))  # raises on an invalid file
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Same seed, same piece.
+    again = tmp_path / "again.mid"
+    assert main([*argv[:3], str(again), *argv[4:]]) == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_a_primer_is_continued(runs, tmp_path):
+    primer = write_piece(tmp_path / "primer.mid", bars=1, bass=None)
+    out = tmp_path / "continued.mid"
+    argv = ["compose", str(runs["lstm"]), "--out", str(out), "--primer", str(primer)]
+    assert main([*argv, "--length", "16", "--top-k", "5", "--top-p", "0.9"]) == 0
+    import symusic
+
+    def onsets_and_pitches(score):
+        notes = pitched_notes(score)
+        beats = notes["time"] / score.ticks_per_quarter
+        return set(zip(beats.tolist(), notes["pitch"].tolist(), strict=True))
+
+    assert onsets_and_pitches(make_score(bars=1, bass=None)) <= onsets_and_pitches(
+        symusic.Score(str(out))
+    )
+
+
+def test_audio_without_fluidsynth_is_a_one_line_note(runs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    out = tmp_path / "quiet.mid"
+    argv = ["compose", str(runs["lstm"]), "--out", str(out), "--length", "8", "--audio"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err.splitlines()
+    notes = [line for line in err if line.startswith("note: no audio written")]
+    assert len(notes) == 1 and "fluidsynth" in notes[0]
+    assert out.is_file() and not out.with_suffix(".wav").exists()
+
+
+def test_bad_input_is_one_line_and_nothing_is_overwritten(runs, tmp_path, capsys):
+    gpt, lstm = str(runs["gpt"]), str(runs["lstm"])
+    out = tmp_path / "mine.mid"
+    out.write_bytes(b"the user's own file")
+    assert "already exists" in _user_error(capsys, ["compose", lstm, "--out", str(out)])
+    assert out.read_bytes() == b"the user's own file"
+
+    fresh = str(tmp_path / "new.mid")
+    assert ".mid or .midi" in _user_error(capsys, ["compose", lstm, "--out", "x.txt"])
+    not_midi = tmp_path / "notes.mid"
+    not_midi.write_text("C D E F G")
+    error = _user_error(capsys, ["compose", lstm, "--out", fresh, "--primer", str(not_midi)])
+    assert "is not a MIDI file" in error
+    truncated = tmp_path / "cut.mid"
+    truncated.write_bytes(make_score().dumps_midi()[:50])
+    error = _user_error(capsys, ["compose", lstm, "--out", fresh, "--primer", str(truncated)])
+    assert "truncated" in error
+    long_primer = write_piece(tmp_path / "long.mid", bars=8)
+    error = _user_error(capsys, ["compose", gpt, "--out", fresh, "--primer", str(long_primer)])
+    assert "reads at most 32" in error
+    assert "--top-p" in _user_error(capsys, ["compose", gpt, "--out", fresh, "--top-p", "1.5"])
+    assert "--length" in _user_error(capsys, ["compose", gpt, "--out", fresh, "--length", "0"])
+    assert "seqkit compose" in _user_error(capsys, ["generate", gpt, "--prompt", "x"])
+    assert not Path(fresh).exists()
