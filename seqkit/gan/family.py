@@ -1,0 +1,219 @@
+"""The ``dcgan`` family: a DCGAN trained on images with two optimizers on the one Trainer.
+
+Recipe → images (the vision package's sources: digits by default, MNIST-style files or a Hub
+set) → the training split in [0, 1] → :class:`~seqkit.gan.task.DCGANTask` (discriminator and
+generator, each with its optimizer) → sample grids from fixed noise in ``RUN/samples/`` every
+``model.sample_every`` steps → a Hub folder with both networks.
+
+``seqkit generate RUN`` writes a grid of new samples; ``seqkit evaluate RUN`` reports the
+classifier-based quality numbers of :mod:`seqkit.gan.quality` for generated digits next to the
+same numbers for real held-out digits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from seqkit.errors import UserError
+from seqkit.export.model_card import write_model_card
+from seqkit.families import Job
+from seqkit.gan.models import DCGAN, DCGANConfig
+from seqkit.gan.task import DCGANTask, SampleGrids
+from seqkit.recipes import Recipe, recipe_to_dict
+from seqkit.vision.data import ImageDataSection, load_splits
+
+MODEL_TYPES = (DCGANConfig.model_type,)
+DataSection = ImageDataSection
+DEFAULT_NUM_SAMPLES = 64
+
+
+@dataclass
+class ModelSection:
+    """The ``model`` section of a ``dcgan`` recipe."""
+
+    latent_dim: int = 64
+    """Length of the noise vector."""
+    start_size: int = 2
+    """Side of the generator's first feature map; image size / start_size must be a power of
+    two (2 for 8x8 digits, 7 for 28x28 MNIST, 4 for 32x32 CIFAR-10)."""
+    generator_features: int = 32
+    """Channels of the generator's last hidden layer (doubling towards the noise)."""
+    discriminator_features: int = 32
+    """Channels of the discriminator's first layer (doubling towards the logit)."""
+    generator_lr: float | None = None
+    """Learning rate of the generator's optimizer (default: trainer.lr)."""
+    discriminator_lr: float | None = None
+    """Learning rate of the discriminator's optimizer (default: trainer.lr)."""
+    sample_every: int = 200
+    """Write RUN/samples/step-N.png every this many steps (and at the end); 0 = only at the end."""
+    num_samples: int = 64
+    """Images in each sample grid (the same noise every time)."""
+
+
+def build(recipe: Recipe, section: ModelSection) -> Job:
+    """Load the training images, build the DCGAN, and wrap it in the adversarial task."""
+    if section.latent_dim < 1 or section.num_samples < 1 or section.sample_every < 0:
+        raise UserError(
+            "model.latent_dim and model.num_samples must be at least 1, "
+            "model.sample_every at least 0"
+        )
+    splits = load_splits(recipe.data)
+    channels, size, _ = splits.image_shape
+    config = DCGANConfig(
+        latent_dim=section.latent_dim,
+        image_size=size,
+        num_channels=channels,
+        start_size=section.start_size,
+        generator_features=section.generator_features,
+        discriminator_features=section.discriminator_features,
+    )
+    try:
+        config.num_stages  # noqa: B018 - validates image_size against start_size
+    except ValueError as error:
+        raise UserError(f"model.start_size: the images are {size}x{size}; {error}") from None
+    torch.manual_seed(recipe.trainer.seed)
+    model = DCGAN(config)
+    task = DCGANTask(
+        model.generator,
+        model.discriminator,
+        latent_dim=config.latent_dim,
+        generator_lr=section.generator_lr,
+        discriminator_lr=section.discriminator_lr,
+    )
+    grids = SampleGrids(
+        section.sample_every, section.num_samples, config.latent_dim, seed=recipe.trainer.seed
+    )
+
+    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder)
+        grids_written = sorted((run_dir / "samples").glob("step-*.png"))
+        if grids_written:
+            shutil.copyfile(grids_written[-1], folder / "samples.png")
+        write_model_card(
+            folder,
+            title=f"seqkit DCGAN ({recipe.source.stem if recipe.source else 'recipe'})",
+            family="dcgan",
+            num_parameters=model.num_parameters(),
+            recipe=recipe_to_dict(recipe),
+            metrics=metrics,
+            datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
+            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
+            tags=["gan", "dcgan", "image-generation"],
+            pipeline_tag="unconditional-image-generation",
+            how_to_load=HOW_TO_LOAD,
+        )
+
+    return Job(
+        task=task,
+        train_data=splits.train,
+        eval_data=None,  # a GAN has no held-out loss worth the name; see `seqkit evaluate`
+        save_final=save_final,
+        callbacks=[grids],
+        summary={
+            "training images": len(splits.train),
+            "image shape": "x".join(map(str, splits.image_shape)),
+            "parameters (generator/discriminator)": (
+                f"{sum(p.numel() for p in model.generator.parameters())}/"
+                f"{sum(p.numel() for p in model.discriminator.parameters())}"
+            ),
+            "model": asdict(section),
+        },
+    )
+
+
+HOW_TO_LOAD = """\
+import seqkit.gan.models  # registers the seqkit-dcgan model type with the Auto classes
+from transformers import AutoModel
+
+gan = AutoModel.from_pretrained("PATH")
+images = gan.sample(16)  # (16, C, S, S) in [0, 1]
+# or, from the command line: seqkit generate PATH --num-samples 16 --out grid.png
+"""
+
+
+def load_pretrained(folder: Path) -> tuple[DCGAN, None]:
+    """``(model, None)``: a GAN has no tokenizer."""
+    return DCGAN.from_pretrained(folder, use_safetensors=True), None
+
+
+def generate_command(folder: Path, args) -> int:
+    """``seqkit generate RUN [--num-samples N] [--out FILE.png] [--seed S]``: a grid of samples.
+
+    Never overwrites a file: without ``--out`` the grid goes to ``samples-seed-S.png`` in the
+    current directory, and an existing file is an error.
+    """
+    from seqkit.vision.plots import save_image_grid
+
+    num_samples = getattr(args, "num_samples", None) or DEFAULT_NUM_SAMPLES
+    if num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1, got {num_samples}")
+    seed = getattr(args, "seed", 0) or 0
+    out = Path(getattr(args, "out", None) or f"samples-seed-{seed}.png")
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out must name a .png file, got {out}")
+    if out.exists():
+        raise UserError(f"{out} already exists; choose another --out (nothing was overwritten)")
+    model, _ = load_pretrained(folder)
+    images = model.sample(num_samples, generator=torch.Generator().manual_seed(seed))
+    save_image_grid(images, out)
+    print(f"{num_samples} samples -> {out}")
+    return 0
+
+
+def _quality_classifier(run_dir: Path | None, splits):
+    """The digits classifier that judges samples; trained once and kept in ``RUN/``."""
+    from seqkit.gan.quality import train_digits_classifier
+    from seqkit.vision.models import CNNForImageClassification
+
+    cached = run_dir / "quality-classifier" if run_dir is not None else None
+    if cached is not None and (cached / "config.json").is_file():
+        return CNNForImageClassification.from_pretrained(cached, use_safetensors=True).eval()
+    print("training the digits classifier that judges the samples...", file=sys.stderr)
+    classifier = train_digits_classifier(splits)
+    if cached is not None:
+        classifier.save_pretrained(cached)
+    return classifier
+
+
+def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
+    """Mean confidence, class entropy and Fréchet distance of generated digits, next to the same
+    numbers for real held-out digits (as many images of each)."""
+    from seqkit.gan.quality import digits_splits, features_and_probabilities, judge
+
+    model, _ = load_pretrained(folder)
+    config = model.config
+    if (config.num_channels, config.image_size) != (1, 8):
+        raise UserError(
+            f"the quality numbers judge 8x8 grey digits; {folder} makes {config.num_channels}-"
+            f"channel {config.image_size}x{config.image_size} images"
+        )
+    splits = digits_splits()
+    classifier = _quality_classifier(run_dir, splits)
+    reference, _ = features_and_probabilities(classifier, splits.train.images)
+    real = splits.test.images
+    seed = getattr(args, "seed", 0) or 0
+    generated = model.sample(len(real), generator=torch.Generator().manual_seed(seed))
+    if getattr(args, "plots", False) and run_dir is not None:
+        from seqkit.vision.plots import save_image_grid
+
+        path = save_image_grid(generated[:64], run_dir / "plots" / f"samples-seed-{seed}.png")
+        print(f"samples: {path}", file=sys.stderr)
+    fake_scores, real_scores = (
+        judge(classifier, generated, reference),
+        judge(classifier, real, reference),
+    )
+    metrics: dict[str, float] = {}
+    for prefix, scores in (("generated", fake_scores), ("real_heldout", real_scores)):
+        for name, value in asdict(scores).items():
+            metrics[f"{prefix}_{name}"] = value
+    metrics["images"] = len(real)
+    if run_dir is not None:
+        (run_dir / "quality.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

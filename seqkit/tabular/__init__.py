@@ -1,0 +1,11 @@
+"""seqkit.tabular: the textbook's first neural network — an MLP regressing hourly bike-sharing
+demand from weather and calendar fields — trained by the same Trainer as everything else.
+
+It lives in its own small package rather than in :mod:`seqkit.vision` because it shares nothing
+with images (no pixels, convolutions or augmentation): its data are rows of a CSV file, its
+features one-hot calendar fields and standardised measurements, its targets counts.
+
+Modules: :mod:`~seqkit.tabular.data` (CSV → features, time-ordered splits),
+:mod:`~seqkit.tabular.models` (the regressor) and :mod:`~seqkit.tabular.family` (recipes → jobs,
+``seqkit evaluate`` against simple baselines).
+"""

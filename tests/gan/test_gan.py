@@ -1,0 +1,157 @@
+"""DCGAN: network shapes, the two-optimizer task on the Trainer, sample grids, generate,
+quality numbers and a diverging run stopped with its last good checkpoint kept."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqkit.cli import main
+from seqkit.errors import UserError
+from seqkit.gan import family
+from seqkit.gan.models import DCGAN, DCGANConfig
+from seqkit.gan.quality import frechet_distance, judge
+from seqkit.gan.task import DCGANTask
+from seqkit.trainer import Callback, Trainer, TrainerConfig
+from seqkit.trainer.trainer import TrainingDiverged
+from seqkit.vision.data import ImageDataSection, load_splits
+
+TINY = [
+    "--set", "model.latent_dim=8",
+    "--set", "model.generator_features=4",
+    "--set", "model.discriminator_features=4",
+    "--set", "model.sample_every=3",
+    "--set", "model.num_samples=4",
+    "--set", "trainer.max_steps=6",
+    "--set", "trainer.batch_size=16",
+    "--set", "trainer.save_every=3",
+    "--set", "trainer.progress_bar=false",
+    "--set", "trainer.report_to=[]",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("size, start, channels", [(8, 2, 1), (28, 7, 1), (32, 4, 3)])
+def test_generator_and_discriminator_shapes(size, start, channels):
+    config = DCGANConfig(
+        image_size=size, start_size=start, num_channels=channels, latent_dim=8,
+        generator_features=4, discriminator_features=4,
+    )  # fmt: skip
+    model = DCGAN(config)
+    images = model(torch.randn(3, 8))
+    assert images.shape == (3, channels, size, size)
+    assert float(images.detach().abs().max()) <= 1.0  # Tanh
+    assert model.discriminator(images).shape == (3,)
+
+
+def test_image_size_must_be_start_size_times_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        DCGAN(DCGANConfig(image_size=12, start_size=4))
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("gan") / "run"
+    assert main(["train", "gan/digits-dcgan", *TINY, "--output-dir", str(run)]) == 0
+    return run
+
+
+def test_training_logs_both_optimizers_and_writes_grids(gan_run):
+    import json
+
+    rows = [json.loads(x) for x in (gan_run / "metrics.jsonl").read_text().splitlines()]
+    assert any("train/generator/loss" in r and "train/discriminator/loss" in r for r in rows)
+    grids = sorted(p.name for p in (gan_run / "samples").iterdir())
+    assert grids == ["step-000003.png", "step-000006.png"]
+    assert (gan_run / "final" / "samples.png").is_file()
+
+
+def test_generate_writes_a_grid_and_never_overwrites(gan_run, tmp_path):
+    folder = gan_run / "final"
+    out = tmp_path / "grid.png"
+    args = argparse.Namespace(num_samples=9, out=str(out), seed=1)
+    assert family.generate_command(folder, args) == 0
+    assert out.stat().st_size > 0
+    with pytest.raises(UserError, match="already exists"):
+        family.generate_command(folder, args)
+    # Same seed, same samples: the grid is reproducible.
+    model, _ = family.load_pretrained(folder)
+    first = model.sample(4, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(first, model.sample(4, generator=torch.Generator().manual_seed(1)))
+
+
+def test_generate_from_the_command_line(gan_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", str(gan_run), "--seed", "3"]) == 0
+    assert (tmp_path / "samples-seed-3.png").is_file()
+
+
+def test_evaluate_reports_generated_and_real_numbers(gan_run, capsys):
+    from seqkit.gan.quality import digits_splits, train_digits_classifier
+
+    # A quickly trained judge, placed where evaluate looks for its cached one.
+    train_digits_classifier(digits_splits(), steps=20).save_pretrained(
+        gan_run / "quality-classifier"
+    )
+    assert main(["evaluate", str(gan_run)]) == 0
+    out = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
+    for prefix in ("generated", "real_heldout"):
+        assert 0 < float(out[f"{prefix}_mean_confidence"]) <= 1
+        assert 0 <= float(out[f"{prefix}_class_entropy"]) <= np.log(10) + 1e-4
+        assert float(out[f"{prefix}_frechet_distance"]) >= 0
+    assert (gan_run / "quality.json").is_file()
+
+
+def test_frechet_distance_matches_the_matrix_square_root_formula():
+    from scipy import linalg
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 6))
+    b = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 0.5
+    covariance_a, covariance_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(covariance_a @ covariance_b).real
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(
+        covariance_a + covariance_b - 2 * root
+    )
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mode_collapse_shows_in_the_class_entropy():
+    from seqkit.vision.models import CNNConfig, CNNForImageClassification
+
+    torch.manual_seed(0)
+    classifier = CNNForImageClassification(CNNConfig(conv_channels=[4, 8], num_labels=10)).eval()
+    one_image = torch.rand(1, 1, 8, 8).repeat(50, 1, 1, 1)
+    reference = np.random.default_rng(0).normal(size=(100, 128))
+    assert judge(classifier, one_image, reference).class_entropy == 0.0
+
+
+class PoisonDiscriminator(Callback):
+    """Sets the discriminator's weights to NaN after step 3, as a diverging run would."""
+
+    def on_step_end(self, trainer, control, logs):
+        if trainer.step == 3:
+            with torch.no_grad():
+                for p in trainer.unwrapped_model("discriminator").parameters():
+                    p.fill_(float("nan"))
+
+
+def test_a_diverging_gan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    splits = load_splits(ImageDataSection())
+    config = DCGANConfig(latent_dim=8, generator_features=4, discriminator_features=4)
+    model = DCGAN(config)
+    task = DCGANTask(model.generator, model.discriminator, latent_dim=8)
+    trainer_config = TrainerConfig(
+        max_steps=5, batch_size=16, save_every=2, progress_bar=False, report_to=[]
+    )
+    trainer = Trainer(
+        task, trainer_config, output_dir=tmp_path, train_data=splits.train,
+        callbacks=[PoisonDiscriminator()],
+    )  # fmt: skip
+    with pytest.raises(TrainingDiverged, match=r"'discriminator'.*step 4.*step-2"):
+        trainer.train()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]

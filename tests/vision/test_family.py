@@ -1,0 +1,109 @@
+"""The vision recipes end to end, in process: train, evaluate with plots, transfer learning,
+the denoising autoencoder, and the bad-input contract (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqkit.cli import main
+
+TINY_CNN = [
+    "--set", "model.conv_channels=[4, 8]",
+    "--set", "model.hidden_size=16",
+    "--set", "trainer.max_steps=6",
+    "--set", "trainer.batch_size=16",
+    "--set", "trainer.eval_every=3",
+    "--set", "trainer.save_every=6",
+    "--set", "trainer.warmup_steps=1",
+    "--set", "trainer.progress_bar=false",
+    "--set", "trainer.report_to=[]",
+]  # fmt: skip
+
+
+def one_error_line(capsys, *fragments: str) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqkit: error: "), lines
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("vision") / "pretrain"
+    assert main(["train", "vision/digits-0to4-cnn", *TINY_CNN, "--output-dir", str(run)]) == 0
+    return run
+
+
+def test_train_and_evaluate_with_plots(pretrained, capsys, tmp_path):
+    assert (pretrained / "final" / "model.safetensors").is_file()
+    capsys.readouterr()
+    json_path = tmp_path / "m.json"
+    assert main(["evaluate", str(pretrained), "--plots", "--json", str(json_path)]) == 0
+    out = capsys.readouterr().out
+    assert "confusion matrix" in out and "test_accuracy:" in out
+    # The confusion matrix rows add up to the test images of each class (5 classes here).
+    rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
+    assert len(rows) == 5
+    assert sum(int(v) for row in rows for v in row[1:]) == int(out.split("test_images: ")[1])
+    assert (pretrained / "plots" / "feature_maps.png").is_file()
+
+
+def test_transfer_with_frozen_features_changes_only_the_head(pretrained, tmp_path):
+    run = tmp_path / "transfer"
+    args = ["train", "vision/digits-5to9-transfer", *TINY_CNN, "--output-dir", str(run)]
+    args += ["--set", f"model.init_from={pretrained / 'final'}", "--set", "trainer.batch_size=10"]
+    assert main(args) == 0
+    before = load_file(pretrained / "final" / "model.safetensors")
+    after = load_file(run / "final" / "model.safetensors")
+    for name, tensor in before.items():
+        if name.startswith(("conv.", "pixel_")):  # frozen convolutions, input normalisation
+            torch.testing.assert_close(after[name], tensor, msg=name)
+        else:  # the head: the fully connected layer and the new classifier
+            assert not torch.equal(after[name], tensor), name
+
+
+def test_wrong_image_size_for_a_pretrained_model(pretrained, tmp_path, capsys):
+    images = tmp_path / "big.npz"
+    np.savez(images, images=np.zeros((40, 16, 16), np.float32), labels=np.arange(40) % 5)
+    code = main(
+        ["train", "vision/digits-5to9-transfer", *TINY_CNN, "--output-dir", str(tmp_path / "r"),
+         "--set", f"model.init_from={pretrained / 'final'}", "--set", f"data.path={images}",
+         "--set", "data.classes=null"]
+    )  # fmt: skip
+    assert code == 2
+    one_error_line(capsys, "1 channel(s) and 8x8 pixels", "16x16")
+    assert not (tmp_path / "r").exists()
+
+
+def test_denoising_autoencoder_trains_and_evaluates(tmp_path, capsys):
+    run = tmp_path / "dae"
+    args = ["train", "vision/digits-denoising-autoencoder", "--output-dir", str(run)]
+    args += ["--set", "trainer.max_steps=30", "--set", "trainer.eval_every=10"]
+    args += ["--set", "trainer.progress_bar=false", "--set", "trainer.report_to=[]"]
+    args += ["--set", "model.channels=[8, 16]", "--set", "trainer.warmup_steps=0"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = [row["eval/loss"] for row in rows if "eval/loss" in row]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--plots"]) == 0
+    values = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
+    assert float(values["test_mse"]) == pytest.approx(losses[-1], rel=0.5)
+    assert (run / "plots" / "denoising.png").is_file()
+
+
+def test_bad_model_settings_are_one_line_errors(tmp_path, capsys):
+    train = ["train", "vision/digits-cnn", "--output-dir", str(tmp_path / "x")]
+    assert main([*train, "--set", "model.freeze=all"]) == 2
+    one_error_line(capsys, "model.freeze must be one of none, features, all-but-classifier")
+    assert main([*train, "--set", "model.freeze=features"]) == 2
+    one_error_line(capsys, "needs model.init_from")
+    assert main(["generate", str(tmp_path)]) == 2
+    capsys.readouterr()
