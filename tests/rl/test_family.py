@@ -1,0 +1,86 @@
+"""The dqn and q-learning recipes end to end: train, resume exactly, evaluate, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from safetensors.torch import load_file
+
+from seqkit.cli import main
+from seqkit.recipes import RECIPES_DIR
+
+DQN = str(RECIPES_DIR / "rl" / "cartpole-dqn.yaml")
+Q_LEARNING = str(RECIPES_DIR / "rl" / "frozenlake-q-learning.yaml")
+QUIET = ["--set", "trainer.report_to=[]", "--set", "trainer.progress_bar=false"]
+TINY_DQN = [
+    *QUIET,
+    "--set", "model.hidden_sizes=[16]",
+    "--set", "model.learning_starts=20",
+    "--set", "model.target_update_every=3",
+    "--set", "model.exploration_steps=50",
+    "--set", "model.eval_episodes=1",
+    "--set", "trainer.batch_size=8",
+    "--set", "trainer.save_every=4",
+    "--set", "trainer.log_every=2",
+]  # fmt: skip
+
+
+def test_dqn_resume_continues_the_same_run(tmp_path):
+    """Replay memory, target network, environment and exploration RNG all come back."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert (
+        main(["train", DQN, "--output-dir", str(whole), *TINY_DQN, "--set", "trainer.max_steps=10"])
+        == 0
+    )
+    assert (
+        main(["train", DQN, "--output-dir", str(split), *TINY_DQN, "--set", "trainer.max_steps=4"])
+        == 0
+    )
+    checkpoint = split / "checkpoints" / "step-4"
+    assert (checkpoint / "model-target.safetensors").is_file()
+    state = json.loads((checkpoint / "trainer_state.json").read_text())["tree"]["task"]
+    assert {"memory", "runner", "generator"} <= state.keys()
+    assert not list(checkpoint.glob("*.pkl")) and not list(checkpoint.glob("*.bin"))
+    resume = ["train", DQN, "--output-dir", str(split), "--resume", *TINY_DQN]
+    assert main([*resume, "--set", "trainer.max_steps=10"]) == 0
+    a = load_file(str(whole / "final" / "model.safetensors"))
+    b = load_file(str(split / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    for name in ("q", "target"):
+        a = load_file(str(whole / "checkpoints" / "step-10" / f"model-{name}.safetensors"))
+        b = load_file(str(split / "checkpoints" / "step-10" / f"model-{name}.safetensors"))
+        assert all(a[k].equal(b[k]) for k in a)
+
+
+def test_q_learning_trains_and_evaluate_prints_mean_and_std(tmp_path, capsys):
+    run = tmp_path / "run"
+    overrides = ["--set", "trainer.max_steps=50", "--set", "model.eval_episodes=5"]
+    assert main(["train", Q_LEARNING, "--output-dir", str(run), *QUIET, *overrides]) == 0
+    assert json.loads((run / "final" / "config.json").read_text())["model_type"] == "seqkit-qtable"
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--episodes", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "FrozenLake-v1: return" in out and "±" in out and "over 3 greedy episodes" in out
+    assert "success_rate" in out
+    assert main(["evaluate", str(run), "--video", str(tmp_path / "x.mp4")]) == 2
+
+
+def test_bad_environments_are_one_line_errors(tmp_path, capsys):
+    """Through the real command line once (exit code 2, one line, no traceback), then in-process."""
+    run = str(tmp_path / "run")
+    result = subprocess.run(
+        [sys.executable, "-m", "seqkit", "train", DQN, "--output-dir", run,
+         "--set", "data.env=Pendulum-v1"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqkit: error: Pendulum-v1 has a continuous")
+    assert "DQN and Q-learning need discrete actions" in lines[0]
+    assert main(["train", DQN, "--output-dir", run, "--set", "data.env=NoSuchEnv-v0"]) == 2
+    assert "unknown gymnasium environment 'NoSuchEnv-v0'" in capsys.readouterr().err
+    assert main(["train", Q_LEARNING, "--output-dir", run, "--set", "data.env=CartPole-v1"]) == 2
+    assert "q-learning needs a discrete state space" in capsys.readouterr().err
