@@ -305,13 +305,304 @@ def bench_trainer_loop(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+# ----------------------------------------------------------------------------- RNN
+
+# The model of the recipes/rnn/shakespeare-* recipes: 2 LSTM layers × 128, embedding 64.
+RNN_SHAPE = dict(vocab_size=65, embedding_size=64, hidden_size=128, num_layers=2)
+
+
+class _PlainLSTMLM(torch.nn.Module):
+    """The LSTM language model written directly on ``torch.nn.LSTM``: the reference."""
+
+    def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab_size, embedding_size)
+        self.rnn = torch.nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True)
+        self.lm_head = torch.nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        output, _ = self.rnn(self.embedding(input_ids))
+        logits = self.lm_head(output)
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten())
+
+
+def bench_rnn_train(args: argparse.Namespace) -> list[Row]:
+    """LSTM LM training steps (forward, backward, AdamW step) → tokens/s: seqkit's default
+    (fused) path and its explicit path, each against the same model on ``torch.nn.LSTM``."""
+    from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
+
+    batch, block, steps = 32, 128, 2
+    torch.manual_seed(0)
+    ours = RecurrentLMForCausalLM(RecurrentLMConfig(cell="lstm", **RNN_SHAPE)).train()
+    reference = _PlainLSTMLM(**RNN_SHAPE).train()
+    reference.load_state_dict(ours.state_dict())  # same names: the weights copy as they are
+    data = torch.randint(0, RNN_SHAPE["vocab_size"], (steps, batch, block + 1))
+
+    def trainer(model: torch.nn.Module, loss_of: Callable[[torch.Tensor], torch.Tensor]):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def train() -> None:
+            for chunk in data:
+                loss_of(chunk).backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+        return train
+
+    train_ours = trainer(ours, lambda c: ours(c[:, :-1], labels=c[:, 1:]).loss)
+    train_reference = trainer(reference, lambda c: reference(c[:, :-1], c[:, 1:]))
+    tokens = steps * batch * block
+    rows = []
+    for implementation, target in (("fused", 0.95), ("explicit", None)):
+        ours.config.implementation = implementation
+        seconds_ours, seconds_reference = interleaved_medians(
+            timed(train_ours), timed(train_reference), args.repeats
+        )
+        rows.append(
+            Row(
+                f"rnn-train, {implementation} path (LSTM 2×128, B32×T128, AdamW)",
+                tokens / seconds_ours,
+                tokens / seconds_reference,
+                "tokens/s",
+                target=target,
+                note="reference: the same model on torch.nn.LSTM, same weights",
+            )
+        )
+    return rows
+
+
+# ----------------------------------------------------------------------------- Transformer
+
+# The generated-toy recipe's shape scaled to the Multi30k one: 3+3 layers, 256 wide, 8 heads.
+TRANSFORMER_SHAPE = dict(
+    d_model=256, n_head=8, num_encoder_layers=3, num_decoder_layers=3, d_ff=512, vocab_size=8000
+)
+
+
+class _TorchTransformerMT(torch.nn.Module):
+    """The same encoder–decoder on ``torch.nn.Transformer`` (post-LN, ReLU, scaled embeddings,
+    sinusoidal positions, output tied to the shared embedding): the reference."""
+
+    def __init__(self, d_model, n_head, num_encoder_layers, num_decoder_layers, d_ff, vocab_size):
+        super().__init__()
+        from seqkit.models.transformer import sinusoidal_positions
+
+        self.embed = torch.nn.Embedding(vocab_size, d_model)
+        self.register_buffer("positions", sinusoidal_positions(256, d_model))
+        self.core = torch.nn.Transformer(
+            d_model,
+            n_head,
+            num_encoder_layers,
+            num_decoder_layers,
+            d_ff,
+            dropout=0.1,
+            batch_first=True,
+        )
+        self.scale = d_model**0.5
+
+    def forward(self, src, src_mask, tgt_in, labels):
+        S, T = src.size(1), tgt_in.size(1)
+        x = self.embed(src) * self.scale + self.positions[:S]
+        y = self.embed(tgt_in) * self.scale + self.positions[:T]
+        causal = torch.nn.Transformer.generate_square_subsequent_mask(T)
+        padding = src_mask == 0
+        h = self.core(
+            x, y, tgt_mask=causal, src_key_padding_mask=padding, memory_key_padding_mask=padding
+        )
+        logits = h @ self.embed.weight.T
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), labels.flatten(), label_smoothing=0.1
+        )
+
+
+def bench_transformer(args: argparse.Namespace) -> list[Row]:
+    """Encoder–decoder training steps (forward, label-smoothed loss, backward, AdamW) → target
+    tokens/s, seqkit's Transformer vs the same network on ``torch.nn.Transformer``; and
+    beam-search decoding (beam 5) → sentences/s, against greedy decoding of the same model."""
+    from seqkit.models.transformer import TransformerConfig, TransformerForSeq2Seq
+
+    shape = dict(TRANSFORMER_SHAPE)
+    vocab = shape.pop("vocab_size")
+    batch, length = 64, 24
+    torch.manual_seed(0)
+    ours = TransformerForSeq2Seq(
+        TransformerConfig(
+            src_vocab_size=vocab, tgt_vocab_size=vocab, share_embeddings=True, dropout=0.1, **shape
+        )
+    ).train()
+    reference = _TorchTransformerMT(vocab_size=vocab, **shape).train()
+    src = torch.randint(4, vocab, (batch, length))
+    src_mask = torch.ones(batch, length, dtype=torch.long)
+    src_mask[::2, length - 6 :] = 0  # half the sources end in padding
+    labels = torch.randint(4, vocab, (batch, length))
+    tgt_in = ours.shift_right(labels)
+
+    def trainer(model, loss_of):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step() -> None:
+            loss_of().backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        return step
+
+    train_ours = trainer(
+        ours, lambda: ours(src, src_mask, decoder_input_ids=tgt_in, labels=labels).loss
+    )
+    train_reference = trainer(reference, lambda: reference(src, src_mask, tgt_in, labels))
+    seconds_ours, seconds_reference = interleaved_medians(
+        timed(train_ours), timed(train_reference), args.repeats
+    )
+    tokens = batch * length
+    rows = [
+        Row(
+            f"transformer-train (3+3 layers, 256 wide, B{batch}×{length}, AdamW)",
+            tokens / seconds_ours,
+            tokens / seconds_reference,
+            "tokens/s",
+            target=1.0,
+            note="reference: torch.nn.Transformer with the same dimensions and batch",
+        )
+    ]
+    ours.eval()
+    sources = src[:16]
+    with torch.no_grad():
+        beam, greedy = interleaved_medians(
+            timed(lambda: ours.translate_ids(sources, src_mask[:16], beam_size=5, max_length=24)),
+            timed(lambda: ours.translate_ids(sources, src_mask[:16], beam_size=1, max_length=24)),
+            args.repeats,
+        )
+    rows.append(
+        Row(
+            "transformer-beam-search (beam 5, 16 sentences, 24 tokens)",
+            16 / beam,
+            16 / greedy,
+            "sentences/s",
+            note="reference: greedy decoding of the same model (informational)",
+        )
+    )
+    return rows
+
+
 # ----------------------------------------------------------------------------- registry
 
 # name → benchmark. Each takes the parsed arguments and returns table rows.
+# ----------------------------------------------------------------------------- vision
+
+
+def bench_cnn_train(args: argparse.Namespace) -> list[Row]:
+    """LeNet training steps on 8×8 digits → images/s, seqkit's CNN vs the same network written
+    as a plain ``nn.Sequential`` with the same weights (both normalise inputs, AdamW)."""
+    from torch import nn
+
+    from seqkit.vision.models import CNNConfig, CNNForImageClassification
+
+    torch.manual_seed(0)
+    ours = CNNForImageClassification(
+        CNNConfig(num_labels=10, image_mean=[0.3], image_std=[0.4], dropout=0.25)
+    )
+    reference = nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10),
+    )  # fmt: skip
+    with torch.no_grad():
+        for mine, theirs in zip(ours.parameters(), reference.parameters(), strict=True):
+            theirs.copy_(mine)
+    batch, steps = 64, 20
+    images, labels = torch.rand(steps, batch, 1, 8, 8), torch.randint(0, 10, (steps, batch))
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-3)
+    opt_reference = torch.optim.AdamW(reference.parameters(), lr=1e-3)
+
+    def train_ours() -> None:
+        for x, y in zip(images, labels, strict=True):
+            ours(pixel_values=x, labels=y).loss.backward()
+            opt_ours.step()
+            opt_ours.zero_grad(set_to_none=True)
+
+    def train_reference() -> None:
+        for x, y in zip(images, labels, strict=True):
+            logits = reference((x - 0.3) / 0.4)
+            torch.nn.functional.cross_entropy(logits, y).backward()
+            opt_reference.step()
+            opt_reference.zero_grad(set_to_none=True)
+
+    seconds_ours, seconds_reference = interleaved_medians(
+        timed(train_ours), timed(train_reference), args.repeats, warmup=2
+    )
+    return [
+        Row(
+            "cnn-train (LeNet 32/64/128, digits 8×8, B64, AdamW)",
+            steps * batch / seconds_ours,
+            steps * batch / seconds_reference,
+            "images/s",
+            target=0.95,
+            note="reference: the same layers as a plain nn.Sequential, same weights",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- bag of words
+
+
+def _bow_corpus() -> tuple[list[str], str]:
+    """Documents to vectorize: tiny Shakespeare's speeches (blank-line separated) when the
+    shared data is present, else the paragraphs of CPython's pydoc topics."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "shared/data/tinyshakespeare/input.txt"
+    if path.is_file():
+        text, name = path.read_text(encoding="utf-8"), "tiny Shakespeare speeches"
+    else:
+        from seqkit.data.corpora import pydoc_topics
+
+        text, name = pydoc_topics(), "pydoc-topics paragraphs"
+    return [doc for doc in text.split("\n\n") if doc.strip()], name
+
+
+def bench_bow_vectorize(args: argparse.Namespace) -> list[Row]:
+    """fit_transform of a whole corpus → documents/s, seqkit's BagOfWordsVectorizer vs
+    scikit-learn's CountVectorizer / TfidfVectorizer on the same settings (same matrices)."""
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    from seqkit.data.bow import BagOfWordsVectorizer
+
+    docs, corpus_name = _bow_corpus()
+    rows = []
+    bigrams = {"ngram_range": (1, 2), "min_df": 2}
+    for label, settings, weighting, reference_class in (
+        ("counts, unigrams", {}, "count", CountVectorizer),
+        ("tf-idf, 1-2-grams, min_df=2", bigrams, "tfidf", TfidfVectorizer),
+    ):
+        ours = BagOfWordsVectorizer(weighting=weighting, **settings)
+        reference = reference_class(**settings)
+        seconds_ours, seconds_reference = interleaved_medians(
+            timed(lambda ours=ours: ours.fit_transform(docs)),
+            timed(lambda reference=reference: reference.fit_transform(docs)),
+            args.repeats,
+        )
+        rows.append(
+            Row(
+                f"bow-vectorize ({label}; {len(docs)} {corpus_name})",
+                len(docs) / seconds_ours,
+                len(docs) / seconds_reference,
+                "docs/s",
+                target=1.0,
+                note=f"reference: scikit-learn {reference_class.__name__}.fit_transform",
+            )
+        )
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "gpt-train": bench_gpt_train,
     "gpt-generate": bench_gpt_generate,
+    "transformer": bench_transformer,
     "trainer-loop": bench_trainer_loop,
+    "rnn-train": bench_rnn_train,
+    "cnn-train": bench_cnn_train,
+    "bow-vectorize": bench_bow_vectorize,
 }
 
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "seqkit.commands.evaluate",
     "seqkit.commands.export",
     "seqkit.commands.tokenizer",
+    "seqkit.commands.translate",
     "seqkit.commands.compose",
 )
 """Modules that add one subcommand each through ``register(commands)``; they import their heavy

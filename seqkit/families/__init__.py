@@ -41,6 +41,26 @@ from seqkit.trainer.tasks import Task
 
 FAMILY_MODULES: dict[str, str] = {
     "gpt": "seqkit.families.gpt",
+    "bow-classifier": "seqkit.families.bow",
+    "transformer": "seqkit.families.transformer",
+    "bert-mlm": "seqkit.families.bert",
+    "bert-classifier": "seqkit.families.bert",
+    "seq2seq": "seqkit.families.seq2seq",
+    "rnn-lm": "seqkit.families.rnn",
+    "lstm-lm": "seqkit.families.rnn",
+    "gru-lm": "seqkit.families.rnn",
+    "rnn-classifier": "seqkit.families.rnn",
+    "image-mlp": "seqkit.vision.family",
+    "cnn": "seqkit.vision.family",
+    "resnet": "seqkit.vision.family",
+    "denoising-autoencoder": "seqkit.vision.family",
+    "dcgan": "seqkit.gan.family",
+    "bike-sharing-mlp": "seqkit.tabular.family",
+    "gcn": "seqkit.gcn.family",
+    "q-learning": "seqkit.rl.family",
+    "dqn": "seqkit.rl.family",
+    "music-gpt": "seqkit.music.family",
+    "music-lstm": "seqkit.music.family",
 }
 
 
@@ -58,6 +78,8 @@ class Job:
     """Text from the trained model with the recipe's ``sample`` settings, printed after training."""
     summary: dict[str, Any] = field(default_factory=dict)
     """Facts worth printing before training (corpus size, vocabulary, parameters)."""
+    callbacks: list[Any] = field(default_factory=list)
+    """Trainer callbacks the family needs (a GAN's sample grids every N steps)."""
 
 
 def get_family(task_name: str) -> ModuleType:
