@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-k", type=int, default=None)
     gen.add_argument("--top-p", type=float, default=None)
     gen.add_argument("--seed", type=int, default=0, help="same seed, same text")
+    images = gen.add_argument_group("image models (dcgan)")
+    images.add_argument("--num-samples", type=int, default=None, help="images in the grid")
+    images.add_argument("--out", metavar="FILE.png", help="where to write the grid")
     gen.set_defaults(run=cmd_generate)
 
     recipes = commands.add_parser("recipes", help="list the recipes that ship with seqkit")

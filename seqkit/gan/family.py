@@ -6,8 +6,8 @@ generator, each with its optimizer) → sample grids from fixed noise in ``RUN/s
 ``model.sample_every`` steps → a Hub folder with both networks.
 
 ``seqkit generate RUN`` writes a grid of new samples; ``seqkit evaluate RUN`` reports the
-classifier-based quality numbers of :mod:`seqkit.gan.quality` for generated digits next to the
-same numbers for real held-out digits.
+classifier-based quality numbers of :mod:`seqkit.gan.quality` for generated images next to the
+same numbers for the run's real held-out (test) images.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from seqkit.families import Job
 from seqkit.gan.models import DCGAN, DCGANConfig
 from seqkit.gan.task import DCGANTask, SampleGrids
 from seqkit.recipes import Recipe, recipe_to_dict
-from seqkit.vision.data import ImageDataSection, load_splits
+from seqkit.vision.data import ImageDataSection, ImageSplits, load_splits
 
 MODEL_TYPES = (DCGANConfig.model_type,)
 DataSection = ImageDataSection
@@ -151,7 +151,9 @@ def generate_command(folder: Path, args) -> int:
     """
     from seqkit.vision.plots import save_image_grid
 
-    num_samples = getattr(args, "num_samples", None) or DEFAULT_NUM_SAMPLES
+    num_samples = getattr(args, "num_samples", None)
+    if num_samples is None:  # not `or`: --num-samples 0 is an error, not the default
+        num_samples = DEFAULT_NUM_SAMPLES
     if num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {num_samples}")
     seed = getattr(args, "seed", 0) or 0
@@ -167,36 +169,74 @@ def generate_command(folder: Path, args) -> int:
     return 0
 
 
-def _quality_classifier(run_dir: Path | None, splits):
-    """The digits classifier that judges samples; trained once and kept in ``RUN/``."""
-    from seqkit.gan.quality import train_digits_classifier
+def _judged_splits(folder: Path, run_dir: Path | None) -> ImageSplits:
+    """The images the judge trains on and the real held-out baseline: the run's own split.
+
+    Using the run's recipe (not a default split) matters: with another ``data.split_seed`` or
+    other fractions, a default test split would hold images the GAN was trained on. A bare
+    model folder, outside any run, is judged on the default digits split.
+    """
+    from seqkit.families import data_section_for
+    from seqkit.gan.quality import digits_splits
+    from seqkit.recipes import load_recipe
+
+    if run_dir is None:
+        return digits_splits()
+    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    splits = load_splits(recipe.data)
+    if not len(splits.test):
+        raise UserError(
+            f"{run_dir}'s recipe keeps no test images (data.test_fraction is 0): the quality "
+            "numbers need real held-out images to compare with"
+        )
+    return splits
+
+
+def _quality_classifier(run_dir: Path | None, splits: ImageSplits):
+    """The classifier that judges samples; trained once and kept in ``RUN/quality-classifier``."""
+    from seqkit.gan.quality import train_quality_classifier
     from seqkit.vision.models import CNNForImageClassification
 
     cached = run_dir / "quality-classifier" if run_dir is not None else None
     if cached is not None and (cached / "config.json").is_file():
-        return CNNForImageClassification.from_pretrained(cached, use_safetensors=True).eval()
-    print("training the digits classifier that judges the samples...", file=sys.stderr)
-    classifier = train_digits_classifier(splits)
+        classifier = CNNForImageClassification.from_pretrained(cached, use_safetensors=True)
+        config = classifier.config
+        shape = (config.num_channels, config.image_size, config.image_size)
+        if shape == splits.image_shape and config.num_labels == len(splits.class_names):
+            return classifier.eval()
+    print("training the classifier that judges the samples...", file=sys.stderr)
+    try:
+        classifier = train_quality_classifier(splits)
+    except ValueError as error:
+        raise UserError(f"cannot judge these images: {error}") from None
     if cached is not None:
         classifier.save_pretrained(cached)
     return classifier
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
-    """Mean confidence, class entropy and Fréchet distance of generated digits, next to the same
-    numbers for real held-out digits (as many images of each)."""
-    from seqkit.gan.quality import digits_splits, features_and_probabilities, judge
+    """Mean confidence, class entropy and Fréchet distance of generated images, next to the same
+    numbers for real held-out images (as many of each), and the judge's own test accuracy."""
+    from seqkit.gan.quality import accuracy, features_and_probabilities, judge
 
     model, _ = load_pretrained(folder)
     config = model.config
-    if (config.num_channels, config.image_size) != (1, 8):
+    splits = _judged_splits(folder, run_dir)
+    made = (config.num_channels, config.image_size, config.image_size)
+    if made != splits.image_shape:
         raise UserError(
-            f"the quality numbers judge 8x8 grey digits; {folder} makes {config.num_channels}-"
-            f"channel {config.image_size}x{config.image_size} images"
+            f"{folder} makes images of {made[0]} channel(s) and {made[1]}x{made[2]} pixels, but "
+            f"the images it is judged against have {splits.image_shape[0]} channel(s) and "
+            f"{splits.image_shape[1]}x{splits.image_shape[2]} pixels"
         )
-    splits = digits_splits()
     classifier = _quality_classifier(run_dir, splits)
-    reference, _ = features_and_probabilities(classifier, splits.train.images)
+    # The Fréchet reference is the training split, as FID uses a data set's training images
+    # (Heusel et al. 2017): it is the largest real set, and the covariance of 64 features from
+    # the 180 validation digits alone is too noisy to compare with. A GAN that copies its
+    # training images would score well on it; the mean confidence and the grids show that.
+    reference_images = splits.train.images
+    print(f"Fréchet reference: {len(reference_images)} training images", file=sys.stderr)
+    reference, _ = features_and_probabilities(classifier, reference_images)
     real = splits.test.images
     seed = getattr(args, "seed", 0) or 0
     generated = model.sample(len(real), generator=torch.Generator().manual_seed(seed))
@@ -205,14 +245,12 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
 
         path = save_image_grid(generated[:64], run_dir / "plots" / f"samples-seed-{seed}.png")
         print(f"samples: {path}", file=sys.stderr)
-    fake_scores, real_scores = (
-        judge(classifier, generated, reference),
-        judge(classifier, real, reference),
-    )
+    judged = {"generated": generated, "real_heldout": real}  # equally many images of each
     metrics: dict[str, float] = {}
-    for prefix, scores in (("generated", fake_scores), ("real_heldout", real_scores)):
-        for name, value in asdict(scores).items():
+    for prefix, images in judged.items():
+        for name, value in asdict(judge(classifier, images, reference)).items():
             metrics[f"{prefix}_{name}"] = value
+    metrics["judge_test_accuracy"] = accuracy(classifier, real, splits.test.labels)
     metrics["images"] = len(real)
     if run_dir is not None:
         (run_dir / "quality.json").write_text(json.dumps(metrics, indent=2) + "\n")

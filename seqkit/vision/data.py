@@ -261,6 +261,11 @@ def _to_nchw(images: np.ndarray, where: str | None) -> torch.Tensor:
             f"{where}: expected square images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) "
             f"with 1 or 3 channels, got {tuple(array.shape)}"
         )
+    # NaN compares false with everything, so the range test alone would let it through.
+    if array.size and not np.isfinite(array).all():
+        raise UserError(
+            f"{where}: {int((~np.isfinite(array)).sum())} pixel value(s) are NaN or inf"
+        )
     if array.size and (array.min() < 0 or array.max() > 1):
         raise UserError(f"{where}: float pixel values must be in [0, 1] (or bytes 0..255)")
     return torch.from_numpy(np.ascontiguousarray(array))

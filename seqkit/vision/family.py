@@ -339,8 +339,13 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         if hasattr(model, "feature_maps"):
             with torch.inference_mode():
                 maps = model.feature_maps(images[:1])
-            path = save_feature_maps(maps, plots / "feature_maps.png")
-            print(f"feature maps of test image 0, one row per layer: {path}", file=sys.stderr)
+            # The input first, so each row of activations can be read against the digit.
+            path = save_feature_maps([images[:1], *maps], plots / "feature_maps.png")
+            print(
+                f"feature maps of test image 0 (row 1: the image, then one row per "
+                f"convolution): {path}",
+                file=sys.stderr,
+            )
     return {
         "test_accuracy": float((predictions == labels).float().mean()),
         "test_loss": float(torch.nn.functional.cross_entropy(logits, labels)),

@@ -55,7 +55,9 @@ def test_image_size_must_be_start_size_times_a_power_of_two():
 @pytest.fixture(scope="module")
 def gan_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("gan") / "run"
-    assert main(["train", "gan/digits-dcgan", *TINY, "--output-dir", str(run)]) == 0
+    # Not the default split: evaluate must judge against this run's own held-out images.
+    split = ["--set", "data.split_seed=1", "--set", "data.test_fraction=0.1"]
+    assert main(["train", "gan/digits-dcgan", *TINY, *split, "--output-dir", str(run)]) == 0
     return run
 
 
@@ -77,6 +79,13 @@ def test_generate_writes_a_grid_and_never_overwrites(gan_run, tmp_path):
     assert out.stat().st_size > 0
     with pytest.raises(UserError, match="already exists"):
         family.generate_command(folder, args)
+    empty = argparse.Namespace(num_samples=0, out=str(tmp_path / "none.png"), seed=1)
+    with pytest.raises(UserError, match="--num-samples must be at least 1, got 0"):
+        family.generate_command(folder, empty)
+    # The grid holds exactly num_samples images: 9 tiles of 8x8 in a 3x3 grid, drawn 4x.
+    from matplotlib.image import imread
+
+    assert imread(out).shape[:2] == ((3 * 9 + 1) * 4, (3 * 9 + 1) * 4)
     # Same seed, same samples: the grid is reproducible.
     model, _ = family.load_pretrained(folder)
     first = model.sample(4, generator=torch.Generator().manual_seed(1))
@@ -90,19 +99,39 @@ def test_generate_from_the_command_line(gan_run, tmp_path, monkeypatch, capsys):
 
 
 def test_evaluate_reports_generated_and_real_numbers(gan_run, capsys):
-    from seqkit.gan.quality import digits_splits, train_digits_classifier
+    from seqkit.gan.quality import train_quality_classifier
 
+    splits = load_splits(ImageDataSection(split_seed=1, test_fraction=0.1))
     # A quickly trained judge, placed where evaluate looks for its cached one.
-    train_digits_classifier(digits_splits(), steps=20).save_pretrained(
-        gan_run / "quality-classifier"
-    )
+    train_quality_classifier(splits, steps=20).save_pretrained(gan_run / "quality-classifier")
     assert main(["evaluate", str(gan_run)]) == 0
-    out = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
+    captured = capsys.readouterr()
+    out = dict(line.split(": ") for line in captured.out.strip().splitlines())
     for prefix in ("generated", "real_heldout"):
         assert 0 < float(out[f"{prefix}_mean_confidence"]) <= 1
         assert 0 <= float(out[f"{prefix}_class_entropy"]) <= np.log(10) + 1e-4
         assert float(out[f"{prefix}_frechet_distance"]) >= 0
+    assert 0 <= float(out["judge_test_accuracy"]) <= 1
+    # The real baseline is the run's test split (10% of 1,797), not the default one (20%).
+    assert int(out["images"]) == len(splits.test) == 180
+    # The Fréchet reference is the run's training split (1,797 - 180 test - 180 validation).
+    assert "Fréchet reference: 1437 training images" in captured.err
     assert (gan_run / "quality.json").is_file()
+
+
+def test_real_baseline_is_the_runs_own_test_split(gan_run):
+    judged = family._judged_splits(gan_run / "final", gan_run)
+    own = load_splits(ImageDataSection(split_seed=1, test_fraction=0.1))
+    assert torch.equal(judged.test.images, own.test.images)
+    assert torch.equal(judged.train.images, own.train.images)  # what the GAN trained on
+
+
+def test_evaluate_refuses_images_the_judge_cannot_compare(tmp_path, capsys):
+    config = DCGANConfig(image_size=16, start_size=4, latent_dim=8)
+    DCGAN(config).save_pretrained(tmp_path / "big")  # a bare folder: judged on 8x8 digits
+    assert main(["evaluate", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "16x16 pixels" in err[0] and "8x8 pixels" in err[0], err
 
 
 def test_frechet_distance_matches_the_matrix_square_root_formula():
@@ -155,3 +184,25 @@ def test_a_diverging_gan_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     with pytest.raises(TrainingDiverged, match=r"'discriminator'.*step 4.*step-2"):
         trainer.train()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2"]
+
+
+def test_a_diverging_gan_run_from_the_command_line_is_one_line_naming_the_step(tmp_path, capsys):
+    # A learning rate of 1e30 makes Adam's first step send every weight to ~1e30: the
+    # discriminator's logits overflow and the generator's loss is NaN at once.
+    run = tmp_path / "run"
+    lr = ["--set", "model.generator_lr=1e30", "--set", "model.discriminator_lr=1e30"]
+    assert main(["train", "gan/digits-dcgan", *TINY, *lr, "--output-dir", str(run)]) == 2
+    # The run's summary is printed before training starts; the failure is one last line.
+    err = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in err if line.startswith("seqkit: error: ")]
+    assert errors == err[-1:] and "Traceback" not in "\n".join(err), err
+    assert "not finite at step 1" in err[-1] and "no checkpoint was written" in err[-1]
+    assert not (run / "final").exists()  # nothing diverged is ever published
+
+
+def test_generate_from_the_command_line_with_a_sample_count_and_a_file(gan_run, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["generate", str(gan_run), "--num-samples", "9", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    # A second call never overwrites the grid: one line, exit 2.
+    assert main(["generate", str(gan_run), "--num-samples", "9", "--out", str(out)]) == 2

@@ -65,6 +65,12 @@ def test_bad_image_data_is_a_user_error(tmp_path):
         load_splits(ImageDataSection(classes=[3, 11]))
     with pytest.raises(UserError, match="leave images for training"):
         ImageDataSection(val_fraction=0.5, test_fraction=0.5)
+    poisoned = tmp_path / "nan.npz"
+    pixels = np.full((10, 4, 4), 0.5, np.float32)
+    pixels[3, 1, 2] = np.nan  # min() and max() of this array are NaN: no range test catches it
+    np.savez(poisoned, images=pixels, labels=np.zeros(10))
+    with pytest.raises(UserError, match="1 pixel value\\(s\\) are NaN or inf"):
+        load_splits(ImageDataSection(path=str(poisoned)))
 
 
 def test_a_class_without_training_images_is_refused(tmp_path):

@@ -52,7 +52,13 @@ def test_train_and_evaluate_with_plots(pretrained, capsys, tmp_path):
     rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
     assert len(rows) == 5
     assert sum(int(v) for row in rows for v in row[1:]) == int(out.split("test_images: ")[1])
-    assert (pretrained / "plots" / "feature_maps.png").is_file()
+    # Feature maps: a row for the input image, then one per convolution (two in LeNet); each
+    # row is 9 pixels (8 and a border) drawn 8x8, plus the grid's outer border.
+    from matplotlib.image import imread
+
+    assert imread(pretrained / "plots" / "feature_maps.png").shape[0] == (3 * 9 + 1) * 8
+    # Six training steps leave mistakes, and each is drawn with its true and predicted class.
+    assert (pretrained / "plots" / "misclassified.png").is_file()
 
 
 def test_transfer_with_frozen_features_changes_only_the_head(pretrained, tmp_path):
