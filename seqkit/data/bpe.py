@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -173,10 +174,9 @@ class BPETokenizer(SpecialTokenIds):
         if not chunks:
             return np.zeros(0, dtype=np.int64)
         encoded = self.encode_batch(chunks)
+        # chain.from_iterable walks the lists in C: half the time of a generator expression.
         return np.fromiter(
-            (i for ids in encoded for i in ids),
-            dtype=np.int64,
-            count=sum(map(len, encoded)),
+            chain.from_iterable(encoded), dtype=np.int64, count=sum(map(len, encoded))
         )
 
     def decode(self, ids: Iterable[int], *, skip_special_tokens: bool = False) -> str:

@@ -136,22 +136,35 @@ def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSou
 
 def final_metrics(path: Path, step: int | None = None) -> dict[str, Any]:
     """The last evaluation in ``metrics.jsonl`` (at or before ``step``): its ``eval/...``
-    values, and the step they were measured at."""
+    values, and the step they were measured at.
+
+    A run that never evaluates (a GAN has no held-out loss) gets its last logged training
+    values instead (``train/...``, without the learning rate and timings), so its card still
+    shows where training ended.
+    """
     from seqkit.trainer.logging import read_metrics
 
     try:
         rows = read_metrics(path)
     except (ValueError, OSError):
         return {}
-    for row in reversed(rows):
-        if step is not None and row.get("step", 0) > step:
-            continue
-        evaluated = {k: v for k, v in row.items() if k.startswith("eval/")}
-        if evaluated:
-            if "step" in row:
-                evaluated["step"] = row["step"]
-            return {k: v for k, v in evaluated.items() if not _is_nan(v)}
+    rows = [row for row in rows if step is None or row.get("step", 0) <= step]
+    for prefix in ("eval/", "train/"):
+        for row in reversed(rows):
+            found = {
+                k: v
+                for k, v in row.items()
+                if k.startswith(prefix) and not k.endswith(_NOT_QUALITY) and not _is_nan(v)
+            }
+            if found:
+                if "step" in row:
+                    found["step"] = row["step"]
+                return found
     return {}
+
+
+# Logged values that say how training ran, not how well the model does.
+_NOT_QUALITY = ("/lr", "/elapsed_s", "/skipped_steps", "/grad_norm", "/tokens_per_s")
 
 
 def _is_nan(value: Any) -> bool:

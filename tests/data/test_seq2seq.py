@@ -13,11 +13,13 @@ from seqkit.data.seq2seq import (
     EOS_ID,
     PAD_ID,
     UNK_ID,
+    LengthBucketedBatches,
     TranslationDataset,
     TranslationTokenizer,
     WordVocab,
     collate_translation,
     encode_sources,
+    example_lengths,
     generated_pairs,
     join_words,
     read_parallel_folder,
@@ -117,3 +119,49 @@ def test_parallel_folder(tmp_path):
         read_parallel_folder(tmp_path, "de", "en")
     with pytest.raises(UserError, match=r"no train\.fr"):
         read_parallel_folder(tmp_path, "fr", "en")
+
+
+@pytest.mark.parametrize(("count", "drop_last"), [(1000, False), (1000, True), (37, False)])
+def test_length_bucketed_batches_cover_every_example_with_little_padding(count, drop_last):
+    pairs = generated_pairs(count, seed=3)
+    tokenizer = TranslationTokenizer(
+        WordVocab.build((s for s, _ in pairs), 1), WordVocab.build((t for _, t in pairs), 1)
+    )
+    dataset = TranslationDataset(pairs, tokenizer, 64, 64)
+    lengths = example_lengths(dataset)
+    sampler = LengthBucketedBatches(lengths, 16, pool_batches=8, drop_last=drop_last, seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    seen = [i for batch in batches for i in batch]
+    assert len(seen) == len(set(seen))
+    if drop_last:
+        assert all(len(batch) == 16 for batch in batches)
+    else:
+        assert sorted(seen) == list(range(len(dataset)))
+
+    def padding(batches):
+        return sum(
+            max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
+        )
+
+    shuffled = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    random_batches = [shuffled[i : i + 16] for i in range(0, len(shuffled), 16)]
+    if count >= 1000:
+        assert padding(batches) < padding(random_batches) / 3
+    batch = collate_translation([dataset[i] for i in batches[0]])
+    assert batch["input_ids"].shape[0] == len(batches[0])
+
+    assert list(sampler) == batches  # the same epoch, the same order
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    assert (
+        next(iter(LengthBucketedBatches(lengths, 16, pool_batches=8, shuffle=False)))
+        == sorted(range(min(len(dataset), 128)), key=lambda i: lengths[i])[:16]
+    )
+
+
+def test_length_bucketed_batches_refuse_bad_settings():
+    with pytest.raises(UserError, match="batch_size"):
+        LengthBucketedBatches([1, 2], 0)
+    with pytest.raises(UserError, match="no examples"):
+        LengthBucketedBatches([], 4)
