@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import set_seed
+from accelerate.utils import gather_object, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -189,11 +189,19 @@ class Trainer:
 
         optimizers = self.task.configure_optimizers(build)
         self.task.optimizer_names = list(optimizers)
-        names = list(self._unwrapped)
+        # Only models that train are wrapped: DDP refuses a module without a parameter that
+        # takes gradients (a DQN's target network, a frozen teacher), so those just move to
+        # the device and stay plain modules on every process.
+        names = [
+            n for n, m in self._unwrapped.items() if any(p.requires_grad for p in m.parameters())
+        ]
         prepared = acc.prepare(*[self._unwrapped[n] for n in names], *optimizers.values())
         if not isinstance(prepared, tuple):
             prepared = (prepared,)
-        self.task.models = dict(zip(names, prepared[: len(names)], strict=True))
+        wrapped = dict(zip(names, prepared[: len(names)], strict=True))
+        self.task.models = {
+            n: wrapped[n] if n in wrapped else m.to(acc.device) for n, m in self._unwrapped.items()
+        }
         self.optimizers = dict(zip(optimizers, prepared[len(names) :], strict=True))
         # Schedulers are deliberately NOT prepared: accelerate would step them once per process.
         self.schedulers = {
@@ -417,7 +425,12 @@ class Trainer:
             self.logger.close()
             plot_loss(self.output_dir / "metrics.jsonl", self.output_dir / "loss.png")
         if config.report_to:
-            acc.end_training()
+            # Not acc.end_training(): it also destroys the process group, after which
+            # evaluate(), a second train() or the caller's own barriers fail under several
+            # processes. The group belongs to the program, not to one training run.
+            for tracker in acc.trackers:
+                tracker.finish()
+            acc.trackers.clear()
         return TrainOutput(self.step, last_train_loss, eval_metrics)
 
     def _reduce_window(self, window: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -492,9 +505,16 @@ class Trainer:
                 model.train(was_training[name])
         keys = sorted(sums)
         if acc.num_processes > 1:
-            # Every process must join the reduction even if its shard was empty.
-            stacked = torch.stack([sums[k] for k in keys]) if keys else torch.zeros(0, 2)
-            stacked = acc.reduce(stacked.to(acc.device), "sum")
+            # Every process must join the reduction with the same keys, even one whose shard
+            # was empty (an evaluation set smaller than the process count: one graph, one
+            # batch of episodes); otherwise the all-reduce pairs tensors of different shapes
+            # and waits forever.
+            keys = sorted(set(gather_object(keys)))
+            zero = torch.zeros(2, dtype=torch.float64, device=acc.device)
+            stacked = (
+                torch.stack([sums.get(k, zero) for k in keys]) if keys else zero.new_zeros(0, 2)
+            )
+            stacked = acc.reduce(stacked, "sum")
             sums = dict(zip(keys, stacked, strict=True))
         metrics = {k: (v[0] / v[1]).item() for k, v in sums.items() if v[1] > 0}
         metrics = task.summarize(metrics)

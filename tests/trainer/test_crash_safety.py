@@ -37,7 +37,10 @@ def die() -> None:
 
 
 class KillAtStep(Callback):
-    def __init__(self, step: int):
+    """Every attempt has one (``step`` None: never kills), so the list of callbacks, whose states
+    a checkpoint stores in order, is the same in every attempt, as it is for a real run."""
+
+    def __init__(self, step: int | None = None):
         self.step = step
 
     def on_step_end(self, trainer, control, logs):
@@ -63,7 +66,7 @@ def arm(moment: tuple[str, int], callbacks: list) -> None:
     """Install the kill for ``moment`` = (where, n) in this (child) process."""
     where, n = moment
     if where == "step":  # right after optimizer step n
-        callbacks.append(KillAtStep(n))
+        callbacks[0].step = n
     elif where == "weights":  # before the n-th model weights file of this process's checkpoints
         kill_on_call(trainer_module, "save_module_weights", n)
     elif where == "state":  # before the n-th optimizer/trainer/RNG state file
@@ -113,21 +116,81 @@ def _replay(run_dir: Path, callbacks: list) -> Trainer:
     return Trainer(ChainQLearning(seed=0), cfg, output_dir=run_dir, callbacks=callbacks)
 
 
-def _gpt(run_dir: Path, callbacks: list) -> Trainer:
-    from seqkit.families import get_family
-    from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+QUIET = ("trainer.progress_bar=false", "trainer.report_to=[]")
 
-    overrides = [
+# recipe -> overrides that make the real recipe a few seconds of training. Each keeps what makes
+# its family hard to resume: dropout, a second optimizer and BatchNorm buffers, a recurrent state,
+# a replay memory with a target network, an environment mid-episode.
+RECIPE_OVERRIDES = {
+    "gpt/quickstart-pydoc-char.yaml": [
         *("model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16"),
         *("model.dropout=0.1", "trainer.max_steps=8", "trainer.batch_size=4"),
         *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
-        *("trainer.eval_batches=2", "trainer.progress_bar=false", "trainer.report_to=[]"),
-    ]
-    recipe = load_recipe(RECIPES_DIR / "gpt" / "quickstart-pydoc-char.yaml", overrides)
-    family = get_family(recipe.task)
-    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
-    data = {"train_data": job.train_data, "eval_data": job.eval_data}
-    return Trainer(job.task, recipe.trainer, output_dir=run_dir, callbacks=callbacks, **data)
+        "trainer.eval_batches=2",
+    ],
+    "rnn/quickstart-pydoc-lstm.yaml": [
+        *("model.embedding_size=8", "model.hidden_size=16", "model.num_layers=2"),
+        *("model.dropout=0.2", "model.block_size=16", "trainer.max_steps=8"),
+        *("trainer.batch_size=4", "trainer.save_every=2", "trainer.keep_last=2"),
+        *("trainer.eval_every=4", "trainer.eval_batches=2"),
+    ],
+    "transformer/generated-toy.yaml": [
+        *("model.d_model=16", "model.n_head=2", "model.num_encoder_layers=1"),
+        *("model.num_decoder_layers=1", "model.d_ff=32", "model.dropout=0.1"),
+        *("trainer.max_steps=8", "trainer.batch_size=4", "trainer.save_every=2"),
+        *("trainer.keep_last=2", "trainer.eval_every=4", "trainer.eval_batches=2"),
+    ],
+    "gan/digits-dcgan.yaml": [
+        *("model.latent_dim=8", "model.generator_features=4", "model.discriminator_features=4"),
+        *("model.sample_every=0", "model.num_samples=4", "trainer.max_steps=8"),
+        *("trainer.batch_size=8", "trainer.save_every=2", "trainer.keep_last=1"),
+    ],
+    "rl/cartpole-dqn.yaml": [
+        *("model.hidden_sizes=[16]", "model.learning_starts=20", "model.target_update_every=3"),
+        *("model.exploration_steps=50", "model.buffer_size=64", "model.eval_episodes=1"),
+        *("trainer.max_steps=12", "trainer.batch_size=8", "trainer.save_every=3"),
+        *("trainer.keep_last=2", "trainer.log_every=2"),
+    ],
+}
+
+
+def _recipe(name: str) -> Callable[[Path, list], Trainer]:
+    """A workload that trains the shipped recipe ``name`` as ``seqkit train`` does."""
+
+    def make(run_dir: Path, callbacks: list) -> Trainer:
+        from seqkit.families import data_section_for, get_family
+        from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+
+        overrides = [*RECIPE_OVERRIDES[name], *QUIET]
+        recipe = load_recipe(RECIPES_DIR / name, overrides, data_section_for=data_section_for)
+        family = get_family(recipe.task)
+        job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+        return Trainer(job.task, recipe.trainer, output_dir=run_dir, train_data=job.train_data,
+                       eval_data=job.eval_data, collate_fn=job.collate_fn,
+                       callbacks=[*job.callbacks, *callbacks])  # fmt: skip
+
+    return make
+
+
+_gpt = _recipe("gpt/quickstart-pydoc-char.yaml")
+
+
+@dataclass
+class ReplayWorkload(Workload):
+    """Also compares the replay memory and the environment's counters, not only the weights: a
+    resume that lost or duplicated a transition ends with a different memory."""
+
+    def final_weights(self, trainer: Trainer) -> dict[str, torch.Tensor]:
+        memory = trainer.task.memory.state_dict()
+        runner = trainer.task.runner
+        extra = {
+            **{f"memory.{k}": v.clone() for k, v in memory.items() if isinstance(v, torch.Tensor)},
+            "memory.position": torch.tensor(memory["position"]),
+            "runner.steps": torch.tensor(runner.steps),
+            "runner.episodes": torch.tensor(runner.episodes),
+            "task.updates": torch.tensor(trainer.task.updates),
+        }
+        return {**super().final_weights(trainer), **extra}
 
 
 def attempt(workload: Workload, run_dir: Path, moment: tuple[str, int] | None) -> int | None:
@@ -138,7 +201,7 @@ def attempt(workload: Workload, run_dir: Path, moment: tuple[str, int] | None) -
         code = 1
         try:
             torch.set_num_threads(1)
-            callbacks: list = []
+            callbacks: list = [KillAtStep()]
             if moment is not None:
                 arm(moment, callbacks)
             trainer = workload.make(run_dir, callbacks)
@@ -223,6 +286,30 @@ def test_environment_fed_task_survives_sigkill_with_its_replay_buffer(tmp_path):
 def test_gpt_recipe_survives_sigkill(tmp_path):
     moments = [("step", 1), ("weights", 1), ("publish", 2), ("step", 7)]
     crash_repeatedly(Workload(_gpt), tmp_path, moments)
+
+
+def test_recurrent_recipe_survives_sigkill(tmp_path):
+    moments = [("weights", 1), ("step", 3), ("state", 2), ("rotate", 1), ("step", 7)]
+    crash_repeatedly(Workload(_recipe("rnn/quickstart-pydoc-lstm.yaml")), tmp_path, moments)
+
+
+def test_transformer_recipe_survives_sigkill(tmp_path):
+    moments = [("step", 1), ("state", 1), ("publish", 1), ("step", 5), ("weights", 1)]
+    crash_repeatedly(Workload(_recipe("transformer/generated-toy.yaml")), tmp_path, moments)
+
+
+def test_gan_recipe_survives_sigkill(tmp_path):
+    """The real DCGAN: two Adam optimizers (two optimizer state files per checkpoint) and
+    BatchNorm running statistics in both networks."""
+    moments = [("step", 1), ("weights", 2), ("state", 2), ("publish", 1), ("rotate", 1)]
+    crash_repeatedly(Workload(_recipe("gan/digits-dcgan.yaml")), tmp_path, moments)
+
+
+def test_dqn_recipe_survives_sigkill_with_replay_memory_and_environment(tmp_path):
+    """The real CartPole DQN: a replay memory that wraps around (68 transitions go into 64
+    slots), the target network, the ε schedule, and an environment killed mid-episode."""
+    moments = [("step", 2), ("state", 2), ("step", 5), ("publish", 1), ("weights", 2), ("step", 11)]
+    crash_repeatedly(ReplayWorkload(_recipe("rl/cartpole-dqn.yaml")), tmp_path, moments)
 
 
 def test_a_checkpoint_write_that_fails_half_way_leaves_the_previous_one(tmp_path, monkeypatch):
