@@ -3,8 +3,8 @@
 MIDI is written by ``symusic`` (format 1, one piano track). The piano roll draws every note as
 a bar from onset to release against pitch, bar lines dotted, so a glance shows range, density
 and rhythm. Audio needs the ``fluidsynth`` program and a General MIDI soundfont (Debian:
-``apt install fluidsynth fluid-soundfont-gm``); where either is missing, :func:`render_wav` says
-so in one line and nothing else happens.
+``apt install fluidsynth fluid-soundfont-gm``); where either is missing, :func:`audio_renderer`
+says so in one line before anything is composed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from seqkit.errors import UserError
 
 if TYPE_CHECKING:
     import symusic
@@ -84,20 +86,38 @@ def find_soundfont() -> Path | None:
     return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
 
 
-def render_wav(midi_path: Path, wav_path: Path) -> str:
-    """Render ``midi_path`` to ``wav_path`` with fluidsynth; returns a one-line message saying
-    what happened (written, or why not)."""
+def audio_renderer() -> tuple[str, Path]:
+    """``(fluidsynth program, soundfont)``, or a one-line UserError saying which is missing.
+
+    ``seqkit compose --audio`` asks for this *before* composing, so a machine without them
+    costs the user one line, not a piece generated for nothing.
+    """
     program = shutil.which("fluidsynth")
     soundfont = find_soundfont()
     if program is None or soundfont is None:
         missing = "the fluidsynth program" if program is None else "a General MIDI soundfont"
-        return (
-            f"note: no audio written: {missing} is not installed "
-            "(apt install fluidsynth fluid-soundfont-gm, or set SEQKIT_SOUNDFONT)"
+        raise UserError(
+            f"--audio needs {missing}, which is not installed (apt install fluidsynth "
+            "fluid-soundfont-gm, or set SEQKIT_SOUNDFONT=FILE.sf2); leave out --audio for MIDI only"
         )
-    command = [program, "-ni", "-F", str(wav_path), "-r", "44100", str(soundfont), str(midi_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    if result.returncode != 0 or not wav_path.is_file():
+    return program, soundfont
+
+
+def render_wav(midi_path: Path, wav_path: Path, program: str, soundfont: Path) -> None:
+    """Render ``midi_path`` to ``wav_path`` (44.1 kHz) with fluidsynth; UserError if it fails."""
+    # Still ending in .wav: fluidsynth picks the file type from the extension.
+    partial = wav_path.with_name(wav_path.name + ".partial.wav")
+    # -n: no MIDI input device, -i: no interactive shell, -F: render to a file, not a sound card.
+    command = [program, "-ni", "-F", str(partial), "-r", "44100", str(soundfont), str(midi_path)]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise UserError(f"fluidsynth could not render {midi_path} ({error})") from None
+    if result.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
         last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        return f"note: no audio written: fluidsynth failed ({last[0]})"
-    return f"wrote {wav_path}"
+        raise UserError(
+            f"fluidsynth could not render {midi_path} to audio (exit {result.returncode}: "
+            f"{last[0]}); the MIDI file is written"
+        )
+    partial.replace(wav_path)

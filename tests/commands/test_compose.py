@@ -81,15 +81,56 @@ def test_a_primer_is_continued(runs, tmp_path):
     )
 
 
-def test_audio_without_fluidsynth_is_a_one_line_note(runs, tmp_path, capsys, monkeypatch):
+def test_audio_without_fluidsynth_is_one_line_and_writes_nothing(
+    runs, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setattr(render.shutil, "which", lambda name: None)
     out = tmp_path / "quiet.mid"
     argv = ["compose", str(runs["lstm"]), "--out", str(out), "--length", "8", "--audio"]
+    error = _user_error(capsys, argv)
+    assert "--audio needs the fluidsynth program" in error
+    assert not out.exists() and not out.with_suffix(".png").exists()
+    # fluidsynth without a soundfont names the soundfont instead.
+    monkeypatch.setattr(render.shutil, "which", lambda name: "/usr/bin/fluidsynth")
+    monkeypatch.setattr(render, "SOUNDFONT_PATHS", ())
+    monkeypatch.delenv("SEQKIT_SOUNDFONT", raising=False)
+    assert "General MIDI soundfont" in _user_error(capsys, argv)
+
+
+def _fake_fluidsynth(folder: Path, body: str) -> None:
+    """A ``fluidsynth`` on PATH that runs ``body`` (sh) instead of synthesising anything."""
+    program = folder / "fluidsynth"
+    program.write_text(f"#!/bin/sh\n{body}\n")
+    program.chmod(0o755)
+
+
+def test_audio_is_rendered_by_fluidsynth_with_the_soundfont(runs, tmp_path, capsys, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # Records its arguments into the file after -F, as a stand-in for the rendered audio.
+    _fake_fluidsynth(
+        bin_dir, 'while [ "$1" != "-F" ]; do shift; done; out=$2; shift 2; echo "$@" > "$out"'
+    )
+    soundfont = tmp_path / "gm.sf2"
+    soundfont.write_bytes(b"sfbk")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("SEQKIT_SOUNDFONT", str(soundfont))
+    out = tmp_path / "loud.mid"
+    argv = ["compose", str(runs["lstm"]), "--out", str(out), "--length", "8", "--audio"]
     assert main(argv) == 0
-    err = capsys.readouterr().err.splitlines()
-    notes = [line for line in err if line.startswith("note: no audio written")]
-    assert len(notes) == 1 and "fluidsynth" in notes[0]
-    assert out.is_file() and not out.with_suffix(".wav").exists()
+    wav = out.with_suffix(".wav")
+    assert f"wrote {wav}" in capsys.readouterr().out
+    assert wav.read_text().split() == ["-r", "44100", str(soundfont), str(out)]
+    assert not list(tmp_path.glob("*.partial*"))
+
+    _fake_fluidsynth(bin_dir, 'echo "fluidsynth: error: bad soundfont" >&2; exit 3')
+    broken = tmp_path / "broken.mid"
+    assert main([*argv[:3], str(broken), *argv[4:]]) == 2
+    # (A tiny model may also add a note that its piece has no notes.)
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("seqkit: error: fluidsynth could not render")
+    assert "exit 3: fluidsynth: error: bad soundfont" in error
+    assert broken.is_file() and not broken.with_suffix(".wav").exists()
 
 
 def test_bad_input_is_one_line_and_nothing_is_overwritten(runs, tmp_path, capsys):

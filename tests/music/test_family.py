@@ -55,8 +55,13 @@ def test_lstm_recipe_trains_on_cached_chorales(tmp_path, chorale_cache, capsys):
 
 def test_evaluate_reports_nll_per_token_and_note_and_musical_statistics(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "corpus")
+    (corpus / "broken.mid").write_bytes(b"MThd, then nothing a MIDI reader can use")
     run = tmp_path / "run"
     _train(RECIPES[0], run, **{"data.path": corpus, "model.n_head": 2, "model.block_size": 32})
+    # The bad file is listed, and training goes on with the six good pieces.
+    err = capsys.readouterr().err
+    assert "skipped 1 of 7 files:" in err and "broken.mid is truncated or corrupt MIDI" in err
+    assert "pieces: 4 train, 2 held out" in err
     metrics_file = tmp_path / "metrics.json"
     argv = ["evaluate", str(run), "--num-pieces", "3", "--json", str(metrics_file)]
     assert main(argv) == 0
@@ -108,6 +113,26 @@ def test_bad_music_settings_are_user_errors(tmp_path, overrides, message):
         _build(
             tmp_path, RECIPES[0], **{k: "null" if v is None else v for k, v in overrides.items()}
         )
+
+
+def test_every_piece_opening_gets_a_training_window(tmp_path):
+    from seqkit.music.tokenization import MusicTokenizer
+
+    job = _build(tmp_path, RECIPES[1], **{"model.n_embd": 8, "model.hidden_size": 8})
+    windows, bos = job.train_data, MusicTokenizer.create().bos_token_id
+    ids, block = windows.ids, windows.block_size
+    openings = (ids == bos).nonzero().flatten().tolist()
+    fitting = [i for i in openings if i + block + 1 <= len(ids)]
+    assert len(openings) == 4 and len(fitting) >= 3  # four training pieces; the last may not fit
+    # Not on the stride grid, so these windows exist only because pieces open there.
+    assert any(i % windows.stride for i in fitting)
+    assert windows.starts == sorted(set(windows.starts)) and len(windows) == len(windows.starts)
+    assert set(fitting) | set(range(0, len(ids) - block, windows.stride)) == set(windows.starts)
+    for index in (0, windows.starts.index(fitting[-1]), -1):
+        start = windows.starts[index]
+        assert torch_equal(windows[index]["input_ids"], ids[start : start + block])
+        assert torch_equal(windows[index]["labels"], ids[start + 1 : start + block + 1])
+    assert int(windows[windows.starts.index(fitting[-1])]["input_ids"][0]) == bos
 
 
 def test_held_out_tokens_are_scored_once(tmp_path):
