@@ -84,7 +84,8 @@ class Graph:
                 f"{self.name}: {n} nodes have features but {self.labels.shape[0]} have labels"
             )
         if self.edge_index.numel() and (self.edge_index.min() < 0 or self.edge_index.max() >= n):
-            bad = int(self.edge_index.max()) if self.edge_index.max() >= n else -1
+            low, high = int(self.edge_index.min()), int(self.edge_index.max())
+            bad = high if high >= n else low
             raise UserError(
                 f"{self.name}: an edge points to node {bad}, but the graph has nodes 0..{n - 1}"
             )

@@ -65,6 +65,10 @@ class ModelSection:
     """dqn: choose the next action with the online network, value it with the target one."""
     eval_episodes: int = DEFAULT_EPISODES
     """Greedy episodes played after training for the model card (0 = none)."""
+    validation_episodes: int = 0
+    """Greedy episodes played at every evaluation (trainer.eval_every updates), logged as
+    eval/return; early stopping on eval/return (mode max) then keeps the best policy. Their
+    seeds start at 1,000,000, apart from the ones seqkit evaluate plays. 0 = no evaluation."""
 
 
 def _check(recipe: Recipe, section: ModelSection) -> None:
@@ -78,8 +82,9 @@ def _check(recipe: Recipe, section: ModelSection) -> None:
     for name in ("env_steps_per_update", "buffer_size", "target_update_every"):
         if getattr(section, name) < 1:
             raise UserError(f"model.{name} must be at least 1, got {getattr(section, name)}")
-    if section.exploration_steps < 0 or section.learning_starts < 0 or section.eval_episodes < 0:
-        raise UserError("model.exploration_steps, learning_starts and eval_episodes must be >= 0")
+    for name in ("exploration_steps", "learning_starts", "eval_episodes", "validation_episodes"):
+        if getattr(section, name) < 0:
+            raise UserError(f"model.{name} must be at least 0, got {getattr(section, name)}")
     if recipe.task == "q-learning":
         trainer = recipe.trainer
         if trainer.optimizer != "sgd" or trainer.momentum != 0 or trainer.weight_decay != 0:
@@ -96,7 +101,7 @@ def _check(recipe: Recipe, section: ModelSection) -> None:
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Create the environment and the agent, and wrap them in the environment-fed task."""
     from seqkit.rl.envs import make_env, observation_size
-    from seqkit.rl.task import DQNTask, EpsilonSchedule, QLearningTask
+    from seqkit.rl.task import DQNTask, EpsilonSchedule, QLearningTask, ValidationEpisodes
 
     _check(recipe, section)
     env = make_env(recipe.data.env)  # fails here, before the run directory, on a bad id
@@ -173,7 +178,10 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
     return Job(
         task=task,
         train_data=None,  # the environment feeds the task
-        eval_data=None,  # see `seqkit evaluate`: greedy episodes, not a held-out loss
+        # Evaluation is greedy episodes, not a held-out loss (and `seqkit evaluate` plays more).
+        eval_data=ValidationEpisodes(section.validation_episodes)
+        if section.validation_episodes
+        else None,
         save_final=save_final,
         summary={
             "environment": f"{recipe.data.env} ({kind} observations of size {size}, "

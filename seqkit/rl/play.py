@@ -30,27 +30,33 @@ def greedy_policy(model, env) -> Policy:
                 f"expects {model.config.observation_size}"
             )
 
+        device = next(model.parameters()).device  # the Trainer may have moved it to a GPU
+
         @torch.no_grad()
         def act(observation) -> int:
-            return int(model(encode_observation(observation, kind, size)[None]).argmax(dim=1))
+            vector = encode_observation(observation, kind, size)[None].to(device)  # (1, D)
+            return int(model(vector).argmax(dim=1))
 
         return act
     raise TypeError(f"no greedy policy for {type(model).__name__}")
+
+
+def play_episode(env, policy: Policy, seed: int) -> float:
+    """The return of one episode of ``policy`` in ``env``, reset with ``seed``."""
+    observation, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        observation, reward, terminated, truncated, _ = env.step(policy(observation))
+        total += float(reward)
+        done = terminated or truncated
+    return total
 
 
 def play_episodes(model, env_id: str, episodes: int, seed: int = 0) -> list[float]:
     """Returns of ``episodes`` greedy episodes, the i-th reset with seed ``seed + i``."""
     env = make_env(env_id)
     policy = greedy_policy(model, env)
-    returns = []
-    for i in range(episodes):
-        observation, _ = env.reset(seed=seed + i)
-        total, done = 0.0, False
-        while not done:
-            observation, reward, terminated, truncated, _ = env.step(policy(observation))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    returns = [play_episode(env, policy, seed + i) for i in range(episodes)]
     env.close()
     return returns
 

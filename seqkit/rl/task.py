@@ -19,6 +19,13 @@ gradients into constant ones. **Double DQN** (van Hasselt, Guez & Silver 2016) p
 action with the online network and values it with the target network, curbing the
 overestimation of ``max``.
 
+**Validation episodes.** A DQN's greedy policy can be excellent one moment and collapse a few
+thousand updates later (the "policy churn" every CartPole practitioner meets). With
+``validation_episodes`` set, the Trainer's evaluation plays that many greedy episodes every
+``trainer.eval_every`` updates (:class:`ValidationEpisodes`, seeds far from the ones ``seqkit
+evaluate`` uses) and reports ``eval/return``; early stopping on it (mode ``max``) keeps the best
+policy, as Stable-Baselines3's ``EvalCallback`` does with its best model.
+
 Everything resume needs beyond the weights (the target network is a model, so the Trainer saves
 it) goes through :meth:`state_dict`: the replay memory as tensors, the environment's episode and
 RNG, the exploration RNG and the counters. A resumed CPU run continues the same run.
@@ -31,11 +38,31 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
-from seqkit.rl.envs import EnvironmentRunner, encode_observation, observation_size
+from seqkit.rl.envs import EnvironmentRunner, encode_observation, make_env, observation_size
 from seqkit.rl.models import QNetwork, QTable
+from seqkit.rl.play import greedy_policy, play_episode
 from seqkit.rl.replay import ReplayBuffer
 from seqkit.trainer.tasks import Task
+
+VALIDATION_SEEDS = 1_000_000
+"""Validation episode i is reset with seed VALIDATION_SEEDS + i: never one of the seeds
+``seqkit evaluate`` plays (0, 1, 2, ...), so the policy chosen on them is measured on others."""
+
+
+class ValidationEpisodes(Dataset):
+    """The Trainer's evaluation set for an agent: item i is the seed of greedy episode i."""
+
+    def __init__(self, episodes: int, first_seed: int = VALIDATION_SEEDS):
+        self.episodes = episodes
+        self.first_seed = first_seed
+
+    def __len__(self) -> int:
+        return self.episodes
+
+    def __getitem__(self, index: int) -> int:
+        return self.first_seed + index
 
 
 @dataclass
@@ -87,6 +114,31 @@ class _EnvironmentTask(Task):
             "env_steps": torch.tensor(float(self.runner.steps)),
             "episodes": torch.tensor(float(self.runner.episodes)),
         }
+
+    def evaluation_step(self, batch) -> dict[str, tuple[torch.Tensor, float]]:
+        """Greedy episodes, one per seed in ``batch``, in an environment of their own.
+
+        The policy is a plain argmax (no random tie-breaking), so evaluating draws nothing from
+        the training generator or the training environment: a run with validation takes the same
+        training steps as one without.
+        """
+        if getattr(self, "_validation_env", None) is None:
+            self._validation_env = make_env(self.runner.env.spec.id)
+        policy = greedy_policy(self.models["q"], self._validation_env)
+        returns = torch.tensor(
+            [play_episode(self._validation_env, policy, int(seed)) for seed in batch]
+        )
+        return {
+            "return": (returns.sum(), len(returns)),
+            "return_squared": ((returns**2).sum(), len(returns)),
+        }
+
+    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The standard deviation of the validation return, from its first two moments."""
+        if "return" in metrics and "return_squared" in metrics:
+            variance = max(metrics.pop("return_squared") - metrics["return"] ** 2, 0.0)
+            metrics["return_std"] = variance**0.5
+        return metrics
 
     def state_dict(self) -> dict:
         return {

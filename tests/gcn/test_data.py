@@ -90,12 +90,24 @@ def test_edges_to_missing_nodes_are_refused(tmp_path):
     write_planetoid(tmp_path, graph=defaultdict(list, {0: [1], 1: [9999]}))
     with pytest.raises(UserError, match="edge points to node 9999"):
         load_planetoid(tmp_path)
+    write_planetoid(tmp_path, graph=defaultdict(list, {0: [1], 2: [-3]}))
+    with pytest.raises(
+        UserError, match=r"edge points to node -3, but the graph has nodes 0\.\.599"
+    ):
+        load_planetoid(tmp_path)
 
 
 def test_features_and_labels_of_different_lengths_are_refused(tmp_path):
     write_planetoid(tmp_path, ally_rows=100)
     with pytest.raises(UserError, match="different lengths"):
         load_planetoid(tmp_path)
+
+
+def test_a_graph_with_fewer_labels_than_nodes_is_refused():
+    graph = karate_club()
+    graph.labels = graph.labels[:30]
+    with pytest.raises(UserError, match="34 nodes have features but 30 have labels"):
+        graph.check()
 
 
 def test_karate_club_has_one_label_per_side():

@@ -78,3 +78,19 @@ def test_loss_uses_only_masked_nodes_and_model_round_trips(tmp_path):
     model.save_pretrained(tmp_path)
     loaded = GCNForNodeClassification.from_pretrained(tmp_path).eval()
     assert torch.equal(loaded(features, edge_index, weight).logits, out.logits)
+
+
+def test_a_graph_with_a_million_edges_never_builds_the_dense_adjacency():
+    """200,000 nodes: a dense Â would be 160 GB of float32; message passing needs O(E · H)."""
+    n, e = 200_000, 1_000_000
+    g = torch.Generator().manual_seed(0)
+    edges = torch.randint(0, n, (2, e), generator=g)
+    edge_index, weight = gcn_normalize(torch.cat([edges, edges.flip(0)], dim=1), n)
+    assert edge_index.shape[1] <= 2 * e + n and int((edge_index[0] == edge_index[1]).sum()) == n
+    hidden = torch.randn(n, 4, generator=g)
+    out = propagate(hidden, edge_index, weight)
+    # Spot-check one node against its neighbourhood sum: Â_ii h_i + Σ_j Â_ij h_j.
+    node = int(edges[1, 0])
+    incoming = edge_index[1] == node
+    expected = (weight[incoming, None] * hidden[edge_index[0, incoming]]).sum(0)
+    assert torch.allclose(out[node], expected, atol=1e-5)

@@ -24,6 +24,8 @@ TINY_DQN = [
     "--set", "trainer.batch_size=8",
     "--set", "trainer.save_every=4",
     "--set", "trainer.log_every=2",
+    "--set", "model.validation_episodes=2",
+    "--set", "trainer.eval_every=3",
 ]  # fmt: skip
 
 
@@ -52,6 +54,40 @@ def test_dqn_resume_continues_the_same_run(tmp_path):
         a = load_file(str(whole / "checkpoints" / "step-10" / f"model-{name}.safetensors"))
         b = load_file(str(split / "checkpoints" / "step-10" / f"model-{name}.safetensors"))
         assert all(a[k].equal(b[k]) for k in a)
+    # Validation episodes ran at steps 3, 6, 9 and 10 in both runs, with the same returns (and
+    # at step 4, where the first half of the split run ended).
+    logs = [
+        [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        for run in (whole, split)
+    ]
+    returns = [{r["step"]: r["eval/return"] for r in log if "eval/return" in r} for log in logs]
+    assert sorted(returns[0]) == [3, 6, 9, 10] and sorted(returns[1]) == [3, 4, 6, 9, 10]
+    assert all(returns[0][step] == returns[1][step] for step in returns[0])
+
+
+def test_dqn_on_a_discrete_world_and_validation_keeps_the_best_policy(tmp_path):
+    """Any discrete-action environment by name; states of a discrete world become one-hot."""
+    run = tmp_path / "run"
+    early = [
+        "--set", "trainer.early_stopping_patience=100",
+        "--set", "trainer.early_stopping_metric=eval/return",
+        "--set", "trainer.early_stopping_mode=max",
+    ]  # fmt: skip
+    args = ["train", DQN, "--output-dir", str(run), *TINY_DQN, *early]
+    assert main([*args, "--set", "data.env=FrozenLake-v1", "--set", "trainer.max_steps=12"]) == 0
+    config = json.loads((run / "final" / "config.json").read_text())
+    assert config["observation_kind"] == "discrete" and config["observation_size"] == 16
+    assert config["env_id"] == "FrozenLake-v1"
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in log if "eval/return" in r]
+    assert [r["step"] for r in evaluations] == [3, 6, 9, 12]
+    assert all(0 <= r["eval/return"] <= 1 and "eval/return_std" in r for r in evaluations)
+    # The saved policy is the one of the first best evaluation (early stopping restores it).
+    top = max(r["eval/return"] for r in evaluations)
+    best = next(r["step"] for r in evaluations if r["eval/return"] == top)
+    kept = load_file(str(run / "checkpoints" / f"step-{best}" / "model-q.safetensors"))
+    final = load_file(str(run / "final" / "model.safetensors"))
+    assert all(kept[k].equal(final[k]) for k in kept)
 
 
 def test_q_learning_trains_and_evaluate_prints_mean_and_std(tmp_path, capsys):
