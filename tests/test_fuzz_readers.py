@@ -158,16 +158,9 @@ def _negative_row_lengths() -> sp.csr_matrix:
     return matrix
 
 
-# Found by these fuzzers and reported (see the issue 10 notes): load_planetoid checks the
-# lengths of labels with ``labels.shape[0]`` and builds one-hot rows with ``ally.shape[1]``,
-# so labels that are not a 2-D array (a 0-d array, a dict, a ragged list) raise IndexError or
-# ValueError; and _SparseMatrixState.to_dense hands row pointers that go backwards to
-# np.repeat (ValueError). strict: once seqkit.gcn.data is fixed these tests pass, xfail turns
-# into a failure, and the marker must go.
-PLANETOID_SHAPE_BUGS = pytest.mark.xfail(
-    strict=True, raises=(IndexError, ValueError),
-    reason="seqkit.gcn.data.load_planetoid: unchecked label shapes and CSR row pointers",
-)  # fmt: skip
+# Found by these fuzzers (and fixed in seqkit.gcn.data): labels that are not a 2-D array (a 0-d
+# array, a dict, a ragged list) and CSR row pointers that go backwards used to raise IndexError
+# or ValueError; the pinned examples below keep those inputs in every run.
 
 
 PARTS = [*PLANETOID_PARTS, "test.index"]
@@ -181,7 +174,6 @@ def test_random_bytes_as_a_planetoid_file_fail_only_with_user_errors(
     load(tmp_path, {**planetoid_files, f"ind.tiny.{part}": data})
 
 
-@PLANETOID_SHAPE_BUGS
 @FUZZ
 @given(part=st.sampled_from(PARTS), changes=st.lists(mutations, min_size=1, max_size=3))
 @example(part="x", changes=[("flip", 753, b"\x01")])  # a row pointer of x goes backwards
@@ -194,7 +186,6 @@ def test_damaged_planetoid_files_fail_only_with_user_errors(
     load(tmp_path, {**planetoid_files, f"ind.tiny.{part}": data})
 
 
-@PLANETOID_SHAPE_BUGS
 @FUZZ
 @given(part=st.sampled_from(PLANETOID_PARTS), value=replacements)
 @example(part="y", value=np.array(1.0))  # a 0-d label array
@@ -205,7 +196,6 @@ def test_planetoid_parts_of_the_wrong_shape_or_type_fail_only_with_user_errors(
     load(tmp_path, {**planetoid_files, f"ind.tiny.{part}": data})
 
 
-@PLANETOID_SHAPE_BUGS
 @pytest.mark.parametrize(
     ("part", "value"),
     [

@@ -115,8 +115,14 @@ class _SparseMatrixState:
             rows, cols = self.state.get("_shape") or self.state["shape"]
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(f"sparse matrix with missing or malformed parts ({error})") from None
-        if len(indptr) != rows + 1 or indices.shape != data.shape:
+        if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 0 and cols >= 0):
+            raise UserError(f"sparse matrix with a malformed shape ({rows!r}, {cols!r})")
+        if indptr.ndim != 1 or len(indptr) != rows + 1 or indices.shape != data.shape:
             raise UserError("sparse matrix with inconsistent parts (indptr/indices/data)")
+        # CSR row pointers: row r holds entries indptr[r]:indptr[r + 1], so they start at 0,
+        # never go backwards and end at the number of stored entries.
+        if rows and (indptr[0] != 0 or indptr[-1] != data.size or (np.diff(indptr) < 0).any()):
+            raise UserError("sparse matrix whose row pointers (indptr) are not a valid CSR index")
         dense = np.zeros((rows, cols), dtype=np.float32)
         row_of = np.repeat(np.arange(rows), np.diff(indptr))
         if indices.size and (indices.min() < 0 or indices.max() >= cols):
@@ -203,6 +209,22 @@ def _dense(value: Any, what: str) -> np.ndarray:
     raise UserError(f"{what} should hold a matrix, got {type(value).__name__}")
 
 
+def _one_hot_labels(value: Any, what: str) -> np.ndarray:
+    """Planetoid labels are one row per node, one column per class (one-hot)."""
+    try:
+        with np.errstate(all="ignore"):  # huge numbers become inf, refused below
+            labels = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):  # ragged lists, objects that are not numbers
+        raise UserError(f"{what} should hold a one-hot label matrix") from None
+    if not np.isfinite(labels).all():
+        raise UserError(f"{what} holds labels that are not finite numbers")
+    if labels.ndim != 2:
+        raise UserError(
+            f"{what} should hold a one-hot label matrix (nodes × classes), got {labels.ndim}-D"
+        )
+    return labels
+
+
 def _planetoid_name(folder: Path, name: str | None) -> str:
     if name:
         return name
@@ -237,7 +259,12 @@ def load_planetoid(folder: Path, name: str | None = None, normalize: bool = True
         raise UserError(f"{index_path} must hold one node id per line") from None
 
     x, allx, tx = (_dense(parts[k], f"ind.{name}.{k}") for k in ("x", "allx", "tx"))
-    y, ally, ty = (np.asarray(parts[k]) for k in ("y", "ally", "ty"))
+    y, ally, ty = (_one_hot_labels(parts[k], f"ind.{name}.{k}") for k in ("y", "ally", "ty"))
+    if not y.shape[1] == ally.shape[1] == ty.shape[1]:
+        raise UserError(
+            f"{name}: y, ally and ty declare different numbers of classes "
+            f"({y.shape[1]}, {ally.shape[1]}, {ty.shape[1]})"
+        )
     for feats, labels, k in ((x, y, "x/y"), (allx, ally, "allx/ally"), (tx, ty, "tx/ty")):
         if feats.shape[0] != labels.shape[0]:
             raise UserError(
