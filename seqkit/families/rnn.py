@@ -115,16 +115,63 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
     return train_tokenizer(recipe.tokenizer.kind, texts, vocab_size=recipe.tokenizer.vocab_size)
 
 
-def _load_init_from(section: ModelSection, model_class: type, task: str):
+def _load_init_from(section: ModelSection, model_class: type, task: str, expected: dict):
+    """The model in ``section.init_from`` for fine-tuning. Another family, a folder whose sizes
+    differ from the recipe's (``expected``: recipe value by config field), or weights that do
+    not all fit are a UserError naming what does not fit; ``from_pretrained`` alone would take
+    the folder's sizes without a word, and initialise missing weights at random."""
     folder = Path(section.init_from)
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
+    model_type = saved.get("model_type")
     if model_type != model_class.config_class.model_type:
         raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
-    model = model_class.from_pretrained(folder)
+    # The config class fills in what config.json leaves out (saved as a diff to defaults).
+    config = model_class.config_class.from_pretrained(folder)
+    differ = [
+        f"model.{name} {value!r} vs {getattr(config, name, None)!r}"
+        for name, value in expected.items()
+        if getattr(config, name, None) != value
+    ]
+    if differ:
+        raise UserError(
+            f"model.init_from: {folder} is another model than the recipe's ("
+            + "; ".join(differ)
+            + " in the folder); set these to the folder's values"
+        )
+    model, info = model_class.from_pretrained(
+        folder, use_safetensors=True, output_loading_info=True
+    )
+    problems = [
+        f"{label}: {', '.join(sorted(map(str, names))[:4])}"
+        for label, names in (
+            ("missing", info.get("missing_keys", [])),
+            ("unexpected", info.get("unexpected_keys", [])),
+            ("other shape", info.get("mismatched_keys", [])),
+        )
+        if names
+    ]
+    if problems:
+        raise UserError(
+            f"model.init_from: the weights in {folder} do not fit its config ("
+            + "; ".join(problems)
+            + ")"
+        )
     model.config.implementation = section.implementation
     return model
+
+
+def _sizes(section: ModelSection, cell: str, *extra: str) -> dict:
+    """The recipe's architecture, by config field, that an init_from folder must match."""
+    names = ("embedding_size", "hidden_size", "num_layers", *extra)
+    sizes = {"cell": cell, **{name: getattr(section, name) for name in names}}
+    if cell == "rnn":
+        sizes["nonlinearity"] = section.nonlinearity
+    return sizes
 
 
 def _save_folder(model, tokenizer, folder: Path, generation: bool) -> None:
@@ -168,7 +215,7 @@ def _build_lm(recipe: Recipe, section: ModelSection) -> Job:
     tokenizer.encode(recipe.sample.prompt, what="sample.prompt")
     torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
     if section.init_from:
-        model = _load_init_from(section, RecurrentLMForCausalLM, recipe.task)
+        model = _load_init_from(section, RecurrentLMForCausalLM, recipe.task, _sizes(section, cell))
     else:
         if section.tie_weights and section.embedding_size != section.hidden_size:
             raise UserError(
@@ -342,7 +389,12 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
         )
     torch.manual_seed(recipe.trainer.seed)
     if section.init_from:
-        model = _load_init_from(section, RecurrentForSequenceClassification, recipe.task)
+        model = _load_init_from(
+            section,
+            RecurrentForSequenceClassification,
+            recipe.task,
+            _sizes(section, cell, "bidirectional", "pooling"),
+        )
         if model.config.num_labels != len(names):
             raise UserError(
                 f"model.init_from has {model.config.num_labels} classes, the data has {len(names)}"

@@ -325,9 +325,16 @@ def translate_texts(
     return results
 
 
-def evaluate(folder: Path, run_dir: Path | None, args) -> dict:
+def evaluate(folder: Path, run_dir: Path | None, args, load=None) -> dict:
     """sacreBLEU BLEU and chrF of the model's translations, on ``--source``/``--reference``
-    files or on the run's validation pairs; prints sacreBLEU's signatures."""
+    files or on the run's validation pairs; prints sacreBLEU's signatures.
+
+    Three scores (Post 2018, "A Call for Clarity in Reporting BLEU Scores"): BLEU on cased,
+    detokenized text with sacreBLEU's own 13a tokenization (the standard score), chrF
+    (Popović 2015), and BLEU on lowercased text, the score public Multi30k tutorials report.
+    ``load`` is the family's ``load_pretrained`` (the Transformer family scores through here
+    too); pairs whose source line is empty are skipped and counted.
+    """
     import sacrebleu
 
     if (args.source is None) != (args.reference is None):
@@ -346,10 +353,10 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict:
         recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
         _, pairs = load_pairs(recipe.data, seed=recipe.trainer.seed)
         where = "the run's validation split"
-    pairs = [(s, t) for s, t in pairs if s.strip()]
-    if not pairs:
-        raise UserError(f"no sentence pairs to evaluate in {where}")
-    model, tokenizer = load_pretrained(folder)
+    kept = [(s, t) for s, t in pairs if s.strip()]
+    if not kept:
+        raise UserError(f"no sentence pairs to evaluate in {where} (every source line is empty)")
+    model, tokenizer = (load or load_pretrained)(folder)
     defaults = decoding_defaults(folder)
     beam_size = args.beam_size if args.beam_size is not None else defaults["beam_size"]
     check_beam_size(beam_size)
@@ -357,37 +364,48 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict:
     hypotheses = translate_texts(
         model,
         tokenizer,
-        [s for s, _ in pairs],
+        [s for s, _ in kept],
         beam_size,
         defaults["length_penalty"],
         batch_size=args.batch_size or 64,
         counts=counts,
     )
-    references = [[t for _, t in pairs]]
-    bleu = sacrebleu.metrics.BLEU()
-    chrf = sacrebleu.metrics.CHRF()
-    # The score public seq2seq tutorials report: lowercased, tokenized text.
+    references = [[t for _, t in kept]]
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
     bleu_lower = sacrebleu.metrics.BLEU(lowercase=True)
-    bleu_score = bleu.corpus_score(hypotheses, references)
-    chrf_score = chrf.corpus_score(hypotheses, references)
-    lower_score = bleu_lower.corpus_score(hypotheses, references)
-    print(f"{len(pairs)} sentences from {where}, beam size {beam_size}", file=sys.stderr)
-    print(f"{bleu_score}  signature: {bleu.get_signature()}")
-    print(f"{chrf_score}  signature: {chrf.get_signature()}")
-    print(f"{lower_score}  signature: {bleu_lower.get_signature()}")
+    scores = {
+        "bleu": (bleu, bleu.corpus_score(hypotheses, references)),
+        "chrf": (chrf, chrf.corpus_score(hypotheses, references)),
+        "bleu_lowercase": (bleu_lower, bleu_lower.corpus_score(hypotheses, references)),
+    }
+    print(f"{len(kept)} sentences from {where}, beam size {beam_size}", file=sys.stderr)
+    if len(kept) < len(pairs):
+        print(
+            f"note: {len(pairs) - len(kept)} pair(s) with an empty source line were skipped",
+            file=sys.stderr,
+        )
+    empty_references = sum(1 for _, t in kept if not t.strip())
+    if empty_references:
+        print(
+            f"note: {empty_references} reference line(s) are empty; they are scored as they are",
+            file=sys.stderr,
+        )
+    for metric, score in scores.values():
+        print(f"{score}  signature: {metric.get_signature()}")
     if counts.get("unknown") or counts.get("truncated"):
         print(
             f"source words outside the vocabulary (mapped to <unk>): {counts.get('unknown', 0)}; "
-            f"sentences truncated: {counts.get('truncated', 0)}",
+            f"sentences truncated to {model.config.max_source_length} tokens: "
+            f"{counts.get('truncated', 0)}",
             file=sys.stderr,
         )
     return {
-        "bleu": round(bleu_score.score, 2),
-        "chrf": round(chrf_score.score, 2),
-        "bleu_lowercase": round(lower_score.score, 2),
-        "sentences": len(pairs),
+        **{name: round(score.score, 2) for name, (_, score) in scores.items()},
+        "sentences": len(kept),
         "beam_size": beam_size,
         "unknown_source_words": counts.get("unknown", 0),
+        "truncated_sentences": counts.get("truncated", 0),
+        "skipped_empty_sources": len(pairs) - len(kept),
     }
 
 

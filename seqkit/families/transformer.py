@@ -11,7 +11,6 @@ and a single embedding matrix serves source, target and output projection.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from seqkit.data.seq2seq import (
     TranslationTokenizer,
     WordVocab,
     collate_translation,
-    read_parallel_files,
 )
 from seqkit.errors import UserError
 from seqkit.families import Job
@@ -38,6 +36,7 @@ from seqkit.families.seq2seq import (
     translate_batch,
     translate_texts,
 )
+from seqkit.families.seq2seq import evaluate as score_translations
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
 
@@ -273,56 +272,6 @@ def load_pretrained(folder: Path):
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict:
     """sacreBLEU BLEU (cased, detokenized; and lowercased, the score public Multi30k tutorials
-    report) and chrF on ``--source``/``--reference`` files or the run's validation pairs."""
-    import sacrebleu
-
-    if (args.source is None) != (args.reference is None):
-        raise UserError("--source and --reference go together (one sentence a line each)")
-    if args.source:
-        pairs = read_parallel_files(Path(args.source), Path(args.reference))
-        where = args.source
-    else:
-        if run_dir is None:
-            raise UserError(
-                f"{folder} is not inside a run directory; pass --source and --reference files"
-            )
-        from seqkit.families import data_section_for
-        from seqkit.recipes import load_recipe
-
-        recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-        _, pairs = load_pairs(recipe.data, seed=recipe.trainer.seed)
-        where = "the run's validation split"
-    pairs = [(s, t) for s, t in pairs if s.strip()]
-    if not pairs:
-        raise UserError(f"no sentence pairs to evaluate in {where}")
-    model, tokenizer = load_pretrained(folder)
-    defaults = decoding_defaults(folder)
-    beam_size = args.beam_size if args.beam_size is not None else defaults["beam_size"]
-    check_beam_size(beam_size)
-    counts: dict[str, int] = {}
-    hypotheses = translate_texts(
-        model,
-        tokenizer,
-        [s for s, _ in pairs],
-        beam_size,
-        defaults["length_penalty"],
-        batch_size=args.batch_size or 64,
-        counts=counts,
-    )
-    references = [[t for _, t in pairs]]
-    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
-    bleu_lower = sacrebleu.metrics.BLEU(lowercase=True)
-    scores = {
-        "bleu": (bleu, bleu.corpus_score(hypotheses, references)),
-        "chrf": (chrf, chrf.corpus_score(hypotheses, references)),
-        "bleu_lowercase": (bleu_lower, bleu_lower.corpus_score(hypotheses, references)),
-    }
-    print(f"{len(pairs)} sentences from {where}, beam size {beam_size}", file=sys.stderr)
-    for metric, score in scores.values():
-        print(f"{score}  signature: {metric.get_signature()}")
-    return {
-        **{name: round(score.score, 2) for name, (_, score) in scores.items()},
-        "sentences": len(pairs),
-        "beam_size": beam_size,
-        "unknown_source_words": counts.get("unknown", 0),
-    }
+    report) and chrF on ``--source``/``--reference`` files or the run's validation pairs: the
+    recurrent family's scoring, with this family's loader."""
+    return score_translations(folder, run_dir, args, load=load_pretrained)

@@ -111,6 +111,15 @@ def test_translate_bad_input(run, capsys, args, fragment):
     assert_user_error(seqkit(capsys, "translate", str(run), *args), fragment)
 
 
+def test_translate_says_when_a_sentence_is_truncated(run, capsys):
+    long_sentence = " ".join(["la kato"] * 40)  # 80 words; the recipe's maximum is 64
+    code, out, err = seqkit(capsys, "translate", str(run), "--text", long_sentence)
+    assert code == 0 and len(out.splitlines()) == 1
+    assert "1 sentence(s) were longer than the model's maximum of 64 source tokens" in err
+    code, _, err = seqkit(capsys, "translate", str(run), "--text", "la kato vidas .")
+    assert code == 0 and "truncated" not in err
+
+
 def test_translate_needs_a_translation_model(tmp_path, capsys):
     assert_user_error(seqkit(capsys, "translate", str(tmp_path), "--text", "x"), "neither a run")
 
@@ -121,3 +130,33 @@ def test_evaluate_prints_bleu_chrf_and_signature(run, capsys):
     assert "BLEU = " in out and "chrF2 = " in out
     assert "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:" in out
     assert "bleu: " in out and "8 sentences from the run's validation split" in err
+
+
+def test_evaluate_files_count_empty_sources_unknown_words_and_truncation(run, tmp_path, capsys):
+    source, reference = tmp_path / "src.txt", tmp_path / "ref.txt"
+    long_sentence = " ".join(["la kato"] * 40)
+    source.write_text(f"la kato vidas .\n\nla zzz amas .\n{long_sentence}\n", encoding="utf-8")
+    reference.write_text("the cat sees .\nthe dog .\n\nthe cat\n", encoding="utf-8")
+    code, out, err = seqkit(
+        capsys, "evaluate", str(run), "--source", str(source), "--reference", str(reference),
+        "--beam-size", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"3 sentences from {source}, beam size 1" in err
+    assert "1 pair(s) with an empty source line were skipped" in err
+    assert "1 reference line(s) are empty" in err
+    assert "(mapped to <unk>): 1; sentences truncated to 64 tokens: 1" in err
+    assert "skipped_empty_sources: 1" in out and "truncated_sentences: 1" in out
+    reference.write_text("the cat sees .\n", encoding="utf-8")
+    assert_user_error(
+        seqkit(capsys, "evaluate", str(run), "--source", str(source), "--reference",
+               str(reference)),
+        "has 4 lines but", "has 1",
+    )  # fmt: skip
+    source.write_text("\n \n", encoding="utf-8")
+    reference.write_text("a\nb\n", encoding="utf-8")
+    assert_user_error(
+        seqkit(capsys, "evaluate", str(run), "--source", str(source), "--reference",
+               str(reference)),
+        "every source line is empty",
+    )  # fmt: skip

@@ -4,7 +4,9 @@ one clear line with exit code 2."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +115,43 @@ def test_every_rnn_recipe_trains_with_a_tiny_budget(recipe, tmp_path, capsys):
         assert_user_error(2, capsys.readouterr().err, "classifier")
     else:
         assert "--- sample" in out
+
+
+def test_init_from_fine_tunes_and_names_what_does_not_fit(lm_run, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("hear me speak. First Citizen:\n" * 30)  # a second corpus, same letters
+    final = lm_run / "final"
+    other = tmp_path / "other-family"  # the same files, labelled as another model family
+    shutil.copytree(final, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(
+        json.dumps({**config, "model_type": "seqkit-rnn-classifier"})
+    )
+    common = [*TINY_LM, "--set", f"data.path={corpus}", "--set", f"model.init_from={final}",
+              "--set", "sample.prompt=First", "--set", "trainer.lr=0",
+              "--set", "trainer.min_lr=0"]  # fmt: skip
+    assert (
+        main(["train", "rnn/shakespeare-gru", *common, "--output-dir", str(tmp_path / "ok")]) == 0
+    )
+    capsys.readouterr()
+    # lr 0: the fine-tuned weights are the pretrained ones, so they were all loaded.
+    before = load_file(final / "model.safetensors")
+    after = load_file(tmp_path / "ok" / "final" / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert all((before[name] - after[name]).abs().max() == 0 for name in before)
+    cases = [
+        ("rnn/shakespeare-lstm", [], ("model.cell 'lstm' vs 'gru'",)),
+        ("rnn/shakespeare-gru", ["--set", "model.hidden_size=16", "--set", "model.num_layers=2"],
+         ("model.hidden_size 16 vs 8", "model.num_layers 2 vs 1")),
+        ("rnn/shakespeare-gru", ["--set", f"model.init_from={other}"],
+         ("holds a 'seqkit-rnn-classifier' model, not a gru-lm one",)),
+    ]  # fmt: skip
+    for recipe, extra, fragments in cases:
+        run = tmp_path / recipe.replace("/", "-")
+        code = main(["train", recipe, *common, *extra, "--output-dir", str(run)])
+        assert_user_error(code, capsys.readouterr().err, *fragments)
 
 
 def test_the_explicit_path_trains_to_the_same_weights(tmp_path):

@@ -28,14 +28,15 @@ def tiny_recipe(*overrides: str):
 def test_every_shipped_seq2seq_recipe_validates():
     paths = sorted((RECIPES_DIR / "seq2seq").glob("*.yaml"))
     assert {p.stem for p in paths} >= {
-        "multi30k-gru", "multi30k-bahdanau", "multi30k-luong", "generated-attention",
+        "multi30k-gru", "multi30k-bahdanau", "multi30k-luong", "multi30k-luong-dot",
+        "generated-attention",
     }  # fmt: skip
     kinds = set()
     for path in paths:
         recipe = load_recipe(path, data_section_for=data_section_for)
         assert recipe.task == "seq2seq"
         kinds.add(parse_section(family.ModelSection, recipe.model, "model").attention)
-    assert kinds == {"none", "bahdanau", "luong-general"}
+    assert kinds == set(family.ATTENTION_KINDS)  # a recipe for every seq2seq variant
 
 
 @pytest.mark.parametrize(
