@@ -76,12 +76,7 @@ def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
             f"got {section.attention!r}"
         )
     if section.init_from:
-        folder = Path(section.init_from)
-        if not (folder / "config.json").is_file():
-            raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-        model = GPTLMHeadModel.from_pretrained(folder)
-        model.config.attention = section.attention
-        return model
+        return _pretrained_for(section, Path(section.init_from))
     if section.n_embd % section.n_head:
         raise UserError(
             f"model.n_embd ({section.n_embd}) must be divisible by model.n_head ({section.n_head})"
@@ -98,6 +93,57 @@ def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
         attention=section.attention,
     )
     return GPTLMHeadModel(config)
+
+
+def _pretrained_for(section: ModelSection, folder: Path) -> GPTLMHeadModel:
+    """The GPT in ``folder`` for fine-tuning. A folder of another family, of another size than
+    the recipe's model section, or whose weights do not all fit is a UserError naming what does
+    not fit: ``from_pretrained`` alone would initialise missing weights at random and only log
+    a warning."""
+    if not (folder / "config.json").is_file():
+        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
+    if saved.get("model_type") != GPTConfig.model_type:
+        raise UserError(
+            f"model.init_from: {folder} holds a {saved.get('model_type')!r} model, not a seqkit "
+            "GPT; fine-tune it with its own family's recipe"
+        )
+    sizes = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd"}
+    sizes["block_size"] = "n_positions"
+    differ = [
+        f"model.{name} {getattr(section, name)} vs {saved.get(key)}"
+        for name, key in sizes.items()
+        if saved.get(key) != getattr(section, name)
+    ]
+    if differ:
+        raise UserError(
+            f"model.init_from: {folder} is another size than the recipe's model ("
+            + "; ".join(differ)
+            + " in the folder); set these to the folder's values"
+        )
+    model, info = GPTLMHeadModel.from_pretrained(
+        folder, use_safetensors=True, output_loading_info=True
+    )
+    problems = [
+        f"{label}: {', '.join(sorted(map(str, names))[:5])}"
+        for label, names in (
+            ("missing", info.get("missing_keys", [])),
+            ("unexpected", info.get("unexpected_keys", [])),
+            ("other shape", info.get("mismatched_keys", [])),
+        )
+        if names
+    ]
+    if problems:
+        raise UserError(
+            f"model.init_from: the weights in {folder} do not fit its GPT config ("
+            + "; ".join(problems)
+            + ")"
+        )
+    model.config.attention = section.attention
+    return model
 
 
 def build(recipe: Recipe, section: ModelSection) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from seqkit.data import BPETokenizer, CharTokenizer
 from seqkit.errors import UserError
@@ -53,4 +54,25 @@ def test_bpe_without_a_vocab_size_and_a_mismatched_folder(tmp_path):
     job.save_final(tmp_path / "model", {}, tmp_path)
     BPETokenizer.train(TEXT, 280).save_pretrained(tmp_path / "model")  # replace its tokenizer
     with pytest.raises(UserError, match="tokenizer has 280 tokens but the model expects"):
+        job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
+
+
+def test_init_from_fine_tunes_the_same_weights_and_refuses_what_does_not_fit(tmp_path):
+    job = job_for(tmp_path, "gpt/shakespeare-char.yaml")
+    job.save_final(tmp_path / "model", {}, tmp_path)
+    tuned = job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
+    saved, loaded = job.task.models["model"].state_dict(), tuned.task.models["model"].state_dict()
+    assert all(torch.equal(saved[name], loaded[name]) for name in saved)
+    # A recipe asking for another size never silently takes the folder's.
+    with pytest.raises(UserError, match=r"another size.*model\.n_layer 3 vs 1"):
+        job_for(
+            tmp_path,
+            "gpt/shakespeare-char.yaml",
+            f"model.init_from={tmp_path / 'model'}",
+            "model.n_layer=3",
+        )
+    # A folder of another family is named as such.
+    config = tmp_path / "model" / "config.json"
+    config.write_text(config.read_text().replace('"seqkit-gpt"', '"seqkit-bert"'))
+    with pytest.raises(UserError, match="holds a 'seqkit-bert' model, not a seqkit GPT"):
         job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
