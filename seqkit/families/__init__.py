@@ -115,3 +115,62 @@ def family_for_model(folder: Path) -> ModuleType:
 def load_pretrained(folder: Path) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` from a Hub folder written by any family."""
     return family_for_model(folder).load_pretrained(folder)
+
+
+def load_init_from(
+    folder: Path,
+    model_class: type,
+    task: str,
+    expected: dict[str, Any],
+    recipe_names: dict[str, str] | None = None,
+):
+    """The model in ``folder`` (a recipe's ``model.init_from``), for fine-tuning.
+
+    A folder of another family, one whose architecture differs from the recipe's (``expected``:
+    the recipe's value by config field; ``recipe_names`` maps a config field to the recipe
+    field that sets it, for the message), or weights that do not all fit are a UserError
+    naming what does not fit: ``from_pretrained`` alone would take the folder's sizes without
+    a word and initialise missing weights at random.
+    """
+    if not (folder / "config.json").is_file():
+        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
+    model_type = saved.get("model_type") if isinstance(saved, dict) else None
+    if model_type != model_class.config_class.model_type:
+        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
+    # The config class fills in what config.json leaves out (saved as a diff to defaults).
+    config = model_class.config_class.from_pretrained(folder)
+    names = recipe_names or {}
+    differ = [
+        f"model.{names.get(field, field)} {value!r} vs {getattr(config, field, None)!r}"
+        for field, value in expected.items()
+        if getattr(config, field, None) != value
+    ]
+    if differ:
+        raise UserError(
+            f"model.init_from: {folder} is another model than the recipe's ("
+            + "; ".join(differ)
+            + " in the folder); set these to the folder's values"
+        )
+    model, info = model_class.from_pretrained(
+        folder, use_safetensors=True, output_loading_info=True
+    )
+    problems = [
+        f"{label}: {', '.join(sorted(map(str, keys))[:4])}"
+        for label, keys in (
+            ("missing", info.get("missing_keys", [])),
+            ("unexpected", info.get("unexpected_keys", [])),
+            ("other shape", info.get("mismatched_keys", [])),
+        )
+        if keys
+    ]
+    if problems:
+        raise UserError(
+            f"model.init_from: the weights in {folder} do not fit its config ("
+            + "; ".join(problems)
+            + ")"
+        )
+    return model

@@ -26,7 +26,7 @@ from seqkit.data import (
 )
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
+from seqkit.families import Job, load_init_from
 from seqkit.generation import generate
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
@@ -96,52 +96,16 @@ def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
 
 
 def _pretrained_for(section: ModelSection, folder: Path) -> GPTLMHeadModel:
-    """The GPT in ``folder`` for fine-tuning. A folder of another family, of another size than
-    the recipe's model section, or whose weights do not all fit is a UserError naming what does
-    not fit: ``from_pretrained`` alone would initialise missing weights at random and only log
-    a warning."""
-    if not (folder / "config.json").is_file():
-        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    try:
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
-    if saved.get("model_type") != GPTConfig.model_type:
-        raise UserError(
-            f"model.init_from: {folder} holds a {saved.get('model_type')!r} model, not a seqkit "
-            "GPT; fine-tune it with its own family's recipe"
-        )
-    sizes = {"n_layer": "n_layer", "n_head": "n_head", "n_embd": "n_embd"}
-    sizes["block_size"] = "n_positions"
-    differ = [
-        f"model.{name} {getattr(section, name)} vs {saved.get(key)}"
-        for name, key in sizes.items()
-        if saved.get(key) != getattr(section, name)
-    ]
-    if differ:
-        raise UserError(
-            f"model.init_from: {folder} is another size than the recipe's model ("
-            + "; ".join(differ)
-            + " in the folder); set these to the folder's values"
-        )
-    model, info = GPTLMHeadModel.from_pretrained(
-        folder, use_safetensors=True, output_loading_info=True
+    """The GPT in ``folder`` for fine-tuning, of exactly the recipe's size (see
+    :func:`seqkit.families.load_init_from`)."""
+    sizes = {"n_layer": section.n_layer, "n_head": section.n_head, "n_embd": section.n_embd}
+    model = load_init_from(
+        folder,
+        GPTLMHeadModel,
+        "seqkit GPT",
+        {**sizes, "n_positions": section.block_size},
+        recipe_names={"n_positions": "block_size"},
     )
-    problems = [
-        f"{label}: {', '.join(sorted(map(str, names))[:5])}"
-        for label, names in (
-            ("missing", info.get("missing_keys", [])),
-            ("unexpected", info.get("unexpected_keys", [])),
-            ("other shape", info.get("mismatched_keys", [])),
-        )
-        if names
-    ]
-    if problems:
-        raise UserError(
-            f"model.init_from: the weights in {folder} do not fit its GPT config ("
-            + "; ".join(problems)
-            + ")"
-        )
     model.config.attention = section.attention
     return model
 

@@ -26,7 +26,7 @@ import torch
 
 from seqkit import recipes
 from seqkit.errors import UserError
-from seqkit.families import Job
+from seqkit.families import Job, load_init_from
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
 from seqkit.trainer.tasks import SupervisedTask
 
@@ -116,51 +116,9 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
 
 
 def _load_init_from(section: ModelSection, model_class: type, task: str, expected: dict):
-    """The model in ``section.init_from`` for fine-tuning. Another family, a folder whose sizes
-    differ from the recipe's (``expected``: recipe value by config field), or weights that do
-    not all fit are a UserError naming what does not fit; ``from_pretrained`` alone would take
-    the folder's sizes without a word, and initialise missing weights at random."""
-    folder = Path(section.init_from)
-    if not (folder / "config.json").is_file():
-        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    try:
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
-    model_type = saved.get("model_type")
-    if model_type != model_class.config_class.model_type:
-        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
-    # The config class fills in what config.json leaves out (saved as a diff to defaults).
-    config = model_class.config_class.from_pretrained(folder)
-    differ = [
-        f"model.{name} {value!r} vs {getattr(config, name, None)!r}"
-        for name, value in expected.items()
-        if getattr(config, name, None) != value
-    ]
-    if differ:
-        raise UserError(
-            f"model.init_from: {folder} is another model than the recipe's ("
-            + "; ".join(differ)
-            + " in the folder); set these to the folder's values"
-        )
-    model, info = model_class.from_pretrained(
-        folder, use_safetensors=True, output_loading_info=True
-    )
-    problems = [
-        f"{label}: {', '.join(sorted(map(str, names))[:4])}"
-        for label, names in (
-            ("missing", info.get("missing_keys", [])),
-            ("unexpected", info.get("unexpected_keys", [])),
-            ("other shape", info.get("mismatched_keys", [])),
-        )
-        if names
-    ]
-    if problems:
-        raise UserError(
-            f"model.init_from: the weights in {folder} do not fit its config ("
-            + "; ".join(problems)
-            + ")"
-        )
+    """The model in ``section.init_from``, checked against the recipe (see
+    :func:`seqkit.families.load_init_from`), running the recipe's implementation path."""
+    model = load_init_from(Path(section.init_from), model_class, task, expected)
     model.config.implementation = section.implementation
     return model
 

@@ -33,6 +33,7 @@ from seqkit.families.seq2seq import (
     check_beam_size,
     decoding_defaults,
     load_pairs,
+    save_pretrained,  # the same Hub folder: weights, config, vocabularies, decoding defaults
     translate_batch,
     translate_texts,
 )
@@ -222,24 +223,6 @@ model, tokenizer = load_pretrained("PATH")
 print(translate_texts(model, tokenizer, ["Ein Hund läuft im Schnee."], beam_size=5))
 # or, from the command line: seqkit translate PATH --text "Ein Hund läuft im Schnee." --beam-size 5
 """
-
-
-def save_pretrained(model, tokenizer: TranslationTokenizer, folder: Path, section) -> None:
-    """Weights, config, vocabularies and decoding defaults: a Hub folder."""
-    from transformers import GenerationConfig
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    GenerationConfig(
-        num_beams=section.beam_size,
-        length_penalty=section.length_penalty,
-        max_length=section.max_length,
-        bos_token_id=model.config.bos_token_id,
-        eos_token_id=model.config.eos_token_id,
-        pad_token_id=model.config.pad_token_id,
-        decoder_start_token_id=model.config.decoder_start_token_id,
-    ).save_pretrained(folder)
 
 
 def load_pretrained(folder: Path):
