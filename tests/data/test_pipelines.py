@@ -217,6 +217,17 @@ def data_files(cache) -> list[str]:
     )
 
 
+def test_records_built_in_memory_stay_in_memory(tmp_path):
+    """Nothing would ever read a cache of a data set made from Python objects: no temp files."""
+    import datasets
+
+    records = datasets.Dataset.from_dict({"text": LINES[:50]})
+    tokenized = tokenize(records, TOKENIZER)
+    blocks = pack_blocks(tokenized, 8)
+    assert tokenized.cache_files == [] and blocks.cache_files == []
+    assert tokenized["input_ids"][0] == TOKENIZER.encode(LINES[0])
+
+
 def test_tokenized_sets_are_reused_until_corpus_or_tokenizer_change(tmp_path):
     cache, corpus = tmp_path / "cache", tmp_path / "corpus.txt"
     corpus.write_text("\n".join(LINES[:50]) + "\n", encoding="utf-8")
