@@ -345,12 +345,37 @@ def karate_club() -> Graph:
     ).check()
 
 
-def load_graph(section: GraphDataSection) -> Graph:
-    """The graph a recipe's ``data`` section names: a Planetoid folder, or an embedded one."""
-    if section.hub:
-        raise UserError(
-            "data.hub is not supported for graphs yet; point data.path at Planetoid files"
+def download_planetoid(repo_id: str) -> Path:
+    """The folder of raw Planetoid files (``ind.NAME.*``, anywhere in the repository) of a Hub
+    data-set repository, downloaded once into the Hub cache (``HF_HUB_OFFLINE=1`` reads that
+    cache only). Only those files are fetched, and they are read like local ones: through the
+    restricted unpickler."""
+    from huggingface_hub import snapshot_download
+
+    hint = "point data.path at a folder of ind.NAME.* files"
+    try:
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", allow_patterns=["ind.*", "**/ind.*"]
         )
+    except Exception:  # offline, unknown repository, no permission: one fix for all
+        raise UserError(
+            f"cannot download Planetoid files from Hub data set {repo_id!r} (offline or "
+            f"unknown); {hint}"
+        ) from None
+    graphs = sorted(Path(folder).rglob("ind.*.graph"))
+    if not graphs:
+        raise UserError(
+            f"Hub data set {repo_id!r} holds no Planetoid files (ind.NAME.graph); {hint}"
+        )
+    return graphs[0].parent
+
+
+def load_graph(section: GraphDataSection) -> Graph:
+    """The graph a recipe's ``data`` section names: a Planetoid folder (local, or a Hub data
+    set's), or an embedded one."""
+    if section.hub and not section.path:
+        folder = download_planetoid(section.hub)
+        return load_planetoid(folder, section.name, section.normalize_features)
     if section.path:
         return load_planetoid(Path(section.path), section.name, section.normalize_features)
     if section.embedded == "karate":

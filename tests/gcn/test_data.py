@@ -9,6 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from seqkit.errors import UserError
 from seqkit.gcn.data import karate_club, load_planetoid, restricted_load
@@ -116,3 +117,37 @@ def test_karate_club_has_one_label_per_side():
     assert graph.train_mask.nonzero().flatten().tolist() == [0, 33]
     assert graph.labels[0] != graph.labels[33]
     assert graph.edge_index.shape[1] == 2 * 78
+
+
+def test_a_hub_data_set_of_planetoid_files_loads_like_a_local_folder(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from seqkit.gcn.data import GraphDataSection, load_graph
+
+    repo = tmp_path / "snapshot"
+    (repo / "raw").mkdir(parents=True)  # files in a subfolder, as many repos keep them
+    write_planetoid(repo / "raw", num_nodes=600)
+    asked = {}
+
+    def fake_snapshot_download(repo_id, **options):
+        asked.update(repo_id=repo_id, **options)
+        return str(repo)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    graph = load_graph(GraphDataSection(hub="someone/planetoid-tiny", embedded=None))
+    local = load_planetoid(repo / "raw")
+    assert torch.equal(graph.features, local.features)
+    assert asked["repo_id"] == "someone/planetoid-tiny" and asked["repo_type"] == "dataset"
+    assert all("ind." in pattern for pattern in asked["allow_patterns"])  # nothing else fetched
+
+    (repo / "raw" / "ind.tiny.graph").unlink()
+    with pytest.raises(UserError, match="holds no Planetoid files"):
+        load_graph(GraphDataSection(hub="someone/planetoid-tiny", embedded=None))
+
+
+def test_an_unreachable_hub_data_set_is_one_line(monkeypatch):
+    from seqkit.gcn.data import GraphDataSection, load_graph
+
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with pytest.raises(UserError, match="cannot download Planetoid files from Hub data set"):
+        load_graph(GraphDataSection(hub="no-such-user/no-such-planetoid", embedded=None))
