@@ -32,7 +32,7 @@ from seqkit.data.special_tokens import (
     resolve_special_tokens,
     roles_from_config,
 )
-from seqkit.data.tokenization import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
+from seqkit.data.tokenization import TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, write_tokenizer_config
 from seqkit.errors import UserError
 
 BYTE_ALPHABET_SIZE = 256
@@ -195,15 +195,7 @@ class BPETokenizer(SpecialTokenIds):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self._tokenizer.save(str(directory / TOKENIZER_FILE))
-        config = {
-            "tokenizer_class": "PreTrainedTokenizerFast",
-            # transformers would otherwise delete spaces before punctuation when decoding.
-            "clean_up_tokenization_spaces": False,
-            **self.transformers_special_tokens(),
-        }
-        (directory / TOKENIZER_CONFIG_FILE).write_text(
-            json.dumps(config, indent=2) + "\n", encoding="utf-8"
-        )
+        write_tokenizer_config(directory, self.transformers_special_tokens())
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> BPETokenizer:

@@ -36,6 +36,20 @@ TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 
 
+def write_tokenizer_config(directory: Path, special_tokens: dict[str, str]) -> None:
+    """The ``tokenizer_config.json`` beside ``tokenizer.json`` that makes a seqkit tokenizer
+    folder load in stock ``transformers.AutoTokenizer`` as a ``PreTrainedTokenizerFast``."""
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        # transformers would otherwise delete spaces before punctuation when decoding.
+        "clean_up_tokenization_spaces": False,
+        **special_tokens,
+    }
+    (directory / TOKENIZER_CONFIG_FILE).write_text(
+        json.dumps(config, indent=2) + "\n", encoding="utf-8"
+    )
+
+
 class CharTokenizer(SpecialTokenIds):
     """Maps each character to an id and back.
 
@@ -270,15 +284,7 @@ class CharTokenizer(SpecialTokenIds):
             [AddedToken(t, special=True, normalized=False) for t in self._special_tokens]
         )
         tokenizer.save(str(directory / TOKENIZER_FILE))
-        config = {
-            "tokenizer_class": "PreTrainedTokenizerFast",
-            # transformers would otherwise delete spaces before punctuation when decoding.
-            "clean_up_tokenization_spaces": False,
-            **self.transformers_special_tokens(),
-        }
-        (directory / TOKENIZER_CONFIG_FILE).write_text(
-            json.dumps(config, indent=2) + "\n", encoding="utf-8"
-        )
+        write_tokenizer_config(directory, self.transformers_special_tokens())
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> CharTokenizer:
