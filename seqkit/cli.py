@@ -145,15 +145,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from seqkit.families import family_for_model
-    from seqkit.generation import generate
 
     folder = resolve_model_dir(args.model)
     family = family_for_model(folder)
     if hasattr(family, "generate_command"):
         return family.generate_command(folder, args)
+    return generate_text(family.load_pretrained, folder, args)
+
+
+def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> int:
+    """The text half of ``seqkit generate``: check the sampling options, continue the prompt
+    with the model ``load_pretrained(folder)`` returns, and print the text. Families whose
+    ``generate_command`` only adds a check of their own (the recurrent family refuses a
+    classifier folder) end here too."""
+    import torch
+
+    from seqkit.generation import generate
+
     if args.prompt is None:
         raise UserError("--prompt is required for a text model")
 
@@ -166,7 +175,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.top_p is not None and not 0 < args.top_p <= 1:
         raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
 
-    model, tokenizer = family.load_pretrained(folder)
+    model, tokenizer = load_pretrained(folder)
     ids = tokenizer.encode(args.prompt, what="prompt")
     if not ids:
         raise UserError("--prompt is empty; give at least one character")

@@ -287,39 +287,15 @@ def load_pretrained(folder: Path):
 
 
 def generate_command(folder: Path, args) -> int:
-    """``seqkit generate`` for a recurrent LM (a classifier folder is refused): the prompt is
+    """``seqkit generate`` for a recurrent LM; a classifier folder is refused. The prompt is
     read into the state, then tokens are sampled one at a time from it."""
-    from seqkit.generation import generate
+    from seqkit.cli import generate_text  # imported here: the CLI imports families lazily too
 
     if _model_type(folder) == "seqkit-rnn-classifier":
         raise UserError(
             f"{folder} holds a text classifier, which does not generate text; use seqkit evaluate"
         )
-    if args.prompt is None:
-        raise UserError("--prompt is required for a text model")
-    for name in ("max_new_tokens", "top_k"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
-    model, tokenizer = load_pretrained(folder)
-    ids = tokenizer.encode(args.prompt, what="prompt")
-    if not ids:
-        raise UserError("--prompt is empty; give at least one character")
-    output = generate(
-        model,
-        torch.tensor([ids]),
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
-    print(tokenizer.decode(output[0].tolist()))
-    return 0
+    return generate_text(load_pretrained, folder, args)
 
 
 # ----------------------------------------------------------------------------- classifier
