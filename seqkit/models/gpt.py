@@ -50,30 +50,44 @@ ATTENTION_PATHS = ("sdpa", "explicit")
 # gelu_new(x) = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))          (GPT-2's tanh approximation)
 #             = x·σ(z),  z = x·(a + b·x²),  a = 2√(2/π),  b = 0.044715·a
 # because 0.5·(1 + tanh(u)) = σ(2u). The two forms are the same function; the second is the
-# fast one on CPU, where ATen's vectorised tanh runs about 4× slower than its sigmoid
-# (measured on AVX2: F.gelu(approximate="tanh") forward + backward 3.4 ms, this 1.7 ms on a
-# 768×512 activation). A test checks both against each other, values and gradients.
+# fast one on CPU, where ATen's vectorised tanh runs about 3× slower than its sigmoid (AVX2,
+# 768×512: tanh 0.90 ms, sigmoid 0.28 ms). Inside the GPT benchmark's training step (12×64×512
+# activations, medians) F.gelu(approximate="tanh") takes 0.88 ms forward and 1.39 ms backward,
+# the function below 0.72 ms and 0.82 ms. A test checks both forms against each other, values
+# and gradients.
 _GELU_A = 2.0 * math.sqrt(2.0 / math.pi)
 _GELU_B = 0.044715 * _GELU_A
+# addcmul(a, x, x, value=b) computes a + b·x² in one pass; its ``a`` must be a tensor.
+_GELU_A_TENSOR = torch.tensor(_GELU_A)
 
 
 class _SigmoidFormGELU(torch.autograd.Function):
     """gelu_new as x·σ(x·(a + b·x²)), with a hand-written backward: fewer passes over memory
-    than autograd's chain of elementwise ops."""
+    than autograd's chain of elementwise ops, and as few fresh tensors as possible.
+
+    Fresh tensors matter as much as passes here: each activation-sized buffer is memory the
+    allocator must find and the cache must load. The forward makes the two it must keep (σ(z)
+    and the output); the backward makes one, the gradient it returns, and computes everything
+    else in place there. The output is saved too, which costs no memory (the next layer, c_proj,
+    keeps it for its own backward anyway) and replaces a multiplication by x·σ(z) in the
+    backward.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        s = (x * x).mul_(_GELU_B).add_(_GELU_A).mul_(x).sigmoid_()  # σ(z)
-        ctx.save_for_backward(x, s)
-        return x * s
+        s = torch.addcmul(_GELU_A_TENSOR, x, x, value=_GELU_B).mul_(x).sigmoid_()  # σ(z)
+        y = x * s
+        ctx.save_for_backward(x, s, y)
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        x, s = ctx.saved_tensors
-        # d/dx [x·σ(z)] = σ(z) + x·σ(z)·(1 − σ(z))·dz/dx,   dz/dx = a + 3b·x²
-        dz_dx = (x * x).mul_(3.0 * _GELU_B).add_(_GELU_A)
-        return (1.0 - s).mul_(s).mul_(dz_dx).mul_(x).add_(s).mul_(grad)
+        x, s, y = ctx.saved_tensors
+        # d/dx [x·σ(z)] = σ(z) + x·σ(z)·(1 − σ(z))·dz/dx,   dz/dx = a + 3b·x²,   y = x·σ(z)
+        out = torch.addcmul(_GELU_A_TENSOR, x, x, value=3.0 * _GELU_B).mul_(y)  # y·dz/dx
+        out.addcmul_(out, s, value=-1.0)  # · (1 − σ(z)), without a buffer for 1 − σ(z)
+        return out.add_(s).mul_(grad)
 
 
 def gelu_new(x: torch.Tensor) -> torch.Tensor:
