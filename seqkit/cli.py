@@ -119,6 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         eval_data=job.eval_data,
         collate_fn=job.collate_fn,
         callbacks=job.callbacks,
+        train_lengths=job.train_lengths,
     )
     if state.is_main_process:
         for key, value in job.summary.items():

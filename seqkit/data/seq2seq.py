@@ -319,72 +319,12 @@ def collate_translation(rows: Sequence[dict[str, list[int]]]) -> dict[str, torch
     }
 
 
-class LengthBucketedBatches(torch.utils.data.Sampler):
-    """Batches of examples of similar length, so dynamic padding pads little.
-
-    The bucketing that translation toolkits use (Sutskever et al. 2014 batch sentences of
-    similar length for a 2x speed-up; fairseq and tensor2tensor bucket likewise): each epoch the
-    examples are shuffled, cut into pools of ``pool_batches`` batches, each pool is sorted by
-    length and cut into batches, and the batches are shuffled. Batches stay random from epoch
-    to epoch while the lengths inside one batch are close. Give it to a ``DataLoader`` as
-    ``batch_sampler``; the order depends only on ``seed`` and :meth:`set_epoch`.
-    """
-
-    def __init__(
-        self,
-        lengths: Sequence[int],
-        batch_size: int,
-        *,
-        pool_batches: int = 50,
-        shuffle: bool = True,
-        drop_last: bool = False,
-        seed: int = 0,
-    ) -> None:
-        if batch_size < 1:
-            raise UserError(f"batch_size must be at least 1, got {batch_size}")
-        if pool_batches < 1:
-            raise UserError(f"pool_batches must be at least 1, got {pool_batches}")
-        if not lengths:
-            raise UserError("no examples to batch")
-        self.lengths = torch.as_tensor(list(lengths), dtype=torch.long)
-        self.batch_size = batch_size
-        self.pool_batches = pool_batches
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Use the order of epoch ``epoch`` (each epoch has its own shuffle)."""
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        count = len(self.lengths)
-        order = torch.randperm(count, generator=generator) if self.shuffle else torch.arange(count)
-        pool_size = self.batch_size * self.pool_batches
-        batches: list[list[int]] = []
-        for start in range(0, count, pool_size):
-            pool = order[start : start + pool_size]
-            # A stable sort keeps the shuffled order among equal lengths.
-            pool = pool[torch.sort(self.lengths[pool], stable=True).indices]
-            for first in range(0, len(pool), self.batch_size):
-                batch = pool[first : first + self.batch_size].tolist()
-                if len(batch) == self.batch_size or not self.drop_last:
-                    batches.append(batch)
-        if self.shuffle:
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
-        yield from batches
-
-    def __len__(self) -> int:
-        full_pools, rest = divmod(len(self.lengths), self.batch_size * self.pool_batches)
-        # Each pool ends in its own short batch, kept or dropped.
-        last = rest // self.batch_size if self.drop_last else -(-rest // self.batch_size)
-        return full_pools * self.pool_batches + last
-
-
 def example_lengths(dataset: TranslationDataset) -> list[int]:
-    """The length that sets each example's padding: its longer side (the target with eos)."""
+    """The length that sets each example's padding: its longer side (the target with eos).
+
+    The Trainer's length bucketing (``lengths`` of
+    :class:`seqkit.trainer.sampling.ShardedBatchSampler`) batches examples by these.
+    """
     return [max(len(source), len(target) + 1) for source, target in dataset.examples]
 
 

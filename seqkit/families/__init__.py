@@ -80,6 +80,9 @@ class Job:
     """Facts worth printing before training (corpus size, vocabulary, parameters)."""
     callbacks: list[Any] = field(default_factory=list)
     """Trainer callbacks the family needs (a GAN's sample grids every N steps)."""
+    train_lengths: list[int] | None = None
+    """One length per training example when batches should hold similar lengths (translation
+    pairs: less padding); None for random batches."""
 
 
 def get_family(task_name: str) -> ModuleType:

@@ -21,6 +21,7 @@ from seqkit.data.seq2seq import (
     WordVocab,
     collate_translation,
     encode_sources,
+    example_lengths,
     generated_pairs,
     read_hub_pairs,
     read_parallel_files,
@@ -64,6 +65,9 @@ class DataSection(BaseDataSection):
     held out."""
     max_train_pairs: int | None = None
     """Use only the first N training pairs (quick experiments)."""
+    bucket_by_length: bool = True
+    """Batch pairs of similar length together (shuffled pools sorted by length), so batches
+    pad little; false draws every batch at random."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -226,6 +230,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         save_final=save_final,
         sample=sample,
         summary=summary,
+        train_lengths=example_lengths(train_data) if data.bucket_by_length else None,
     )
 
 

@@ -24,6 +24,7 @@ from seqkit.data.seq2seq import (
     TranslationTokenizer,
     WordVocab,
     collate_translation,
+    example_lengths,
 )
 from seqkit.errors import UserError
 from seqkit.families import Job
@@ -212,6 +213,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         save_final=save_final,
         sample=sample,
         summary=summary,
+        train_lengths=example_lengths(train_data) if data.bucket_by_length else None,
     )
 
 

@@ -5,11 +5,17 @@ data to skip it (the way `skip_first_batches`-style resumes do), and every proce
 slice of each global batch. Both follow from making the order a pure function of
 ``(seed, epoch, batch index)``: each epoch's permutation comes from a generator seeded with
 ``seed + epoch``, so restoring two integers restores the position.
+
+Length bucketing (optional) keeps that property: it only rearranges each epoch's permutation, with
+the same generator, so batches hold examples of similar length and dynamic padding pads little.
+This is how translation toolkits batch (Sutskever et al. 2014, "Sequence to Sequence Learning with
+Neural Networks", section 3.4, batch sentences of similar length for a 2× speed-up; fairseq and
+tensor2tensor bucket likewise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Sampler
@@ -21,6 +27,11 @@ class ShardedBatchSampler(Sampler[list[int]]):
     Global batch k of an epoch is ``perm[k*B*P : (k+1)*B*P]`` for batch size B and P processes;
     process r takes the r-th slice of B. Incomplete global batches at the end of an epoch are
     dropped so every process steps the same number of times.
+
+    With ``lengths`` (one per example), the epoch's permutation is cut into pools of
+    ``pool_batches`` global batches, each pool is sorted by length (stably, so equal lengths
+    keep their random order) and cut into global batches, and the global batches are shuffled:
+    the batches differ from epoch to epoch while the lengths inside one are close.
     """
 
     def __init__(
@@ -32,12 +43,20 @@ class ShardedBatchSampler(Sampler[list[int]]):
         num_processes: int = 1,
         process_index: int = 0,
         shuffle: bool = True,
+        lengths: Sequence[int] | None = None,
+        pool_batches: int = 50,
     ):
         if dataset_size < batch_size * num_processes:
             raise ValueError(
                 f"dataset has {dataset_size} examples, fewer than one global batch "
                 f"({batch_size} x {num_processes} processes)"
             )
+        if lengths is not None and len(lengths) != dataset_size:
+            raise ValueError(f"{len(lengths)} lengths for a dataset of {dataset_size} examples")
+        if pool_batches < 1:
+            raise ValueError(f"pool_batches must be at least 1, got {pool_batches}")
+        self.lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.long)
+        self.pool_batches = pool_batches
         self.dataset_size = dataset_size
         self.batch_size = batch_size
         self.seed = seed
@@ -59,10 +78,25 @@ class ShardedBatchSampler(Sampler[list[int]]):
         self.epoch, self.start_batch = epoch, batch
 
     def _order(self) -> torch.Tensor:
-        if not self.shuffle:
-            return torch.arange(self.dataset_size)
+        """The epoch's examples, global batch after global batch (complete batches only)."""
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return torch.randperm(self.dataset_size, generator=generator)
+        if self.shuffle:
+            order = torch.randperm(self.dataset_size, generator=generator)
+        else:
+            order = torch.arange(self.dataset_size)
+        global_batch = self.batch_size * self.num_processes
+        if self.lengths is None:
+            return order[: self.batches_per_epoch * global_batch]
+        pool_size = global_batch * self.pool_batches
+        batches = []
+        for start in range(0, self.dataset_size, pool_size):
+            pool = order[start : start + pool_size]
+            pool = pool[torch.sort(self.lengths[pool], stable=True).indices]
+            usable = len(pool) // global_batch * global_batch
+            batches.extend(pool[:usable].view(-1, global_batch))
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator)]
+        return torch.cat(batches)
 
     def __iter__(self) -> Iterator[list[int]]:
         order = self._order()

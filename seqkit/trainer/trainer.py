@@ -109,6 +109,9 @@ class Trainer:
         eval_data: a map-style dataset evaluated every ``config.eval_every`` steps.
         collate_fn: turns a list of examples into a batch (default: torch's default collate).
         callbacks: extra callbacks; early stopping is added from the config.
+        train_lengths: one length per training example, to batch examples of similar length
+            together (length bucketing, see :class:`ShardedBatchSampler`); None for random
+            batches.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Trainer:
         eval_data: Dataset | None = None,
         collate_fn: Callable | None = None,
         callbacks: Sequence[Callback] = (),
+        train_lengths: Sequence[int] | None = None,
     ):
         if config.mixed_precision not in MIXED_PRECISION:
             raise UserError(
@@ -141,6 +145,7 @@ class Trainer:
         self.train_data = train_data
         self.eval_data = eval_data
         self.collate_fn = collate_fn
+        self.train_lengths = train_lengths
         self.callbacks = list(callbacks)
         if config.early_stopping_patience is not None:
             self.callbacks.append(
@@ -226,6 +231,7 @@ class Trainer:
             seed=self.config.seed,
             num_processes=acc.num_processes,
             process_index=acc.process_index,
+            lengths=self.train_lengths,
         )
         while True:
             sampler.set_position(self._epoch, self._batch_in_epoch)

@@ -13,7 +13,6 @@ from seqkit.data.seq2seq import (
     EOS_ID,
     PAD_ID,
     UNK_ID,
-    LengthBucketedBatches,
     TranslationDataset,
     TranslationTokenizer,
     WordVocab,
@@ -26,6 +25,7 @@ from seqkit.data.seq2seq import (
     split_words,
 )
 from seqkit.errors import UserError
+from seqkit.trainer.sampling import ShardedBatchSampler
 
 
 def test_words_split_and_join():
@@ -121,47 +121,49 @@ def test_parallel_folder(tmp_path):
         read_parallel_folder(tmp_path, "fr", "en")
 
 
-@pytest.mark.parametrize(("count", "drop_last"), [(1000, False), (1000, True), (37, False)])
-def test_length_bucketed_batches_cover_every_example_with_little_padding(count, drop_last):
+@pytest.mark.parametrize(("count", "processes"), [(1000, 1), (1000, 2), (37, 1)])
+def test_length_bucketed_batches_cover_the_epoch_with_little_padding(count, processes):
     pairs = generated_pairs(count, seed=3)
     tokenizer = TranslationTokenizer(
         WordVocab.build((s for s, _ in pairs), 1), WordVocab.build((t for _, t in pairs), 1)
     )
     dataset = TranslationDataset(pairs, tokenizer, 64, 64)
     lengths = example_lengths(dataset)
-    sampler = LengthBucketedBatches(lengths, 16, pool_batches=8, drop_last=drop_last, seed=1)
-    batches = list(sampler)
-    assert len(batches) == len(sampler)
+
+    def sampler(process_index=0, **options):
+        settings = dict(seed=1, num_processes=processes, lengths=lengths, pool_batches=8)
+        settings.update(options)
+        return ShardedBatchSampler(len(dataset), 16, process_index=process_index, **settings)
+
+    shards = [list(sampler(r)) for r in range(processes)]
+    batches = [b for step in zip(*shards, strict=True) for b in step]
+    assert all(len(b) == 16 for b in batches)
     seen = [i for batch in batches for i in batch]
-    assert len(seen) == len(set(seen))
-    if drop_last:
-        assert all(len(batch) == 16 for batch in batches)
-    else:
-        assert sorted(seen) == list(range(len(dataset)))
+    assert len(seen) == len(set(seen)) == len(dataset) // (16 * processes) * 16 * processes
 
     def padding(batches):
         return sum(
             max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
         )
 
-    shuffled = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
-    random_batches = [shuffled[i : i + 16] for i in range(0, len(shuffled), 16)]
+    random_batches = list(sampler(lengths=None))
     if count >= 1000:
         assert padding(batches) < padding(random_batches) / 3
     batch = collate_translation([dataset[i] for i in batches[0]])
-    assert batch["input_ids"].shape[0] == len(batches[0])
+    assert batch["input_ids"].shape[0] == 16
 
-    assert list(sampler) == batches  # the same epoch, the same order
-    sampler.set_epoch(1)
-    assert list(sampler) != batches
-    assert (
-        next(iter(LengthBucketedBatches(lengths, 16, pool_batches=8, shuffle=False)))
-        == sorted(range(min(len(dataset), 128)), key=lambda i: lengths[i])[:16]
-    )
+    first = sampler()
+    assert list(first) == shards[0]  # the same epoch, the same order
+    first.set_position(0, 1)  # resume at batch 1: the rest of the same epoch, nothing replayed
+    assert list(first) == shards[0][1:]
+    first.set_position(1, 0)
+    assert list(first) != shards[0]
+    unshuffled = next(iter(sampler(shuffle=False, num_processes=1)))
+    assert unshuffled == sorted(range(min(len(dataset), 128)), key=lambda i: lengths[i])[:16]
 
 
-def test_length_bucketed_batches_refuse_bad_settings():
-    with pytest.raises(UserError, match="batch_size"):
-        LengthBucketedBatches([1, 2], 0)
-    with pytest.raises(UserError, match="no examples"):
-        LengthBucketedBatches([], 4)
+def test_length_bucketing_refuses_lengths_that_do_not_fit():
+    with pytest.raises(ValueError, match="3 lengths for a dataset of 4"):
+        ShardedBatchSampler(4, 2, seed=0, lengths=[1, 2, 3])
+    with pytest.raises(ValueError, match="pool_batches"):
+        ShardedBatchSampler(4, 2, seed=0, lengths=[1, 2, 3, 4], pool_batches=0)
