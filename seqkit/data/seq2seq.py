@@ -8,10 +8,18 @@ Sources of sentence pairs, in the order a recipe's ``data`` section is read:
 * ``data.embedded: generated``: :func:`generated_pairs`, a toy language pair made up here, so
   tests and demos need no download.
 
-Tokens are words: a :class:`WordVocab` splits on spaces and punctuation and keeps the words seen
-at least ``min_freq`` times in the training side, as the classic Multi30k seq2seq tutorials do
-(min frequency 2). On a 29k-sentence corpus a word vocabulary trains faster than subwords and
-gives the decoder one step per word; the price is ``<unk>`` for rare words.
+Tokens are words or subwords (``data.tokenizer``):
+
+* a :class:`WordVocab` splits on spaces and punctuation and keeps the words seen at least
+  ``min_freq`` times in the training side, as the classic Multi30k seq2seq tutorials do (min
+  frequency 2). It gives the decoder one step per word; the price is ``<unk>`` for rare words;
+* a :class:`SubwordVocab` is a byte-level BPE (:mod:`seqkit.data.bpe`) of ``vocab_size``
+  tokens: no word is ever unknown, and one vocabulary trained on both languages (a *joint*
+  BPE, as in Vaswani et al. 2017, section 5.1) lets a Transformer share its source and target
+  embeddings and copy names and numbers across.
+
+Both have the same four special tokens at ids 0..3 and the same methods, so datasets, models
+and decoding never ask which kind they hold.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.data.bpe import BPETokenizer
 from seqkit.errors import UserError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -106,6 +115,96 @@ class WordVocab:
         return cls(itos[4:], bool(data.get("lowercase", False)))
 
 
+class SubwordVocab:
+    """A byte-level BPE vocabulary with the four translation specials at ids 0..3."""
+
+    def __init__(self, bpe: BPETokenizer, lowercase: bool = False) -> None:
+        if list(bpe.special_tokens[:4]) != list(SPECIALS):
+            raise UserError(f"a translation BPE must start with the tokens {', '.join(SPECIALS)}")
+        self.bpe = bpe
+        self.lowercase = lowercase
+
+    @classmethod
+    def build(cls, sentences: Iterable[str], vocab_size: int, lowercase: bool = False):
+        """Train the merges on ``sentences`` (one or both sides of the training pairs)."""
+        texts = (s.lower() if lowercase else s for s in sentences)
+        roles = dict(zip(("pad", "unk", "bos", "eos"), SPECIALS, strict=True))
+        return cls(BPETokenizer.train(texts, vocab_size, roles), lowercase)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.bpe.vocab_size
+
+    def encode(self, text: str) -> tuple[list[int], int]:
+        """``(ids, 0)``: byte-level BPE has no unknown tokens."""
+        return self.bpe.encode(text.lower() if self.lowercase else text), 0
+
+    def _content(self, ids: Iterable[int]) -> list[int]:
+        """``ids`` up to the first eos, without pad and bos."""
+        kept = []
+        for i in ids:
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID) and 0 <= i < self.vocab_size:
+                kept.append(int(i))
+        return kept
+
+    def tokens(self, ids: Iterable[int]) -> list[str]:
+        """The text of each token up to the first eos (labels for an attention plot). A token
+        that holds part of a multi-byte character shows it as U+FFFD; control characters are
+        escaped (``\\x12``), which no font lacks."""
+        pieces = (self.bpe.decode([i]) for i in self._content(ids))
+        return [p if p.isprintable() else p.encode("unicode_escape").decode() for p in pieces]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.bpe.decode(self._content(ids)).strip()
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": "bpe",
+            "lowercase": self.lowercase,
+            "tokenizer": json.loads(self.bpe.backend.to_str()),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str) -> SubwordVocab:
+        from tokenizers import Tokenizer
+
+        try:
+            backend = Tokenizer.from_str(json.dumps(data["tokenizer"]))
+        except Exception:  # tokenizers raises a bare Exception for a malformed tokenizer
+            raise UserError(f"{where} holds no valid BPE tokenizer") from None
+        roles = dict(zip(("pad", "unk", "bos", "eos"), SPECIALS, strict=True))
+        return cls(BPETokenizer(backend, roles), bool(data.get("lowercase", False)))
+
+
+Vocab = WordVocab | SubwordVocab
+VOCAB_KINDS = ("word", "bpe")
+
+
+def build_vocab(
+    sentences: Sequence[str],
+    kind: str,
+    *,
+    min_freq: int = 2,
+    vocab_size: int = 8000,
+    lowercase: bool = False,
+) -> Vocab:
+    """A vocabulary of ``kind`` (word or bpe) built from training sentences."""
+    if kind == "word":
+        return WordVocab.build(sentences, min_freq, lowercase)
+    if kind == "bpe":
+        return SubwordVocab.build(sentences, vocab_size, lowercase)
+    raise UserError(f"data.tokenizer must be one of {', '.join(VOCAB_KINDS)}, got {kind!r}")
+
+
+def vocab_from_dict(data: object, where: str) -> Vocab:
+    """The vocabulary a translation folder stores (a word list, or a BPE tokenizer)."""
+    if isinstance(data, dict) and data.get("kind") == "bpe":
+        return SubwordVocab.from_dict(data, where)
+    return WordVocab.from_dict(data, where)
+
+
 VOCAB_FILE = "translation_vocab.json"
 
 
@@ -113,8 +212,8 @@ VOCAB_FILE = "translation_vocab.json"
 class TranslationTokenizer:
     """The source and target vocabularies of a translation model, saved together."""
 
-    source: WordVocab
-    target: WordVocab
+    source: Vocab
+    target: Vocab
     source_lang: str = "src"
     target_lang: str = "tgt"
 
@@ -139,8 +238,8 @@ class TranslationTokenizer:
         if not isinstance(data, dict):
             raise UserError(f"{path} is not a seqkit translation vocabulary")
         return cls(
-            WordVocab.from_dict(data.get("source"), f"{path} (source)"),
-            WordVocab.from_dict(data.get("target"), f"{path} (target)"),
+            vocab_from_dict(data.get("source"), f"{path} (source)"),
+            vocab_from_dict(data.get("target"), f"{path} (target)"),
             str(data.get("source_lang", "src")),
             str(data.get("target_lang", "tgt")),
         )

@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from seqkit.data.seq2seq import (
+    VOCAB_KINDS,
     TranslationDataset,
     TranslationTokenizer,
-    WordVocab,
+    build_vocab,
     collate_translation,
     encode_sources,
     example_lengths,
@@ -52,8 +53,13 @@ class DataSection(BaseDataSection):
     """Target language."""
     hub_val_split: str = "validation"
     """Split of the Hub data set used for validation."""
+    tokenizer: str = "word"
+    """word (words seen min_freq times, others <unk>) or bpe (byte-level BPE of vocab_size
+    tokens, never unknown; one joint vocabulary when the model shares its embeddings)."""
     min_freq: int = 2
-    """Words seen fewer times in the training side become <unk>."""
+    """Word vocabularies: words seen fewer times in the training side become <unk>."""
+    vocab_size: int = 8000
+    """BPE vocabularies: tokens per vocabulary (256 bytes, 4 specials and the merges)."""
     lowercase: bool = False
     """Lowercase both sides before building the vocabularies."""
     max_source_length: int = 64
@@ -73,6 +79,10 @@ class DataSection(BaseDataSection):
         super().__post_init__()
         if self.min_freq < 1:
             raise UserError(f"data.min_freq must be at least 1, got {self.min_freq}")
+        if self.tokenizer not in VOCAB_KINDS:
+            raise UserError(
+                f"data.tokenizer must be one of {', '.join(VOCAB_KINDS)}, got {self.tokenizer!r}"
+            )
         for name in ("max_source_length", "max_target_length", "generated_pairs"):
             if getattr(self, name) < (2 if name == "max_target_length" else 1):
                 raise UserError(f"data.{name} is too small: {getattr(self, name)}")
@@ -124,6 +134,16 @@ class ModelSection:
             raise UserError(f"model.max_length must be at least 1, got {self.max_length}")
 
 
+def vocab_options(data: DataSection) -> dict:
+    """The keyword arguments of :func:`~seqkit.data.seq2seq.build_vocab` a recipe sets."""
+    return dict(
+        kind=data.tokenizer,
+        min_freq=data.min_freq,
+        vocab_size=data.vocab_size,
+        lowercase=data.lowercase,
+    )
+
+
 def check_beam_size(beam_size: int, name: str = "--beam-size") -> None:
     if beam_size < 1:
         raise UserError(f"{name} must be at least 1 (1 = greedy), got {beam_size}")
@@ -161,8 +181,8 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
     data: DataSection = recipe.data  # type: ignore[assignment]
     train_pairs, val_pairs = load_pairs(data, seed=recipe.trainer.seed)
     tokenizer = TranslationTokenizer(
-        WordVocab.build((s for s, _ in train_pairs), data.min_freq, data.lowercase),
-        WordVocab.build((t for _, t in train_pairs), data.min_freq, data.lowercase),
+        build_vocab([s for s, _ in train_pairs], **vocab_options(data)),
+        build_vocab([t for _, t in train_pairs], **vocab_options(data)),
         data.source_lang,
         data.target_lang,
     )
@@ -417,11 +437,11 @@ def evaluate(folder: Path, run_dir: Path | None, args, load=None) -> dict:
 def attention_labels(
     tokenizer: TranslationTokenizer, source_ids: Sequence[int], target_ids: Sequence[int]
 ) -> tuple[list[str], list[str]]:
-    """Axis labels of an attention plot: the source words (padding dropped) and the generated
-    words, with ``<eos>`` when the translation ended with it."""
-    from seqkit.data.seq2seq import EOS, EOS_ID, PAD_ID
+    """Axis labels of an attention plot: the source tokens (padding dropped) and the generated
+    tokens, with ``<eos>`` when the translation ended with it."""
+    from seqkit.data.seq2seq import EOS, EOS_ID
 
-    source_words = [tokenizer.source.itos[i] for i in source_ids if i != PAD_ID]
+    source_words = tokenizer.source.tokens(source_ids)  # sources hold no bos or eos
     target_words = tokenizer.target.tokens(target_ids)
     if EOS_ID in list(target_ids):
         target_words.append(EOS)

@@ -2,7 +2,7 @@
 
 It shares everything but the model with the recurrent ``seq2seq`` family: the same parallel
 corpora and ``data`` section (local files such as Multi30k, a Hub data set, or the generated toy
-language), word vocabularies, batches, greedy/beam decoding through
+language), word or BPE vocabularies, batches, greedy/beam decoding through
 :mod:`seqkit.generation`, and sacreBLEU scoring, so ``seqkit translate`` and ``seqkit evaluate``
 treat both alike. With ``model.share_embeddings`` one joint vocabulary is built from both sides
 and a single embedding matrix serves source, target and output projection.
@@ -22,7 +22,7 @@ from seqkit.data.seq2seq import (
     PAD_ID,
     TranslationDataset,
     TranslationTokenizer,
-    WordVocab,
+    build_vocab,
     collate_translation,
     example_lengths,
 )
@@ -37,6 +37,7 @@ from seqkit.families.seq2seq import (
     save_pretrained,  # the same Hub folder: weights, config, vocabularies, decoding defaults
     translate_batch,
     translate_texts,
+    vocab_options,
 )
 from seqkit.families.seq2seq import evaluate as score_translations
 from seqkit.recipes import Recipe, recipe_to_dict
@@ -118,12 +119,13 @@ class ModelSection:
 def _tokenizer_for(data: DataSection, section: ModelSection, train_pairs) -> TranslationTokenizer:
     sources = [s for s, _ in train_pairs]
     targets = [t for _, t in train_pairs]
+    options = vocab_options(data)
     if section.share_embeddings:
-        joint = WordVocab.build(sources + targets, data.min_freq, data.lowercase)
+        joint = build_vocab(sources + targets, **options)  # one vocabulary for both languages
         return TranslationTokenizer(joint, joint, data.source_lang, data.target_lang)
     return TranslationTokenizer(
-        WordVocab.build(sources, data.min_freq, data.lowercase),
-        WordVocab.build(targets, data.min_freq, data.lowercase),
+        build_vocab(sources, **options),
+        build_vocab(targets, **options),
         data.source_lang,
         data.target_lang,
     )
@@ -245,7 +247,7 @@ def load_pretrained(folder: Path):
                 f"{side} embedding has {config.get(key)} rows; the folder's files do not belong "
                 "together"
             )
-    if config.get("share_embeddings") and tokenizer.source.itos != tokenizer.target.itos:
+    if config.get("share_embeddings") and tokenizer.source.to_dict() != tokenizer.target.to_dict():
         raise UserError(
             f"{folder}: the model shares one embedding between source and target, but the "
             "folder's source and target vocabularies differ"

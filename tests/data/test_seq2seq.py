@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -12,10 +14,13 @@ from seqkit.data.seq2seq import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
+    SPECIALS,
     UNK_ID,
+    SubwordVocab,
     TranslationDataset,
     TranslationTokenizer,
     WordVocab,
+    build_vocab,
     collate_translation,
     encode_sources,
     example_lengths,
@@ -167,3 +172,39 @@ def test_length_bucketing_refuses_lengths_that_do_not_fit():
         ShardedBatchSampler(4, 2, seed=0, lengths=[1, 2, 3])
     with pytest.raises(ValueError, match="pool_batches"):
         ShardedBatchSampler(4, 2, seed=0, lengths=[1, 2, 3, 4], pool_batches=0)
+
+
+def test_subword_vocab_encodes_every_sentence_and_keeps_the_specials_first(tmp_path):
+    pairs = generated_pairs(300, seed=5)
+    joint = build_vocab([s for p in pairs for s in p], "bpe", vocab_size=320)
+    assert isinstance(joint, SubwordVocab) and joint.vocab_size == 320
+    assert [joint.bpe.token_to_id(t) for t in SPECIALS] == [PAD_ID, UNK_ID, BOS_ID, EOS_ID]
+    sentence = "Zwei Männer, 42 Ölfässer — ein Emoji 😀."  # nothing like the training text
+    ids, unknown = joint.encode(sentence)
+    assert unknown == 0 and UNK_ID not in ids
+    assert joint.decode([BOS_ID, *ids, EOS_ID, PAD_ID, *ids]) == sentence  # stops at eos
+    assert len(joint.tokens([*ids, EOS_ID, *ids])) == len(ids)  # one label per token
+    plain = joint.encode("Two men, 42 barrels.")[0]
+    assert "".join(joint.tokens(plain)) == "Two men, 42 barrels."
+
+    tokenizer = TranslationTokenizer(joint, joint, "eo", "en")
+    tokenizer.save_pretrained(tmp_path)
+    loaded = TranslationTokenizer.from_pretrained(tmp_path)
+    assert loaded.source.encode(sentence) == (ids, 0)
+    assert loaded.target.to_dict() == joint.to_dict()
+
+    lower = SubwordVocab.build(["Ein Haus"], 270, lowercase=True)
+    assert lower.decode(lower.encode("EIN HAUS")[0]) == "ein haus"
+
+
+def test_vocab_kinds_and_broken_folders_are_refused(tmp_path):
+    with pytest.raises(UserError, match=r"data\.tokenizer must be one of word, bpe"):
+        build_vocab(["a b"], "sentencepiece")
+    joint = build_vocab(["ein Haus", "a house"], "bpe", vocab_size=270)
+    data = joint.to_dict()
+    data["tokenizer"] = {"model": "not a tokenizer"}
+    (tmp_path / "translation_vocab.json").write_text(
+        json.dumps({"source": data, "target": data}), "utf-8"
+    )
+    with pytest.raises(UserError, match="holds no valid BPE tokenizer"):
+        TranslationTokenizer.from_pretrained(tmp_path)

@@ -92,3 +92,20 @@ def test_shared_embeddings_build_one_joint_vocabulary():
     assert torch.isfinite(job.task.training_step(batch, "model"))
     assert "reference:" in job.sample()
     assert Path(GENERATED).is_file()
+
+
+def test_joint_bpe_vocabulary_trains_translates_and_reloads(tmp_path, capsys):
+    run = tmp_path / "run"
+    options = ["model.share_embeddings=true", "data.tokenizer=bpe", "data.vocab_size=300"]
+    args = ["train", str(GENERATED), "--output-dir", str(run)]
+    assert main([*args, *(f"--set={o}" for o in [*TINY, *options])]) == 0
+    model, tokenizer = family.load_pretrained(run / "final")
+    assert tokenizer.source.to_dict() == tokenizer.target.to_dict()
+    assert model.config.src_vocab_size == model.config.tgt_vocab_size == 300
+    capsys.readouterr()
+    plot = tmp_path / "attention.png"
+    text = "la granda hundo vidas"
+    assert main(["translate", str(run), "--text", text, "--plot-attention", str(plot)]) == 0
+    assert plot.stat().st_size > 0
+    assert main(["evaluate", str(run)]) == 0
+    assert "bleu" in capsys.readouterr().out.lower()
