@@ -71,14 +71,16 @@ class DataSection:
     """The ``data`` section: the corpus and how it is cut into examples."""
 
     path: str | None = None
-    """A local text file, or a folder whose *.txt files are read in sorted order. Wins over hub
-    and embedded, so ``--set data.path=FILE`` retargets any recipe."""
+    """A local text file, a folder whose *.txt files are read in sorted order, or a .json,
+    .jsonl, .csv or .parquet file of rows whose text_column is joined by newlines. Wins over
+    hub and embedded, so ``--set data.path=FILE`` retargets any recipe."""
     hub: str | None = None
     """A Hub data set name (e.g. karpathy/tiny_shakespeare); used when path is not set."""
     hub_split: str = "train"
     """Split of the Hub data set to read."""
     text_column: str = "text"
-    """Column of the Hub data set that holds the text (rows are joined by newlines)."""
+    """Column of the Hub data set or of the JSON/CSV/Parquet file that holds the text (rows
+    are joined by newlines)."""
     embedded: str | None = None
     """A corpus that ships with seqkit's dependencies (pydoc-topics); used when neither path
     nor hub is set."""

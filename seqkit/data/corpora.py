@@ -132,18 +132,26 @@ def load_hub_text(name: str, split: str = "train", text_column: str = "text") ->
         raise UserError(
             f"cannot load Hub data set {name!r} split {split!r} (offline or unknown); {hint}"
         ) from None
-    if text_column not in dataset.column_names:
+    return records_text(dataset, text_column, f"Hub data set {name!r} split {split!r}")
+
+
+def records_text(records, text_column: str, where: str) -> str:
+    """The ``text_column`` of a ``datasets.Dataset``, rows joined by "\\n": one corpus string.
+
+    ``where`` names the data in the errors (a file, or a Hub data set and split).
+    """
+    if text_column not in records.column_names:
         raise UserError(
-            f"Hub data set {name!r} has no column {text_column!r} (columns: "
-            f"{', '.join(dataset.column_names)}); set data.text_column"
+            f"{where} has no column {text_column!r} (columns: "
+            f"{', '.join(records.column_names)}); set data.text_column"
         )
-    rows = dataset[text_column]
+    rows = records[text_column]
     if not all(isinstance(row, str) for row in rows):
-        raise UserError(f"column {text_column!r} of Hub data set {name!r} is not text")
+        raise UserError(f"column {text_column!r} of {where} is not text (or has empty cells)")
     # tiny_shakespeare, for one, stores each split as a single row; most sets have many.
     text = "\n".join(rows)
     if not text.strip():
-        raise UserError(f"Hub data set {name!r} split {split!r} has no text")
+        raise UserError(f"{where} has no text")
     return text
 
 
@@ -182,6 +190,12 @@ def _quiet_hub_logs() -> Iterator[None]:
 def load_corpus(data: DataSection) -> str:
     """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``."""
     if data.path:
+        from seqkit.data.pipelines import FILE_BUILDERS, load_records
+
+        path = Path(data.path).expanduser()
+        if path.suffix.lower() in FILE_BUILDERS and path.suffix.lower() != ".txt":
+            # JSON lines, CSV or Parquet rows: read by ``datasets`` (and cached as Arrow).
+            return records_text(load_records(path=path), data.text_column, str(path))
         return read_text_file(data.path)
     if data.hub:
         return load_hub_text(data.hub, split=data.hub_split, text_column=data.text_column)

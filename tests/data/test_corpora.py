@@ -165,3 +165,32 @@ def test_load_corpus_prefers_path_then_hub_then_embedded(tmp_path, monkeypatch):
     assert load_corpus(DataSection(embedded="pydoc-topics")) == load_embedded("pydoc-topics")
     with pytest.raises(UserError, match=r"data\.path, data\.hub or data\.embedded"):
         load_corpus(DataSection())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_record_files_give_their_text_column_joined_by_newlines(tmp_path, suffix):
+    import datasets
+
+    rows = {"body": ["Thou art", 'more lovely, and more "temperate"'], "score": [1, 2]}
+    path = tmp_path / f"corpus{suffix}"
+    table = datasets.Dataset.from_dict(rows)
+    {".jsonl": table.to_json, ".csv": table.to_csv, ".parquet": table.to_parquet}[suffix](path)
+    text = "\n".join(rows["body"])
+    assert load_corpus(DataSection(path=str(path), text_column="body")) == text
+    with pytest.raises(UserError, match=r"has no column 'text' \(columns: body, score\)"):
+        load_corpus(DataSection(path=str(path)))
+    with pytest.raises(UserError, match=r"'score' of .* is not text"):
+        load_corpus(DataSection(path=str(path), text_column="score"))
+
+
+def test_a_gpt_recipe_trains_on_a_jsonl_corpus(tmp_path):
+    from seqkit.cli import main
+
+    path = tmp_path / "poems.jsonl"
+    path.write_text("".join(f'{{"text": "line {i} of the poem"}}\n' for i in range(200)), "utf-8")
+    run = tmp_path / "run"
+    tiny = ["model.n_layer=1", "model.n_embd=16", "model.n_head=2", "model.block_size=16"]
+    settings = [*tiny, f"data.path={path}", "trainer.max_steps=2", "sample.prompt=line"]
+    args = ["train", "gpt/shakespeare-char", "--output-dir", str(run)]
+    assert main([*args, *(f"--set={s}" for s in settings)]) == 0
+    assert (run / "final" / "model.safetensors").is_file()
