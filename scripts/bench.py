@@ -114,7 +114,7 @@ def _gpt_pair(n_positions: int):
 
 def bench_gpt_train(args: argparse.Namespace) -> list[Row]:
     """Training steps per second (forward, backward, AdamW step, zero_grad) → tokens/s."""
-    batch, block, steps = 12, 64, 4
+    batch, block, steps = 12, 64, 8
     ours, reference = _gpt_pair(n_positions=block)
     ours.train()
     reference.train()
