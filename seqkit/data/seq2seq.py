@@ -42,6 +42,8 @@ PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 """Ids 0..3 in every vocabulary, in this order (the model's config relies on it)."""
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+_SPECIAL_ROLES = dict(zip(("pad", "unk", "bos", "eos"), SPECIALS, strict=True))
+"""The roles of :mod:`seqkit.data.special_tokens` these four play in a BPE vocabulary."""
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
 _NO_SPACE_BEFORE = set(".,;:!?)]}%'’")
@@ -128,8 +130,7 @@ class SubwordVocab:
     def build(cls, sentences: Iterable[str], vocab_size: int, lowercase: bool = False):
         """Train the merges on ``sentences`` (one or both sides of the training pairs)."""
         texts = (s.lower() if lowercase else s for s in sentences)
-        roles = dict(zip(("pad", "unk", "bos", "eos"), SPECIALS, strict=True))
-        return cls(BPETokenizer.train(texts, vocab_size, roles), lowercase)
+        return cls(BPETokenizer.train(texts, vocab_size, _SPECIAL_ROLES), lowercase)
 
     @property
     def vocab_size(self) -> int:
@@ -174,8 +175,7 @@ class SubwordVocab:
             backend = Tokenizer.from_str(json.dumps(data["tokenizer"]))
         except Exception:  # tokenizers raises a bare Exception for a malformed tokenizer
             raise UserError(f"{where} holds no valid BPE tokenizer") from None
-        roles = dict(zip(("pad", "unk", "bos", "eos"), SPECIALS, strict=True))
-        return cls(BPETokenizer(backend, roles), bool(data.get("lowercase", False)))
+        return cls(BPETokenizer(backend, _SPECIAL_ROLES), bool(data.get("lowercase", False)))
 
 
 Vocab = WordVocab | SubwordVocab
