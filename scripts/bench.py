@@ -331,7 +331,7 @@ def bench_rnn_train(args: argparse.Namespace) -> list[Row]:
     (fused) path and its explicit path, each against the same model on ``torch.nn.LSTM``."""
     from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
 
-    batch, block, steps = 32, 128, 2
+    batch, block, steps = 32, 128, 4
     torch.manual_seed(0)
     ours = RecurrentLMForCausalLM(RecurrentLMConfig(cell="lstm", **RNN_SHAPE)).train()
     reference = _PlainLSTMLM(**RNN_SHAPE).train()
