@@ -8,17 +8,24 @@ never overwritten unless ``--overwrite`` says so.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
+from seqkit.run_folder import RunFolder
+from seqkit.trainer.callbacks import Callback
 
 EXIT_USER_ERROR = 2
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EMFILE}
+)
+"""OS errors a user fixes outside seqkit (free space, permissions): reported as one line."""
 
 COMMAND_MODULES = (
     "seqkit.commands.evaluate",
@@ -34,40 +41,45 @@ dependencies inside the command, so ``seqkit --help`` stays fast."""
 # ---------------------------------------------------------------------------- train
 
 
-def _resolve_run_dir(args: argparse.Namespace, recipe_path: Path) -> Path:
-    if args.output_dir:
-        return Path(args.output_dir)
-    return Path("runs") / recipe_path.stem
+def _resolve_recipe_and_run_dir(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``(recipe file, run directory)``. ``seqkit train --resume RUN_DIR`` resumes a run with
+    its own saved recipe, so no ``--set`` needs retyping."""
+    from seqkit.recipes import RECIPES_DIR, find_recipe
+    from seqkit.run_folder import is_legacy_run, is_run
+
+    given = Path(args.recipe)
+    if given.is_dir() and (is_run(given) or is_legacy_run(given)):
+        if not args.resume:
+            raise UserError(
+                f"{given} is a run folder; use `seqkit train --resume {given}` to continue it, "
+                "or give a recipe to start a new run"
+            )
+        if args.output_dir and Path(args.output_dir).resolve() != given.resolve():
+            raise UserError(
+                f"--resume {given}: --output-dir {args.output_dir} names another folder; "
+                "a run resumes in its own folder"
+            )
+        return given / "recipe.yaml", given
+    recipe_path = find_recipe(args.recipe, RECIPES_DIR)
+    run_dir = Path(args.output_dir) if args.output_dir else Path("runs") / recipe_path.stem
+    return recipe_path, run_dir
 
 
-def _check_run_dir(run_dir: Path, *, resume: bool, overwrite: bool, recipe_dict: dict) -> None:
-    """Refuse anything that would overwrite or mix up a user's existing run."""
+def _check_resumable(run_dir: Path, recipe_dict: dict) -> None:
+    """The recipe must be the one the run was trained with (only trainer.max_steps may grow)."""
     from seqkit.families import data_section_for
     from seqkit.recipes import load_recipe, recipe_to_dict
 
-    exists = run_dir.exists() and any(run_dir.iterdir()) if run_dir.is_dir() else run_dir.exists()
-    if resume:
-        if not (run_dir / "recipe.yaml").is_file():
-            raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
-        saved_recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-        saved = recipe_to_dict(saved_recipe)
-        changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
-        if changed:
-            raise UserError(
-                f"--resume: the recipe differs from the one {run_dir} was trained with in "
-                f"{', '.join(changed)} (only trainer.max_steps may change)"
-            )
-        return
-    if not exists:
-        return
-    if not overwrite:
-        raise UserError(
-            f"run directory {run_dir} already exists; pass --resume to continue it, "
-            "--overwrite to replace it, or --output-dir for a new one"
-        )
     if not (run_dir / "recipe.yaml").is_file():
-        raise UserError(f"{run_dir} is not a seqkit run (no recipe.yaml); refusing to delete it")
-    shutil.rmtree(run_dir)
+        raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
+    saved_recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    saved = recipe_to_dict(saved_recipe)
+    changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
+    if changed:
+        raise UserError(
+            f"--resume: the recipe differs from the one {run_dir} was trained with in "
+            f"{', '.join(changed)} (only trainer.max_steps may change)"
+        )
 
 
 def _changed_keys(old: dict, new: dict, allowed: set[str], prefix: str = "") -> list[str]:
@@ -82,56 +94,127 @@ def _changed_keys(old: dict, new: dict, allowed: set[str], prefix: str = "") -> 
     return changed
 
 
+def _already_finished(folder: RunFolder, max_steps: int) -> int | None:
+    """The step a finished run ended at when resuming it would train nothing, else None."""
+    from seqkit.trainer.checkpoint import CheckpointManager
+
+    if not (folder.path / "final" / "config.json").is_file():
+        return None  # the run ended before writing its model: resuming writes it
+    step = folder.finished_step()
+    if step is None:  # a run from before the marker: its newest checkpoint tells
+        steps = CheckpointManager(folder.path / "checkpoints", keep_last=0).all_steps()
+        step = steps[-1] if steps and steps[-1] >= max_steps else None
+    return step if step is not None and step >= max_steps else None
+
+
+class _StartedCallback(Callback):
+    """Tells the run folder that the new run has trained a step (the replaced run may go)."""
+
+    def __init__(self, folder: RunFolder, is_main: bool):
+        self.folder, self.is_main = folder, is_main
+
+    def on_step_end(self, trainer, control, logs) -> None:
+        if self.is_main:
+            self.folder.started()
+
+
+def _on_main_process(state, action) -> Any:
+    """Run ``action`` on the main process only and share its outcome: a UserError there ends
+    every process with the same line (instead of leaving the others waiting at a barrier)."""
+    result, message = None, None
+    if state.is_main_process:
+        try:
+            result = action()
+        except UserError as error:
+            message = str(error)
+    if state.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        message, result = broadcast_object_list([message, result])
+    if message is not None:
+        raise UserError(message)
+    return result
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from seqkit.families import data_section_for, get_family
-    from seqkit.recipes import RECIPES_DIR, find_recipe, load_recipe, recipe_to_dict, save_recipe
+    from seqkit.recipes import load_recipe, parse_section, recipe_to_dict, save_recipe
 
-    recipe_path = find_recipe(args.recipe, RECIPES_DIR)
+    recipe_path, run_dir = _resolve_recipe_and_run_dir(args)
     recipe = load_recipe(recipe_path, args.set or [], data_section_for=data_section_for)
     family = get_family(recipe.task)
-    from seqkit.recipes import parse_section
-
     model_section = parse_section(family.ModelSection, recipe.model, "model")
-    run_dir = _resolve_run_dir(args, recipe_path)
     from seqkit.trainer.trainer import process_state
 
     state = process_state()
-    if state.is_main_process:
-        _check_run_dir(
-            run_dir,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            recipe_dict=recipe_to_dict(recipe),
+    folder = RunFolder(run_dir)
+
+    def check_folder() -> int | None:
+        try:
+            if args.resume:
+                folder.check_resume()
+                _check_resumable(run_dir, recipe_to_dict(recipe))
+                return _already_finished(folder, recipe.trainer.max_steps)
+            folder.check_new(overwrite=args.overwrite)
+            return None
+        except BaseException:
+            folder.lock.release()
+            raise
+
+    finished = _on_main_process(state, check_folder)
+    if finished is not None:
+        print(
+            f"run {run_dir} already finished at step {finished} (trainer.max_steps "
+            f"{recipe.trainer.max_steps}); nothing to do — raise trainer.max_steps to train on"
         )
-    state.wait_for_everyone()
+        folder.lock.release()
+        return 0
 
-    # Everything that can fail on user input (data, tokenizer, model shape) fails here,
-    # before the run directory is touched.
-    job = family.build(recipe, model_section)
-    from seqkit.trainer import Trainer
+    try:
+        # Everything that can fail on user input (data, tokenizer, model shape, the Trainer's
+        # own settings and the data against the batch size) fails here, before the run
+        # directory is made or an old run is moved aside.
+        job = family.build(recipe, model_section)
+        from seqkit.trainer import Trainer
 
-    # The Trainer checks its own settings (and the data against the batch size) here too.
-    trainer = Trainer(
-        job.task,
-        recipe.trainer,
-        output_dir=run_dir,
-        train_data=job.train_data,
-        eval_data=job.eval_data,
-        collate_fn=job.collate_fn,
-        callbacks=job.callbacks,
-        train_lengths=job.train_lengths,
-    )
+        trainer = Trainer(
+            job.task,
+            recipe.trainer,
+            output_dir=run_dir,
+            train_data=job.train_data,
+            eval_data=job.eval_data,
+            collate_fn=job.collate_fn,
+            callbacks=[*job.callbacks, _StartedCallback(folder, state.is_main_process)],
+            train_lengths=job.train_lengths,
+        )
+    except BaseException:
+        folder.lock.release()
+        raise
     if state.is_main_process:
         for key, value in job.summary.items():
             print(f"{key}: {value}", file=sys.stderr)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not args.resume:
-            save_recipe(recipe, run_dir / "recipe.yaml")
+        if args.resume:
+            folder.lock.announce()
+        else:
+            folder.claim()
+            try:
+                save_recipe(recipe, run_dir / "recipe.yaml")
+            except BaseException:
+                folder.abandon()
+                raise
+    state.wait_for_everyone()
 
-    result = trainer.train(resume=args.resume)
+    try:
+        result = trainer.train(resume=args.resume)
+    except BaseException:
+        if state.is_main_process and not args.resume:
+            folder.abandon()  # only before the first step: a started run stays resumable
+        folder.lock.release()
+        raise
     if trainer.accelerator.is_main_process:
         final = run_dir / "final"
         job.save_final(final, result.eval_metrics, run_dir)
+        folder.finished(result.step)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()))
         print(f"step {result.step}: {shown or 'no evaluation data'}")
         if job.sample is not None:
@@ -287,6 +370,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `seqkit generate ... | head` closes stdout early; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # A full disk, a read-only file system or a permission the user can change: one line.
+        if error.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"seqkit: error: {error.strerror}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":
