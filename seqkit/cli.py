@@ -336,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     images = gen.add_argument_group("image models (dcgan)")
     images.add_argument("--num-samples", type=int, default=None, help="images in the grid")
     images.add_argument("--out", metavar="FILE.png", help="where to write the grid")
+    images.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     gen.set_defaults(run=cmd_generate)
 
     recipes = commands.add_parser("recipes", help="list the recipes that ship with seqkit")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from seqkit.errors import UserError
+from seqkit.outputs import check_creatable
 
 MARKER = ".seqkit-run.json"
 """File that marks a folder as a seqkit run (JSON: format, seqkit version, creation time and,
@@ -176,7 +177,7 @@ class RunFolder:
             raise UserError(f"--output-dir {path} is a broken symbolic link")
         if path.exists() and not path.is_dir():
             raise UserError(f"--output-dir {path} is a file, not a folder")
-        self._check_parent_writable()
+        check_creatable(path, "--output-dir")
         if not path.is_dir() or not any(path.iterdir()):
             return
         if not overwrite:
@@ -208,17 +209,6 @@ class RunFolder:
         if not os.access(path, os.W_OK):
             raise UserError(f"--resume: {path} is not writable")
         self.lock.acquire()
-
-    def _check_parent_writable(self) -> None:
-        parent = self.path.parent
-        while not parent.exists():  # the first ancestor that exists must let us create
-            parent = parent.parent
-        if not parent.is_dir():
-            raise UserError(f"--output-dir {self.path}: {parent} is a file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise UserError(
-                f"--output-dir {self.path}: cannot create it ({parent} is not writable)"
-            )
 
     # ------------------------------------------------------------ changes (all checks passed)
 

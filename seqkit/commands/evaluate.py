@@ -12,6 +12,7 @@ from pathlib import Path
 
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
+from seqkit.outputs import check_new_file, write_text_atomically
 
 
 def run_dir_of(model_dir: Path) -> Path | None:
@@ -27,6 +28,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.batch_size is not None and args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.json:
+        check_new_file(args.json, overwrite=args.overwrite, option="--json")
     folder = resolve_model_dir(args.model)
     family = family_for_model(folder)
     if not hasattr(family, "evaluate"):
@@ -35,7 +38,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, value in metrics.items():
         print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
     if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(Path(args.json), json.dumps(metrics, indent=2) + "\n")
     return 0
 
 
@@ -44,6 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="RUN_OR_MODEL_DIR")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     family = parser.add_argument_group("family-specific options")
     family.add_argument("--source", help="translation: source sentences, one a line")
     family.add_argument("--reference", help="translation: reference translations, one a line")

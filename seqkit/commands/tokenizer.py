@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from seqkit.errors import UserError
+from seqkit.outputs import check_creatable
 
 
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
@@ -26,6 +27,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
         raise UserError(
             f"--out {out} already exists and is not an empty folder; refusing to overwrite"
         )
+    check_creatable(out, "--out")
     if args.kind == "bpe" and args.vocab_size is None:
         raise UserError("--vocab-size is required for a bpe tokenizer")
     if args.vocab_size is not None and args.vocab_size < 1:

@@ -19,15 +19,7 @@ from pathlib import Path
 
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
-
-
-def _check_new_file(path: Path, overwrite: bool, option: str) -> None:
-    if path.is_dir():
-        raise UserError(f"{option} {path} is a folder, not a file")
-    if path.exists():
-        if not overwrite:
-            raise UserError(f"{option} {path} already exists; pass --overwrite to replace it")
-        print(f"note: overwriting {path}", file=sys.stderr)
+from seqkit.outputs import check_new_file, write_text_atomically
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -91,7 +83,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise UserError("--text is empty; nothing to translate")
     for option, value in (("--output", args.output), ("--plot-attention", args.plot_attention)):
         if value:
-            _check_new_file(Path(value), args.overwrite, option)
+            check_new_file(value, overwrite=args.overwrite, option=option)
 
     folder = resolve_model_dir(args.model)
     family = family_for_model(folder)
@@ -141,7 +133,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             counts_total[key] = counts_total.get(key, 0) + value
     text = "".join(line + "\n" for line in results)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_text_atomically(Path(args.output), text)
         print(f"translated {len(wanted)} line(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

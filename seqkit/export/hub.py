@@ -22,6 +22,7 @@ from safetensors.torch import safe_open
 
 from seqkit.errors import UserError
 from seqkit.export.model_card import read_model_card
+from seqkit.outputs import check_creatable
 
 WEIGHT_SUFFIX = ".safetensors"
 
@@ -65,6 +66,7 @@ def check_out_dir(
     if not out_dir.exists():
         if out_dir.is_symlink():
             raise UserError(f"OUT_DIR {out_dir} is a broken symbolic link")
+        check_creatable(out_dir, "OUT_DIR")
         return
     if not out_dir.is_dir():
         raise UserError(f"OUT_DIR {out_dir} exists and is not a folder")

@@ -149,6 +149,7 @@ def generate_command(folder: Path, args) -> int:
     Never overwrites a file: without ``--out`` the grid goes to ``samples-seed-S.png`` in the
     current directory, and an existing file is an error.
     """
+    from seqkit.outputs import check_new_file
     from seqkit.vision.plots import save_image_grid
 
     num_samples = getattr(args, "num_samples", None)
@@ -157,11 +158,12 @@ def generate_command(folder: Path, args) -> int:
     if num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {num_samples}")
     seed = getattr(args, "seed", 0) or 0
-    out = Path(getattr(args, "out", None) or f"samples-seed-{seed}.png")
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out must name a .png file, got {out}")
-    if out.exists():
-        raise UserError(f"{out} already exists; choose another --out (nothing was overwritten)")
+    out = check_new_file(
+        getattr(args, "out", None) or f"samples-seed-{seed}.png",
+        overwrite=getattr(args, "overwrite", False),
+        option="--out",
+        suffixes=(".png",),
+    )
     model, _ = load_pretrained(folder)
     images = model.sample(num_samples, generator=torch.Generator().manual_seed(seed))
     save_image_grid(images, out)

@@ -462,15 +462,15 @@ def compose(folder: Path, args) -> int:
         write_midi,
     )
     from seqkit.music.stats import piece_statistics
+    from seqkit.outputs import check_new_file
 
-    out = Path(args.out)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        raise UserError(f"--out must name a .mid or .midi file, got {out}")
+    out = check_new_file(
+        args.out, overwrite=args.overwrite, option="--out", suffixes=(".mid", ".midi")
+    )
     png, wav = out.with_suffix(".png"), out.with_suffix(".wav")
-    if not args.overwrite:
-        for path in (out, png, wav if args.audio else None):
-            if path is not None and path.exists():
-                raise UserError(f"{path} already exists; pass --overwrite to replace it")
+    for path in (png, wav if args.audio else None):
+        if path is not None:
+            check_new_file(path, overwrite=args.overwrite, option="--out (beside it)")
     if args.length is not None and args.length < 1:
         raise UserError(f"--length must be at least 1, got {args.length}")
     if args.temperature < 0:

@@ -227,11 +227,19 @@ def load_pretrained(folder: Path):
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     """Play ``--episodes`` greedy episodes (seeds ``--seed`` onwards); ``--video`` records one."""
+    from seqkit.outputs import check_new_file
     from seqkit.rl.play import record_gif
 
     episodes = args.episodes if getattr(args, "episodes", None) is not None else DEFAULT_EPISODES
     if episodes < 1:
         raise UserError(f"--episodes must be at least 1, got {episodes}")
+    if getattr(args, "video", None):  # checked before the episodes are played
+        check_new_file(
+            args.video,
+            overwrite=getattr(args, "overwrite", False),
+            option="--video",
+            suffixes=(".gif",),
+        )
     model, _ = load_pretrained(folder)
     env_id = model.config.env_id
     seed = getattr(args, "seed", 0) or 0
@@ -241,6 +249,6 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         f"{episodes} greedy episodes"
     )
     if getattr(args, "video", None):
-        frames = record_gif(model, env_id, Path(args.video), seed=seed)
+        frames = record_gif(model, env_id, Path(args.video), seed=seed, overwrite=True)
         print(f"wrote {args.video} ({frames} frames)")
     return metrics

@@ -61,15 +61,17 @@ def play_episodes(model, env_id: str, episodes: int, seed: int = 0) -> list[floa
     return returns
 
 
-def record_gif(model, env_id: str, path: Path, seed: int = 0, fps: int = 30) -> int:
+def record_gif(
+    model, env_id: str, path: Path, seed: int = 0, fps: int = 30, overwrite: bool = False
+) -> int:
     """Play one greedy episode with rendering and write it to ``path``; returns its frames."""
     from gymnasium.error import DependencyNotInstalled
     from PIL import Image
 
-    if path.exists():
-        raise UserError(f"{path} already exists; choose another --video file")
-    if path.suffix.lower() != ".gif":
-        raise UserError(f"--video must name a .gif file, got {path}")
+    from seqkit.outputs import check_new_file
+
+    # seqkit evaluate checks this before playing its episodes; callers from Python get it here.
+    check_new_file(path, overwrite=overwrite, option="--video", suffixes=(".gif",))
     try:
         env = make_env(env_id, render_mode="rgb_array")
         policy = greedy_policy(model, env)
