@@ -143,3 +143,40 @@ if __name__ == "__main__" and "--show" in sys.argv:
             code, _, err = run(command, where)
             last = err.strip().splitlines()[-1] if err.strip() else ""
             print(json.dumps([command, code, shown(last, where)], ensure_ascii=False))
+
+
+def test_every_raise_site_is_in_the_generated_catalogue():
+    """docs/error-messages.md lists every UserError in seqkit/; regenerate it after adding one."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import error_catalogue
+    finally:
+        sys.path.pop(0)
+    expected = error_catalogue.catalogue(error_catalogue.collect())
+    written = error_catalogue.OUTPUT.read_text(encoding="utf-8")
+    assert written == expected, (
+        "docs/error-messages.md is out of date with the code: run "
+        "`python scripts/error_catalogue.py --write`"
+    )
+
+
+def test_the_catalogue_generator_sees_each_kind_of_message(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import error_catalogue
+    finally:
+        sys.path.pop(0)
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "m.py").write_text(
+        "def f(x):\n"
+        "    raise UserError(f'bad {x!r} in ' + 'two parts')\n"
+        "class C:\n"
+        "    def g(self):\n"
+        "        return UserError('plain')\n"
+    )
+    sites = error_catalogue.collect(package)
+    assert [(s.function, s.message) for s in sites] == [
+        ("f", "bad {x} in two parts"),
+        ("C.g", "plain"),
+    ]
