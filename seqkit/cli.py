@@ -137,6 +137,7 @@ def _on_main_process(state, action) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from seqkit.data.fingerprint import check_unchanged, write_fingerprint
     from seqkit.families import data_section_for, get_family
     from seqkit.recipes import load_recipe, parse_section, recipe_to_dict, save_recipe
 
@@ -154,6 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if args.resume:
                 folder.check_resume()
                 _check_resumable(run_dir, recipe_to_dict(recipe))
+                check_unchanged(recipe, run_dir)
                 return _already_finished(folder, recipe.trainer.max_steps)
             folder.check_new(overwrite=args.overwrite)
             return None
@@ -199,6 +201,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             folder.claim()
             try:
                 save_recipe(recipe, run_dir / "recipe.yaml")
+                write_fingerprint(recipe, run_dir)
             except BaseException:
                 folder.abandon()
                 raise
