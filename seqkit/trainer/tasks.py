@@ -18,7 +18,8 @@ Contract, in the order the Trainer uses it:
 - ``training_step(batch, optimizer_name)``: the mean loss over the batch's targets (or a dict with
   ``"loss"`` and extra scalars to log). Called once per micro-batch and optimizer.
 - ``num_targets(batch)``: how many targets the mean in ``training_step`` is over, so gradient
-  accumulation can weight micro-batches by targets rather than count them equally.
+  accumulation can weight micro-batches by targets rather than count them equally. An int, or
+  a 0-d tensor when counting needs the device (reading it back would make the host wait).
 - ``evaluation_step(batch)``: ``{metric: (sum, count)}`` so evaluation streams batch by batch.
 - ``summarize(metrics)``: derived metrics (perplexity from loss) once evaluation is complete.
 - ``state_dict()``/``load_state_dict()``: anything beyond model weights that resume must restore.
@@ -65,13 +66,13 @@ class Task:
     def training_step(self, batch: Batch, optimizer_name: str) -> torch.Tensor | dict:
         raise NotImplementedError
 
-    def num_targets(self, batch: Batch) -> int:
+    def num_targets(self, batch: Batch) -> int | torch.Tensor:
         """Targets behind the mean loss: non-ignored labels if the batch has them, else rows."""
         if isinstance(batch, Mapping):
             labels = batch.get("labels")
             if isinstance(labels, torch.Tensor):
                 if labels.dim() > 1 and not labels.is_floating_point():
-                    return int((labels != -100).sum())  # token-level targets, -100 = ignored
+                    return (labels != -100).sum()  # token-level targets, -100 = ignored
                 return labels.shape[0]
             first = next((v for v in batch.values() if isinstance(v, torch.Tensor)), None)
             return 1 if first is None else first.shape[0]

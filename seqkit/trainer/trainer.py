@@ -178,6 +178,9 @@ class Trainer:
         self._unwrapped: dict[str, nn.Module] = dict(self.task.models)
         self._prepared = False
         self._resumed_window: dict[str, torch.Tensor] = {}
+        self._first_bad_step: dict[str, torch.Tensor] = {}
+        """Per optimizer, the first step with a non-finite loss or gradient norm (0 = none),
+        kept on the device until the host next reads numbers (see :meth:`_check_health`)."""
         self.checkpoints = CheckpointManager(self.output_dir / "checkpoints", config.keep_last)
 
     # ------------------------------------------------------------------ set-up
@@ -256,10 +259,15 @@ class Trainer:
     def _optimizer_step(self, micro_batches: list[Any]) -> dict[str, torch.Tensor]:
         """One optimizer step per optimizer over the micro-batches of this step."""
         acc, task, config = self.accelerator, self.task, self.config
-        counts = [task.num_targets(b) for b in micro_batches]
-        total = float(sum(counts))
+        # Target counts stay tensors on the device: turning them into Python numbers would
+        # make the host wait for the device on every micro-batch.
+        counts = [
+            torch.as_tensor(task.num_targets(b), dtype=torch.float32, device=acc.device)
+            for b in micro_batches
+        ]
+        total = torch.stack(counts).sum()
         if acc.num_processes > 1:
-            total = acc.reduce(torch.tensor(total, device=acc.device), "sum").item()
+            total = acc.reduce(total, "sum")
         # DDP averages gradients over processes; multiplying by the process count turns that
         # average back into a sum, so each target weighs the same wherever it was computed.
         weights = [n * acc.num_processes / total for n in counts]
@@ -300,18 +308,65 @@ class Trainer:
                     # Weighted like the losses: the log shows the window's target-weighted mean.
                     key = f"{name}/grad_norm" if multi else "grad_norm"
                     step_sums[key] = norm.detach().float() * sum(counts)
-            if self._all_finite(health):
+            if config.nan_policy == "stop":
+                # No synchronisation here: the step is taken, and the first step whose loss or
+                # gradient norm was not finite is remembered on the device and looked at when
+                # the host reads numbers anyway (logging, evaluation, checkpoints, the end).
+                self._remember_health(name, health)
+                take_step = True
+            else:  # skip: whether to step must be known now, which costs one synchronisation
+                take_step = self._all_finite(health)
+            if take_step:
                 stepped = True
                 optimizer.step()
                 for key, value in step_sums.items():
                     sums[key] = sums[key] + value if key in sums else value
             else:
-                self._not_finite(name)
+                self._skip_step()
             # The schedule follows the step count, skipped steps included.
             self.schedulers[name].step()
         if stepped:  # a skipped step's metrics stay out of the logged means
-            sums["_targets"] = torch.tensor(float(sum(counts)))
+            sums["_targets"] = torch.stack(counts).sum()
         return sums
+
+    def _remember_health(self, optimizer_name: str, health: torch.Tensor) -> None:
+        """Record (on the device) the first step at which ``health`` is not finite."""
+        first = self._first_bad_step.get(optimizer_name)
+        if first is None:
+            first = torch.zeros((), dtype=torch.long, device=health.device)
+        bad = ~torch.isfinite(health)
+        self._first_bad_step[optimizer_name] = torch.where(bad & (first == 0), self.step + 1, first)
+
+    def _check_health(self) -> None:
+        """Stop (``nan_policy`` stop) if any step so far had a non-finite loss or gradient norm.
+
+        Called only where the host synchronises anyway. The weights in memory went through the
+        bad step, so the last good checkpoint's are loaded back before stopping.
+        """
+        if not self._first_bad_step:
+            return
+        names = list(self._first_bad_step)
+        steps = torch.stack([self._first_bad_step[n] for n in names])
+        if self.accelerator.num_processes > 1:
+            steps = self.accelerator.gather(steps[None]).reshape(-1, len(names))
+        else:
+            steps = steps[None]
+        found = []  # (first bad step over all processes, optimizer name)
+        for name, column in zip(names, steps.T.tolist(), strict=True):
+            bad_steps = [step for step in column if step]
+            if bad_steps:
+                found.append((min(bad_steps), name))
+        if not found:
+            return
+        step, name = min(found)
+        latest = self.checkpoints.latest()
+        if latest is not None:
+            self.restore_weights(int(latest.name.removeprefix("step-")))
+        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"the loss or gradient norm of {name!r} is not finite at step {step}; "
+            f"{kept} (lower trainer.lr, or set trainer.nan_policy=skip to skip such steps)"
+        )
 
     def _all_finite(self, health: torch.Tensor) -> bool:
         """Whether this step's losses and gradient norm are finite on every process.
@@ -324,20 +379,11 @@ class Trainer:
             bad = self.accelerator.reduce(bad, "sum")
         return not bool(bad.item())
 
-    def _not_finite(self, optimizer_name: str) -> None:
-        """Apply ``nan_policy`` to a step whose loss or gradients are not finite."""
-        step = self.step + 1  # the step being taken
-        if self.config.nan_policy == "skip":
-            self.skipped_steps += 1
-            for optimizer in self.optimizers.values():
-                optimizer.zero_grad(set_to_none=True)
-            return
-        latest = self.checkpoints.latest()
-        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written"
-        raise TrainingDiverged(
-            f"the loss or gradient norm of {optimizer_name!r} is not finite at step {step}; "
-            f"{kept} (lower trainer.lr, or set trainer.nan_policy=skip to skip such steps)"
-        )
+    def _skip_step(self) -> None:
+        """``nan_policy`` skip: leave the weights as they are and count the step."""
+        self.skipped_steps += 1
+        for optimizer in self.optimizers.values():
+            optimizer.zero_grad(set_to_none=True)
 
     def train(self, resume: bool = False) -> TrainOutput:
         """Train to ``config.max_steps``; with ``resume``, continue from the newest checkpoint."""
@@ -388,6 +434,7 @@ class Trainer:
 
             logs: dict[str, float] = {}
             if self.step % config.log_every == 0 or self.step == config.max_steps:
+                self._check_health()
                 logs = self._reduce_window(window)
                 window = {}
                 logs["train/lr"] = self._current_lr()
@@ -407,6 +454,7 @@ class Trainer:
                 or at_end
                 or (config.eval_every and self.step % config.eval_every == 0)
             ) and self.eval_data is not None:
+                self._check_health()
                 eval_metrics = self.evaluate()
                 self._log(eval_metrics)
                 for callback in self.callbacks:
@@ -423,6 +471,7 @@ class Trainer:
                 self.save_checkpoint(window)
                 control.should_save = False
         progress.close()
+        self._check_health()
 
         for callback in self.callbacks:
             callback.on_train_end(self, control)
@@ -532,6 +581,7 @@ class Trainer:
         """Write the full training state to ``checkpoints/step-N`` atomically."""
         acc = self.accelerator
         acc.wait_for_everyone()
+        self._check_health()
         for name, model in self._unwrapped.items():
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 # Never publish a NaN: the last good checkpoint stays the newest one.
