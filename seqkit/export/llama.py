@@ -195,8 +195,13 @@ def from_llama(stock: LlamaForCausalLM | str | Path) -> DecoderForCausalLM:
     ``LlamaForCausalLM``, or a folder holding one (its config is checked before any weight is
     read)."""
     if isinstance(stock, (str, Path)):
-        check_llama_config(LlamaConfig.from_pretrained(stock))
-        stock = LlamaForCausalLM.from_pretrained(stock, use_safetensors=True)
+        folder = stock
+        check_llama_config(LlamaConfig.from_pretrained(folder))
+        try:
+            stock = LlamaForCausalLM.from_pretrained(folder, use_safetensors=True)
+        except (OSError, ValueError, RuntimeError) as error:
+            detail = " ".join(str(error).split())
+            raise UserError(f"{folder} does not load as LlamaForCausalLM: {detail}") from None
     model = DecoderForCausalLM(decoder_config_from_llama(stock.config))
     model.load_state_dict(llama_state_dict_to_seqkit(stock.state_dict()), strict=True)
     return model.eval()

@@ -145,6 +145,13 @@ def test_stock_llama_folder_imports_by_path(tmp_path: Path):
     assert_same_function(model, stock)
 
 
+def test_a_llama_folder_without_loadable_weights_is_refused_in_one_line(tmp_path: Path):
+    tiny_llama().config.save_pretrained(tmp_path)  # the config, but no weights
+    with pytest.raises(UserError, match="does not load as LlamaForCausalLM") as caught:
+        from_llama(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
 def test_the_name_tables_cover_both_models_exactly():
     model = tiny_decoder(tie_word_embeddings=False)
     stock = to_llama(model)
