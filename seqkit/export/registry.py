@@ -9,7 +9,8 @@ lands later is found without touching this file; :func:`seqkit_config_classes` t
 what they registered.
 
 The other table here, :data:`STOCK_CONVERTERS`, names the modules that convert a seqkit model to
-the stock ``transformers`` class of the same architecture and back (GPT ↔ ``GPT2LMHeadModel``).
+the stock ``transformers`` class of the same architecture and back (GPT ↔ ``GPT2LMHeadModel``,
+BERT ↔ ``Bert*``, the open-model decoder ↔ ``LlamaForCausalLM``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ STOCK_CONVERTERS: dict[str, str] = {
     "gpt2": "seqkit.export.gpt",
     "seqkit-bert": "seqkit.export.bert",
     "bert": "seqkit.export.bert",
+    "seqkit-decoder": "seqkit.export.llama",
+    "llama": "seqkit.export.llama",
 }
 """Model types that have a stock ``transformers`` counterpart, and the module converting them.
 

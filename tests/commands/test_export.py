@@ -160,11 +160,11 @@ def test_other_bad_input(run, tmp_path, capsys):
     out = str(tmp_path / "out")
     assert_user_error(seqkit(capsys, "export", str(tmp_path / "missing"), out), "does not exist")
     assert_user_error(seqkit(capsys, "export", str(tmp_path), out), "neither")
-    foreign = tmp_path / "llama"
+    foreign = tmp_path / "mamba"
     foreign.mkdir()
-    (foreign / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (foreign / "config.json").write_text(json.dumps({"model_type": "mamba"}))
     save_file({"w": torch.zeros(2)}, foreign / "model.safetensors")
-    assert_user_error(seqkit(capsys, "export", str(foreign), out), "'llama'")
+    assert_user_error(seqkit(capsys, "export", str(foreign), out), "'mamba'")
     assert_user_error(
         seqkit(capsys, "export", str(run), out, "--push-to-hub", "not a/valid/id"), "repository id"
     )
