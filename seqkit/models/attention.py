@@ -122,6 +122,74 @@ def build_attention_mask(
     return mask
 
 
+def scaled_dot_product_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    key_padding_mask: torch.Tensor | None = None,
+    causal: bool = False,
+    dropout_p: float = 0.0,
+    path: str = "sdpa",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """softmax(Q·Kᵀ/√hs + mask)·V over heads: the computation every attention layer shares.
+
+    Args:
+        q: (B, nh, T, hs) queries; the last T of the S key positions when there is a cache.
+        k, v: (B, nkv, S, hs) keys and values; nkv divides nh (grouped-query attention when
+            smaller: query head i reads key/value head i // (nh / nkv)).
+        key_padding_mask: (B, S) 1 for real keys, 0 for padding.
+        causal: hide keys after each query's own position.
+        dropout_p: dropout on the attention probabilities (pass 0 when not training).
+        path: ``"sdpa"`` (the fused kernel) or ``"explicit"`` (the formula written out, which
+            also returns the probabilities).
+
+    Returns:
+        ``(output, weights)``: (B, nh, T, hs), and the (B, nh, T, S) probabilities on the
+        explicit path (None on the fused one).
+    """
+    T, S = q.size(2), k.size(2)
+    grouped = k.size(1) != q.size(1)
+    if path == "sdpa":
+        # enable_gqa lets the kernel pair query head i with key/value head i // (nh / nkv)
+        # without copying the keys and values nh / nkv times. Measured against
+        # repeat_interleave on this CPU (1 thread, B=4 nh=8 nkv=2 T=64 hs=32, medians, two
+        # runs): forward + backward 1.50-1.65 ms vs 1.71-1.72 ms; one decoding step against a
+        # 64-position cache 32 µs vs 60 µs. Only passed when grouped.
+        gqa = {"enable_gqa": True} if grouped else {}
+        if key_padding_mask is None and causal and T == S:
+            # The plain lower triangle: the kernel applies it without building it.
+            output = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=dropout_p, is_causal=True, **gqa
+            )
+            return output, None
+        if key_padding_mask is None and causal and T == 1:
+            # One new token after a cache sees every cached position: no mask at all.
+            causal = False
+        # Several new tokens after a cache: is_causal would align the triangle to the top-left
+        # corner, but the new queries sit at the *end* of the keys, so the mask is built.
+        mask = build_attention_mask(
+            T, S, key_padding_mask=key_padding_mask, causal=causal, device=q.device
+        )
+        output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, **gqa)
+        return output, None
+    if grouped:
+        # Grouped-query attention, spelled out: every key/value head serves the nh / nkv
+        # consecutive query heads of its group, so repeat it that many times.
+        group = q.size(1) // k.size(1)
+        k = k.repeat_interleave(group, dim=1)  # (B, nkv, S, hs) -> (B, nh, S, hs)
+        v = v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, nh, T, S)
+    mask = build_attention_mask(
+        T, S, key_padding_mask=key_padding_mask, causal=causal, device=q.device
+    )
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # hidden keys get probability 0
+    weights = F.softmax(scores, dim=-1)  # (B, nh, T, S): each row sums to 1
+    dropped = F.dropout(weights, dropout_p) if dropout_p else weights
+    return dropped @ v, weights  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention with separate query, key and value projections.
 
@@ -226,52 +294,17 @@ class MultiHeadAttention(nn.Module):
             if past_key_value is not None:
                 k = torch.cat((past_key_value[0], k), dim=2)  # (B, nkv, S, hs), S = past + T
                 v = torch.cat((past_key_value[1], v), dim=2)  # (B, nkv, S, hs)
-        S = k.size(2)
-
-        if need_weights or self.attention == "explicit":
-            y, weights = self._explicit(q, k, v, key_padding_mask, causal, T, S)
-        else:
-            y, weights = self._sdpa(q, k, v, key_padding_mask, causal, T, S), None
+        y, weights = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            key_padding_mask=key_padding_mask,
+            causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
+            path="explicit" if need_weights else self.attention,
+        )  # (B, nh, T, hs)
 
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, nh, T, hs) -> (B, T, C): heads side by side
         return AttentionOutput(
             self.out(y), (k, v) if use_cache else None, weights if need_weights else None
         )
-
-    def _sdpa(self, q, k, v, key_padding_mask, causal, T, S) -> torch.Tensor:
-        dropout_p = self.dropout if self.training else 0.0
-        # enable_gqa lets the kernel pair query head i with key/value head i // (nh / nkv)
-        # without copying the keys and values nh / nkv times. Measured against
-        # repeat_interleave on this CPU (1 thread, B=4 nh=8 nkv=2 T=64 hs=32, medians, two
-        # runs): forward + backward 1.50-1.65 ms vs 1.71-1.72 ms; one decoding step against a
-        # 64-position cache 32 µs vs 60 µs. Only passed when grouped.
-        gqa = {"enable_gqa": True} if self.n_kv_head != self.n_head else {}
-        if key_padding_mask is None and causal and T == S:
-            # The plain lower triangle: the kernel applies it without building it.
-            return F.scaled_dot_product_attention(
-                q, k, v, dropout_p=dropout_p, is_causal=True, **gqa
-            )
-        if key_padding_mask is None and causal and T == 1:
-            # One new token after a cache sees every cached position: no mask at all.
-            causal = False
-        mask = build_attention_mask(
-            T, S, key_padding_mask=key_padding_mask, causal=causal, device=q.device
-        )
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, **gqa)
-
-    def _explicit(self, q, k, v, key_padding_mask, causal, T, S):
-        if self.n_kv_head != self.n_head:
-            # Grouped-query attention, spelled out: every key/value head serves the nh / nkv
-            # consecutive query heads of its group, so repeat it that many times.
-            group = self.n_head // self.n_kv_head
-            k = k.repeat_interleave(group, dim=1)  # (B, nkv, S, hs) -> (B, nh, S, hs)
-            v = v.repeat_interleave(group, dim=1)  # (B, nh, S, hs)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)  # (B, nh, T, S)
-        mask = build_attention_mask(
-            T, S, key_padding_mask=key_padding_mask, causal=causal, device=q.device
-        )
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))  # hidden keys get probability 0
-        weights = F.softmax(scores, dim=-1)  # (B, nh, T, S): each row sums to 1
-        dropped = F.dropout(weights, self.dropout) if self.training and self.dropout else weights
-        return dropped @ v, weights  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)

@@ -35,6 +35,8 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from seqkit.models.attention import scaled_dot_product_attention
+
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
 # cache is a plain tuple of these, one per layer, extended by concatenation. A preallocated
 # buffer written in place measured no faster at these sizes (the concatenation is a few µs next
@@ -108,11 +110,12 @@ ACTIVATIONS = {"gelu_new": gelu_new, "gelu": F.gelu, "relu": F.relu}
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention in which position t attends only to positions ≤ t.
 
-    Two interchangeable paths compute the same thing (a test proves it):
-
-    * ``"sdpa"`` (default) calls ``F.scaled_dot_product_attention``, a fused kernel that never
-      materialises the T×T attention matrix;
-    * ``"explicit"`` spells the formula out, softmax(QKᵀ/√hs + causal mask)·V, for reading.
+    The projections are GPT-2's (one fused ``c_attn`` for queries, keys and values, so the
+    weights convert to ``transformers``' GPT-2 by name); the attention itself is
+    :func:`seqkit.models.attention.scaled_dot_product_attention`, shared with BERT, the
+    Transformer and the open-model decoder, with its two interchangeable paths (a test proves
+    them equal): ``"sdpa"`` (default), a fused kernel that never materialises the T×T attention
+    matrix, and ``"explicit"``, the formula softmax(QKᵀ/√hs + causal mask)·V spelled out.
     """
 
     def __init__(self, config: GPTConfig) -> None:
@@ -126,7 +129,6 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         # Mixes the heads back into the residual stream.
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.attn_dropout = nn.Dropout(config.attn_pdrop)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(
@@ -148,46 +150,21 @@ class CausalSelfAttention(nn.Module):
             past_k, past_v = past_key_value
             k = torch.cat((past_k, k), dim=2)  # (B, nh, S, hs), S = past + T
             v = torch.cat((past_v, v), dim=2)  # (B, nh, S, hs)
-        S = k.size(2)
-
-        attend = self._sdpa if self.config.attention == "sdpa" else self._explicit
-        y = attend(q, k, v, T, S)  # (B, nh, T, hs)
+        # The attention itself is the one every seqkit Transformer shares (fused or explicit).
+        y, _ = scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            causal=True,
+            dropout_p=self.attn_pdrop if self.training else 0.0,
+            path=self.config.attention,
+        )  # (B, nh, T, hs)
 
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hs) -> (B, T, C): heads side by side
         y = self.c_proj(y)  # (B, T, C)
         if self.training and self.resid_dropout.p > 0:
             y = self.resid_dropout(y)
         return y, (k, v)
-
-    def _sdpa(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, T: int, S: int
-    ) -> torch.Tensor:
-        dropout_p = self.attn_pdrop if self.training else 0.0
-        if T == S:
-            # No cache: the plain lower-triangular mask, which the kernel applies without
-            # building it.
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        if T == 1:
-            # One new token after a cache: it may see every cached position, so no mask at all.
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        # Several new tokens after a cache: is_causal would align the triangle to the top-left
-        # corner, but the new queries sit at the *end* of the keys, so pass the mask explicitly.
-        mask = _causal_mask(T, S, q.device)  # (T, S)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-
-    def _explicit(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, T: int, S: int
-    ) -> torch.Tensor:
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_size)  # (B, nh, T, S)
-        att = att.masked_fill(~_causal_mask(T, S, q.device), float("-inf"))  # future → -inf
-        att = F.softmax(att, dim=-1)  # (B, nh, T, S): each row is a distribution over the past
-        att = self.attn_dropout(att)
-        return att @ v  # (B, nh, T, S) @ (B, nh, S, hs) -> (B, nh, T, hs)
-
-
-def _causal_mask(T: int, S: int, device: torch.device) -> torch.Tensor:
-    """(T, S) boolean mask, True where query i (at absolute position S - T + i) may attend."""
-    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
 
 
 # ----------------------------------------------------------------------------- feed-forward

@@ -128,18 +128,22 @@ def test_sdpa_and_explicit_attention_agree(training):
 
 
 def test_switching_the_attention_path_on_a_built_model_takes_effect(monkeypatch):
+    import seqkit.models.gpt as gpt_module
+
     model = tiny_model(attention="sdpa").eval()
-    calls = []
-    monkeypatch.setattr(
-        type(model.transformer.h[0].attn),
-        "_explicit",
-        lambda self, *args: calls.append(1) or torch.zeros_like(args[0]),
-    )
+    paths = []
+    shared = gpt_module.scaled_dot_product_attention
+
+    def recording(*args, path, **kwargs):
+        paths.append(path)
+        return shared(*args, path=path, **kwargs)
+
+    monkeypatch.setattr(gpt_module, "scaled_dot_product_attention", recording)
     model(random_ids(1, 4))
-    assert calls == []
+    assert paths == ["sdpa"] * model.config.n_layer
     model.config.attention = "explicit"
     model(random_ids(1, 4))
-    assert len(calls) == model.config.n_layer
+    assert paths[model.config.n_layer :] == ["explicit"] * model.config.n_layer
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "explicit"])
