@@ -164,7 +164,7 @@ def final_metrics(path: Path, step: int | None = None) -> dict[str, Any]:
 
 
 # Logged values that say how training ran, not how well the model does.
-_NOT_QUALITY = ("/lr", "/elapsed_s", "/skipped_steps", "/grad_norm", "/tokens_per_s")
+_NOT_QUALITY = ("/lr", "/elapsed_s", "/skipped_steps", "/grad_norm", "_per_s", "/mfu")
 
 
 def _is_nan(value: Any) -> bool:

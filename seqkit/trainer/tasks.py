@@ -21,6 +21,8 @@ Contract, in the order the Trainer uses it:
   accumulation can weight micro-batches by targets rather than count them equally. An int, or
   a 0-d tensor when counting needs the device (reading it back would make the host wait).
 - ``evaluation_step(batch)``: ``{metric: (sum, count)}`` so evaluation streams batch by batch.
+- ``throughput_unit`` and ``flops_per_target()``: what a target is (tokens, examples), for the
+  logged ``train/<unit>_per_s``, and the training FLOPs per target when known (for MFU).
 - ``summarize(metrics)``: derived metrics (perplexity from loss) once evaluation is complete.
 - ``state_dict()``/``load_state_dict()``: anything beyond model weights that resume must restore.
 """
@@ -40,6 +42,9 @@ Batch = Any
 
 class Task:
     """Base class; override what differs. See the module docstring for the contract."""
+
+    throughput_unit = "examples"
+    """What one target is, in the logged ``train/<unit>_per_s``."""
 
     def __init__(self, models: Mapping[str, nn.Module] | nn.Module):
         if isinstance(models, nn.Module):
@@ -90,6 +95,10 @@ class Task:
     def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
         return metrics
 
+    def flops_per_target(self) -> float | None:
+        """Training FLOPs (forward and backward) per target, or None when unknown."""
+        return None
+
     def state_dict(self) -> dict:
         return {}
 
@@ -109,6 +118,20 @@ class SupervisedTask(Task):
 
 class LanguageModelingTask(SupervisedTask):
     """Supervised next-token prediction; also reports perplexity = exp(mean loss)."""
+
+    throughput_unit = "tokens"
+
+    def flops_per_target(self) -> float | None:
+        """6·N per token for the weights (2 forward, 4 backward; Kaplan et al. 2020), plus
+        12·L·T·C for a Transformer's attention scores over a context of T (nanoGPT's
+        ``estimate_mfu``); recurrent models have no such term."""
+        weights = sum(p.numel() for m in self.models.values() for p in m.parameters())
+        config = getattr(self.model, "config", None)
+        layers = getattr(config, "n_layer", None)
+        width = getattr(config, "n_embd", None)
+        context = getattr(config, "n_positions", None)
+        attention = 12 * layers * context * width if layers and width and context else 0
+        return float(6 * weights + attention)
 
     def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
         if "loss" in metrics:

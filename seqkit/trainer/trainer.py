@@ -50,6 +50,7 @@ from seqkit.trainer.optim import build_optimizer, l1_penalty
 from seqkit.trainer.sampling import ShardedBatchSampler, ShardedEvalSampler
 from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
 from seqkit.trainer.tasks import SupervisedTask, Task
+from seqkit.trainer.throughput import ThroughputMeter
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 NAN_POLICIES = ("stop", "skip")
@@ -424,6 +425,9 @@ class Trainer:
         last_train_loss: float | None = None
         eval_metrics: dict[str, float] = {}
         start_time = time.perf_counter()
+        self._throughput = ThroughputMeter(
+            self.task.throughput_unit, self.task.flops_per_target(), acc.device.type
+        )
         while self.step < config.max_steps and not control.should_stop:
             micro = [next(batches) for _ in range(config.grad_accum_steps)]
             sums = self._optimizer_step(micro)
@@ -444,7 +448,11 @@ class Trainer:
                 last_train_loss = logs.get("train/loss", last_train_loss)
                 self._log(logs)
                 if "train/loss" in logs:
-                    progress.set_postfix(loss=f"{logs['train/loss']:.4f}", refresh=False)
+                    shown = {"loss": f"{logs['train/loss']:.4f}"}
+                    rate = logs.get(f"train/{self.task.throughput_unit}_per_s")
+                    if rate is not None:
+                        shown[f"{self.task.throughput_unit[:3]}/s"] = f"{rate:,.0f}"
+                    progress.set_postfix(shown, refresh=False)
             for callback in self.callbacks:
                 callback.on_step_end(self, control, logs)
 
@@ -455,7 +463,9 @@ class Trainer:
                 or (config.eval_every and self.step % config.eval_every == 0)
             ) and self.eval_data is not None:
                 self._check_health()
+                started = time.perf_counter()
                 eval_metrics = self.evaluate()
+                self._throughput.exclude(time.perf_counter() - started)
                 self._log(eval_metrics)
                 for callback in self.callbacks:
                     callback.on_evaluate(self, control, eval_metrics)
@@ -468,7 +478,9 @@ class Trainer:
             ):
                 # The window of unlogged sums goes into the checkpoint, so resume logs the same
                 # numbers as an uninterrupted run.
+                started = time.perf_counter()
                 self.save_checkpoint(window)
+                self._throughput.exclude(time.perf_counter() - started)
                 control.should_save = False
         progress.close()
         self._check_health()
@@ -498,7 +510,9 @@ class Trainer:
             stacked = self.accelerator.reduce(stacked, "sum")
         values = dict(zip(keys, stacked.tolist(), strict=True))
         targets = values.pop("_targets")
-        return {f"train/{k}": v / targets for k, v in values.items()}
+        logs = {f"train/{k}": v / targets for k, v in values.items()}
+        # Targets of every process: the run's throughput, not one process's share.
+        return logs | self._throughput.measure(targets)
 
     def _current_lr(self) -> float:
         optimizer = next(iter(self.optimizers.values()))
