@@ -313,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seqkit", description="Train, sample and export sequence models."
     )
+    from seqkit import __version__
+
+    parser.add_argument("--version", action="version", version=f"seqkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a recipe")

@@ -33,8 +33,14 @@ import yaml
 from seqkit.errors import UserError
 from seqkit.trainer.config import TrainerConfig
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
-"""The recipes that ship with seqkit: ``<repo root>/recipes`` (seqkit is installed editable)."""
+_INSTALLED_RECIPES = Path(__file__).resolve().parent / "_recipes"
+RECIPES_DIR = (
+    _INSTALLED_RECIPES
+    if _INSTALLED_RECIPES.is_dir()
+    else Path(__file__).resolve().parent.parent / "recipes"
+)
+"""The recipes that ship with seqkit: ``seqkit/_recipes`` in an installed wheel (setup.py copies
+them there), else the repository's ``recipes/`` (an editable install or a checkout)."""
 
 TOKENIZER_KINDS = ("char", "bpe")
 """Values of ``tokenizer.kind``."""
