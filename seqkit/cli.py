@@ -377,13 +377,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `seqkit generate ... | head` closes stdout early; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as error:
+    except Exception as error:
         # A full disk, a read-only file system or a permission the user can change: one line.
-        if error.errno not in _ENVIRONMENT_ERRNOS:
+        problem = _environment_problem(error)
+        if problem is None:
             raise
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"seqkit: error: {error.strerror}{where}", file=sys.stderr)
+        print(f"seqkit: error: {problem}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+_LIBRARY_WORDS = {
+    "No space left on device": errno.ENOSPC,
+    "os error 28": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+}
+"""How libraries that wrap the OS error in their own exception (safetensors' SafetensorError,
+torch's RuntimeError from its file writer) spell the problems of :data:`_ENVIRONMENT_ERRNOS`."""
+
+
+def _environment_problem(error: BaseException) -> str | None:
+    """One line for an error the user fixes outside seqkit (free space, permissions), else None."""
+    if isinstance(error, OSError) and error.errno in _ENVIRONMENT_ERRNOS:
+        where = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{where}"
+    text = str(error)
+    for words, code in _LIBRARY_WORDS.items():
+        if words in text:
+            return (
+                f"{os.strerror(code)} while writing ({type(error).__name__}); free space or fix "
+                "the permission, then run the command again (a training run: with --resume)"
+            )
+    return None
 
 
 if __name__ == "__main__":

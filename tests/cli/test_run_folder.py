@@ -209,3 +209,22 @@ def test_a_run_from_before_the_marker_resumes_but_is_never_deleted(old_run):
     result = seqkit("train", "--resume", str(old_run))  # finished: nothing to do
     assert result.returncode == 0, result.stderr[-2000:]
     assert "nothing to do" in result.stdout
+
+
+def test_a_disk_that_fills_during_a_checkpoint_is_one_line(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import seqkit.trainer.checkpoint
+
+    def full_disk(*args, **kwargs):
+        # What safetensors raises on a full disk: its own error type, the OS words inside.
+        raise SafetensorError(
+            "Error while serializing: I/O error: No space left on device (os error 28)"
+        )
+
+    monkeypatch.setattr(seqkit.trainer.checkpoint, "save_file", full_disk)
+    code, err = run_in_process("train", QUICKSTART, *TINY, "--output-dir", str(tmp_path / "r"))
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("seqkit: error: No space left on device while writing")
+    assert "Traceback" not in err
