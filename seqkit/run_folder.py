@@ -185,6 +185,12 @@ class RunFolder:
                 f"run directory {path} already exists; pass --resume to continue it, "
                 "--overwrite to replace it, or --output-dir for a new one"
             )
+        if path.is_symlink():
+            # Replacing would rename the link, not the run it points to: name the run itself.
+            raise UserError(
+                f"--overwrite: {path} is a symbolic link; give the run folder it points to "
+                f"({path.resolve()})"
+            )
         if not is_run(path):
             why = (
                 "it was written before seqkit marked its runs"
