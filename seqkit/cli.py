@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from seqkit.errors import UserError
+from seqkit.errors import UserError, missing_extra
 from seqkit.folders import resolve_model_dir
 from seqkit.run_folder import RunFolder
 from seqkit.trainer.callbacks import Callback
@@ -378,8 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as error:
-        # A full disk, a read-only file system or a permission the user can change: one line.
-        problem = _environment_problem(error)
+        # A full disk, a read-only file system, a permission or a missing optional package:
+        # things the user fixes outside seqkit, one line each.
+        problem = _environment_problem(error) or missing_extra(error)
         if problem is None:
             raise
         print(f"seqkit: error: {problem}", file=sys.stderr)

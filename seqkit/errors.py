@@ -11,3 +11,25 @@ class UserError(Exception):
     The message must be one line that names the offending thing and, where it helps, the
     valid choices.
     """
+
+
+OPTIONAL_EXTRAS = {
+    "music21": "music",
+    "miditok": "music",
+    "symusic": "music",
+    "gymnasium": "rl",
+    "networkx": "graph",
+}
+"""Packages only a sibling family needs, and the pip extra that installs them
+(``pip install 'seqkit[music]'``; ``seqkit[all]`` installs every one)."""
+
+
+def missing_extra(error: BaseException) -> str | None:
+    """The one-line advice for an ImportError of an optional package, else None."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    package = error.name.split(".")[0]
+    extra = OPTIONAL_EXTRAS.get(package)
+    if extra is None:
+        return None
+    return f"this needs the optional package {package}: pip install 'seqkit[{extra}]'"
