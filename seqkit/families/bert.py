@@ -17,7 +17,6 @@ pretrained folder and only the pooler and classifier start from random weights;
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -136,12 +135,22 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
 
 
 def _read_config(folder: Path) -> dict:
+    """The config of a BERT folder that passed :func:`seqkit.folders.check_model_folder`; the
+    sizes a recipe copies from it must be positive integers (a tampered config would otherwise
+    build a model that fails deep in PyTorch)."""
+    from seqkit.folders import check_model_folder, read_config
+
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc.msg})") from None
+    check_model_folder(folder)
+    config = read_config(folder)
+    for name in _SIZE_FIELDS:
+        value = config.get(name)
+        if name in config and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(
+                f"{folder / 'config.json'}: {name} must be a positive integer, got {value!r}"
+            )
+    return config
 
 
 _SIZE_FIELDS = (
@@ -204,13 +213,13 @@ def load_encoder_weights(model: torch.nn.Module, folder: Path, new_heads: tuple[
     """
     from safetensors.torch import load_file
 
+    from seqkit.folders import loading
+
     path = folder / "model.safetensors"
     if not path.is_file():
         raise UserError(f"model.init_from: {folder} has no model.safetensors")
-    try:
+    with loading(f"model.init_from: {path}"):
         saved = load_file(str(path))
-    except Exception as exc:  # a damaged file is the user's to fix
-        raise UserError(f"model.init_from: cannot read {path} ({exc})") from None
     own = model.state_dict()
     wrong = [
         f"{name} {tuple(saved[name].shape)} vs {tuple(t.shape)}"
@@ -511,15 +520,19 @@ def load_pretrained(folder: Path):
     """``(model, tokenizer)``: a BertForMaskedLM or BertForSequenceClassification by the
     folder's ``architectures``."""
     from seqkit.data import load_tokenizer
+    from seqkit.folders import check_vocabulary, load_weights
     from seqkit.models.bert import BertForMaskedLM, BertForSequenceClassification
 
     architectures = _read_config(folder).get("architectures") or []
     cls = (
         BertForSequenceClassification
-        if "BertForSequenceClassification" in architectures
+        if isinstance(architectures, list) and "BertForSequenceClassification" in architectures
         else BertForMaskedLM
     )
-    return cls.from_pretrained(folder), load_tokenizer(folder)
+    model = load_weights(cls, folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
 
 
 def macro_f1(predictions: list[int], labels: list[int], num_labels: int) -> float:

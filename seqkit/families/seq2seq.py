@@ -283,10 +283,14 @@ def save_pretrained(model, tokenizer: TranslationTokenizer, folder: Path, sectio
 
 def load_pretrained(folder: Path):
     """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
+    from seqkit.folders import check_vocabulary, load_weights, loading
     from seqkit.models.seq2seq import Seq2SeqModel
 
-    tokenizer = TranslationTokenizer.from_pretrained(Path(folder))
-    model = Seq2SeqModel.from_pretrained(folder, use_safetensors=True)
+    model = load_weights(Seq2SeqModel, folder)
+    with loading(f"the vocabularies in {folder}"):
+        tokenizer = TranslationTokenizer.from_pretrained(Path(folder))
+    check_vocabulary(folder, tokenizer.source.vocab_size, model.config.source_vocab_size, "source")
+    check_vocabulary(folder, tokenizer.target.vocab_size, model.config.target_vocab_size, "target")
     model.eval()
     return model, tokenizer
 
