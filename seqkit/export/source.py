@@ -128,15 +128,19 @@ def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSou
     return source
 
 
+# The files a family's tokenizer (or vectorizer) is saved in.
+_TOKENIZER_FILES = ("tokenizer.json", "translation_vocab.json", "vectorizer.json")
+
+
 def _check_loads(folder: Path, model_type: str) -> None:
-    """Load a seqkit folder through its family's checked loader before anything is written:
-    weights that do not fit the config, or a tokenizer that does not fit the model, are
-    refused here rather than exported (a stock folder, of no seqkit family, is checked by
-    the exporter that converts it)."""
+    """A folder with a tokenizer is loaded through its family's checked loader before anything
+    is written, so a tokenizer that is damaged or does not fit the model is refused rather
+    than exported. The weights themselves are checked by the exporter that reads them (a
+    bare model folder, without a tokenizer, exports as it is)."""
     from seqkit.families import family_of_model_type
 
     family = family_of_model_type(model_type)
-    if family is not None:
+    if family is not None and any((folder / name).is_file() for name in _TOKENIZER_FILES):
         family.load_pretrained(folder)
 
 

@@ -142,10 +142,10 @@ def load_init_from(
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    check_model_folder(folder)
     model_type = read_config(folder)["model_type"]
     if model_type != model_class.config_class.model_type:
         raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
+    check_model_folder(folder)
     # The config class fills in what config.json leaves out (saved as a diff to defaults).
     with loading(f"model.init_from: {folder / 'config.json'}"):
         config = model_class.config_class.from_pretrained(folder)

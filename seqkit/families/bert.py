@@ -103,6 +103,8 @@ class DataSection(recipes.DataSection):
 def _check_init_from(section: ModelSection) -> dict | None:
     """The config of ``model.init_from`` (None without one); a UserError unless it is a
     seqkit BERT folder."""
+    from seqkit.folders import check_model_folder
+
     if not section.init_from:
         return None
     pretrained = _read_config(Path(section.init_from))
@@ -111,6 +113,7 @@ def _check_init_from(section: ModelSection) -> dict | None:
             f"model.init_from: {section.init_from} holds a {pretrained.get('model_type')!r} "
             "model, not a seqkit BERT"
         )
+    check_model_folder(Path(section.init_from))
     return pretrained
 
 
@@ -135,14 +138,12 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
 
 
 def _read_config(folder: Path) -> dict:
-    """The config of a BERT folder that passed :func:`seqkit.folders.check_model_folder`; the
-    sizes a recipe copies from it must be positive integers (a tampered config would otherwise
-    build a model that fails deep in PyTorch)."""
-    from seqkit.folders import check_model_folder, read_config
+    """The config of a BERT folder; the sizes a recipe copies from it must be positive
+    integers (a tampered config would otherwise build a model that fails deep in PyTorch)."""
+    from seqkit.folders import read_config
 
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    check_model_folder(folder)
     config = read_config(folder)
     for name in _SIZE_FIELDS:
         value = config.get(name)
@@ -521,14 +522,16 @@ def load_pretrained(folder: Path):
     folder's ``architectures``."""
     from seqkit.data import load_tokenizer
     from seqkit.folders import check_vocabulary, load_weights
-    from seqkit.models.bert import BertForMaskedLM, BertForSequenceClassification
+    from seqkit.models.bert import BertForMaskedLM, BertForSequenceClassification, BertModel
 
-    architectures = _read_config(folder).get("architectures") or []
-    cls = (
-        BertForSequenceClassification
-        if isinstance(architectures, list) and "BertForSequenceClassification" in architectures
-        else BertForMaskedLM
+    architectures = _read_config(folder).get("architectures")
+    heads = {c.__name__: c for c in (BertModel, BertForMaskedLM, BertForSequenceClassification)}
+    saved_as = (
+        [a for a in architectures if isinstance(a, str) and a in heads]
+        if isinstance(architectures, list)
+        else []
     )
+    cls = heads[saved_as[0]] if saved_as else BertForMaskedLM
     model = load_weights(cls, folder)
     tokenizer = load_tokenizer(folder)
     check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
