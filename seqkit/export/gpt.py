@@ -30,7 +30,7 @@ from seqkit.export.formats import (
     model_size,
 )
 from seqkit.export.source import ExportSource
-from seqkit.folders import check_vocabulary, load_weights
+from seqkit.folders import check_vocabulary, load_weights, loading
 from seqkit.models.gpt import (
     ACTIVATIONS,
     GPTConfig,
@@ -173,7 +173,9 @@ def to_native(source: ExportSource, folder: Path) -> WrittenModel:
 def _copy_generation_config(source: Path, folder: Path) -> None:
     """Keep the trained model's generation defaults (sampling temperature...), if it had any."""
     if (source / "generation_config.json").is_file():
-        GenerationConfig.from_pretrained(source).save_pretrained(folder)
+        with loading(str(source / "generation_config.json")):
+            generation_config = GenerationConfig.from_pretrained(source)
+        generation_config.save_pretrained(folder)
 
 
 def _sample_prompt(source: ExportSource) -> str:
