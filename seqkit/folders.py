@@ -14,8 +14,9 @@ not fit, never a traceback and never a model that quietly loads with random weig
   so a folder cannot make seqkit read (or ``export`` copy) a file from elsewhere.
 - ``config.json`` must be a JSON object with a ``model_type``; each ``*.safetensors`` header is
   validated by safetensors' own reader (offsets, dtypes, shapes, total length: a truncated,
-  random or lying file fails here); a layer count larger than the weights could hold is
-  refused before a model of that many layers is built.
+  random or lying file fails here); a layer count, or a size that is a weight dimension (a
+  vocabulary, a width), larger than the weights could hold is refused before a model of that
+  size is built.
 - :func:`load_weights` loads a model class from the folder with ``from_pretrained`` and turns
   missing, unexpected and other-shaped weights (another model's file, sizes in ``config.json``
   that the weights do not have) and any load failure into one line.
@@ -25,6 +26,7 @@ not fit, never a traceback and never a model that quietly loads with random weig
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,12 @@ CONFIG_FILE = "config.json"
 # Config fields that count layers (or blocks): building a model of a billion layers would take
 # hours before the weights could show it is wrong, so they are bounded by the weights first.
 _LAYER_COUNT = re.compile(r"^(n_layer|.*_layers|blocks_per_stage)$")
+# Config fields that are the length of some weight's dimension (a vocabulary, a width), so can
+# never exceed the number of values the weights hold; a larger one (a tampered vocab_size of a
+# trillion) is refused before from_pretrained would try to allocate it. image_size is not one:
+# a convolutional model's weights do not depend on it.
+_WEIGHT_DIMENSION = re.compile(r"^(.*_size|.*_dim|n_embd|n_inner|d_model|d_ff|num_features)$")
+_NOT_A_DIMENSION = frozenset({"image_size"})
 
 
 def resolve_model_dir(path_text: str | Path) -> Path:
@@ -76,11 +84,19 @@ def check_model_folder(folder: Path) -> Path:
     shapes: dict[str, list[int]] = {}
     for path in weights:
         shapes.update(safetensors_shapes(path))
+    values = sum(math.prod(shape) for shape in shapes.values())
     for name, value in config.items():
-        if _LAYER_COUNT.match(name) and isinstance(value, int) and value > len(shapes):
+        if not isinstance(value, int):
+            continue
+        if _LAYER_COUNT.match(name) and value > len(shapes):
             raise UserError(
                 f"{folder / CONFIG_FILE}: {name} is {value}, but the weights hold only "
                 f"{len(shapes)} tensors; the config does not belong to these weights"
+            )
+        if _WEIGHT_DIMENSION.match(name) and name not in _NOT_A_DIMENSION and value > values:
+            raise UserError(
+                f"{folder / CONFIG_FILE}: {name} is {value}, more than all {values} values the "
+                "weights hold; the config does not belong to these weights"
             )
     return folder
 
@@ -160,21 +176,22 @@ def load_weights(model_class: type, folder: Path, what: str = "") -> Any:
     shape the config gives it, and every weight of the file must have a place in the model."""
     folder = check_model_folder(folder)
     prefix = f"{what}: " if what else ""
-    with loading(f"{prefix}{folder} as {model_class.__name__}"):
-        # ignore_mismatched_sizes: report other-shaped weights in ``info`` (below) instead of
-        # raising a RuntimeError that refers to a log message the CLI keeps quiet.
+    try:
+        # Not ignore_mismatched_sizes: with it, transformers would allocate every other-shaped
+        # weight at the config's size (gigabytes for a tampered width) before reporting it.
         model, info = model_class.from_pretrained(
-            folder, use_safetensors=True, output_loading_info=True, ignore_mismatched_sizes=True
+            folder, use_safetensors=True, output_loading_info=True
         )
-    mismatched = sorted(info.get("mismatched_keys") or [], key=lambda item: str(item[0]))
-    problems = [
-        f"{len(mismatched)} of another shape than config.json gives them ("
-        + ", ".join(
-            f"{name} {list(saved)} in the file vs {list(wanted)}"
-            for name, saved, wanted in mismatched[:2]
-        )
-        + ")"
-    ] if mismatched else []  # fmt: skip
+    except Exception as error:
+        if "ignore_mismatched_sizes" not in str(error):
+            raise UserError(
+                f"{prefix}{folder} as {model_class.__name__} does not load ({one_line(error)})"
+            ) from None
+        raise UserError(
+            f"{prefix}the weights in {folder} do not fit its {CONFIG_FILE} as a "
+            f"{model_class.__name__}: {_other_shapes(model_class, folder)}"
+        ) from None
+    problems = []
     for label, keys in (
         ("missing from the file", info.get("missing_keys")),
         ("in the file but not in the model", info.get("unexpected_keys")),
@@ -189,6 +206,30 @@ def load_weights(model_class: type, folder: Path, what: str = "") -> Any:
             f"{model_class.__name__}: " + "; ".join(problems)
         )
     return model
+
+
+def _other_shapes(model_class: type, folder: Path) -> str:
+    """Which weights of ``folder`` have another shape than its config gives them, found by
+    building the model on the meta device (no memory) and comparing with the file's header."""
+    import torch
+
+    saved: dict[str, list[int]] = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        saved.update(safetensors_shapes(path))
+    try:
+        with torch.device("meta"):
+            skeleton = model_class(model_class.config_class.from_pretrained(folder))
+        wanted = {name: list(t.shape) for name, t in skeleton.state_dict().items()}
+    except Exception:  # the sizes do not even build a model: say so without the names
+        return "some weights have another shape than the config gives them"
+    other = [
+        f"{name} {saved[name]} in the file vs {wanted[name]}"
+        for name in sorted(saved.keys() & wanted.keys())
+        if saved[name] != wanted[name]
+    ]
+    if not other:
+        return "some weights have another shape than the config gives them"
+    return f"{len(other)} of another shape than config.json gives them ({', '.join(other[:2])})"
 
 
 def check_vocabulary(folder: Path, tokenizer_size: int, model_size: Any, what: str = "") -> None:
