@@ -15,6 +15,7 @@ from seqkit.data.bpe import BPETokenizer
 from seqkit.data.special_tokens import SpecialTokensSpec
 from seqkit.data.tokenization import TOKENIZER_FILE, CharTokenizer
 from seqkit.errors import UserError
+from seqkit.folders import loading
 
 Tokenizer = CharTokenizer | BPETokenizer
 """Any seqkit tokenizer: both share train/encode/decode/vocab_size/save_pretrained/roles."""
@@ -57,11 +58,14 @@ def tokenizer_kind(directory: str | Path) -> str:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UserError(f"{path} is not a valid tokenizer file ({error})") from None
     kinds = {"WordLevel": "char", "BPE": "bpe"}
-    if model_type not in kinds:
+    if not isinstance(model_type, str) or model_type not in kinds:
         raise UserError(f"{path} holds a {model_type} tokenizer, which seqkit cannot load")
     return kinds[model_type]
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:
-    """The tokenizer saved in ``directory``, as the class that wrote it."""
-    return TOKENIZER_KINDS[tokenizer_kind(directory)].from_pretrained(directory)
+    """The tokenizer saved in ``directory``, as the class that wrote it; a file that does not
+    load (damaged, or edited by hand) is a UserError naming it."""
+    kind = tokenizer_kind(directory)
+    with loading(f"the tokenizer in {directory}"):
+        return TOKENIZER_KINDS[kind].from_pretrained(directory)

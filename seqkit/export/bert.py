@@ -31,6 +31,7 @@ from seqkit.export.formats import (
     model_size,
 )
 from seqkit.export.source import ExportSource
+from seqkit.folders import load_weights, loading
 from seqkit.models import bert as seqkit_bert
 
 SEQKIT_MODEL_TYPES = (seqkit_bert.BertConfig.model_type,)
@@ -148,7 +149,9 @@ def check_bert_config(config: transformers.BertConfig) -> None:
 
 
 def _architecture(source: ExportSource) -> str:
-    saved_as = source.config.get("architectures") or ["BertForMaskedLM"]
+    saved_as = source.config.get("architectures")
+    if not isinstance(saved_as, list) or not saved_as:
+        return "BertForMaskedLM"
     return str(saved_as[0])
 
 
@@ -158,9 +161,8 @@ def _load_any(source: ExportSource) -> PreTrainedModel:
     if name not in _HEADS:
         raise UserError(f"{source.folder} holds a {name}, which has no seqkit counterpart")
     if source.model_type in STOCK_MODEL_TYPES:
-        stock = getattr(transformers, name).from_pretrained(source.folder, use_safetensors=True)
-        return from_stock(stock)
-    return getattr(seqkit_bert, name).from_pretrained(source.folder, use_safetensors=True).eval()
+        return from_stock(load_weights(getattr(transformers, name), source.folder))
+    return load_weights(getattr(seqkit_bert, name), source.folder).eval()
 
 
 # ----------------------------------------------------------------------------- export writers
@@ -253,7 +255,8 @@ def add_bert_framing(folder: Path) -> bool:
     cls, sep = config.get("cls_token"), config.get("sep_token")
     if not path.is_file() or not isinstance(cls, str) or not isinstance(sep, str):
         return False
-    tokenizer = Tokenizer.from_file(str(path))
+    with loading(str(path)):
+        tokenizer = Tokenizer.from_file(str(path))
     ids = {token: tokenizer.token_to_id(token) for token in (cls, sep)}
     if None in ids.values():
         return False

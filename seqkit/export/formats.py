@@ -24,6 +24,7 @@ from typing import Any
 from seqkit.errors import UserError
 from seqkit.export.model_card import LOSS_PLOT_NAME
 from seqkit.export.source import ExportSource
+from seqkit.folders import load_weights, loading
 
 FORMATS = ("native", "transformers")
 
@@ -169,19 +170,18 @@ def write_native(source: ExportSource, folder: Path) -> WrittenModel:
         raise UserError(f"model type {model_type!r} is not registered with any Auto model class")
     # The folder's config names the class that saved it; several may share one config
     # (a masked LM and a sequence classifier).
-    saved_as = source.config.get("architectures") or []
+    saved_as = source.config.get("architectures")
+    saved_as = saved_as if isinstance(saved_as, list) else []
     auto_class, model_class = next(
         (pair for pair in pairs if pair[1].__name__ in saved_as), pairs[0]
     )
 
+    # Every weight of the source must fit its config before anything is copied: a copy of
+    # another model's weights would load through the Auto class with random ones.
+    load_weights(model_class, source.folder)
     copy_folder_files(source.folder, folder, skip_model=False)
-    try:
+    with loading(f"{source.folder} as {model_class.__name__}"):
         model = auto_class.from_pretrained(folder, use_safetensors=True)
-    except (OSError, ValueError, RuntimeError) as error:
-        detail = " ".join(str(error).split())
-        raise UserError(
-            f"{source.folder} does not load as {model_class.__name__}: {detail}"
-        ) from None
 
     module = config_class.__module__
     lines = [

@@ -30,6 +30,7 @@ from seqkit.export.formats import (
     model_size,
 )
 from seqkit.export.source import ExportSource
+from seqkit.folders import check_vocabulary, load_weights, loading
 from seqkit.models.gpt import (
     ACTIVATIONS,
     GPTConfig,
@@ -89,8 +90,8 @@ def check_gpt2_config(config: GPT2Config) -> None:
 def _load_any(folder: Path, model_type: str) -> GPTLMHeadModel:
     """A seqkit GPT from a folder of either kind (seqkit-gpt or stock gpt2)."""
     if model_type in STOCK_MODEL_TYPES:
-        return from_gpt2(GPT2LMHeadModel.from_pretrained(folder, use_safetensors=True))
-    return GPTLMHeadModel.from_pretrained(folder, use_safetensors=True).eval()
+        return from_gpt2(load_weights(GPT2LMHeadModel, folder))
+    return load_weights(GPTLMHeadModel, folder).eval()
 
 
 def load_stock_gpt2(folder: Path) -> tuple[GPTLMHeadModel, Any]:
@@ -99,7 +100,9 @@ def load_stock_gpt2(folder: Path) -> tuple[GPTLMHeadModel, Any]:
     from seqkit.data import load_tokenizer
 
     model = _load_any(Path(folder), "gpt2")
-    return model, load_tokenizer(folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
 
 
 # ----------------------------------------------------------------------------- export writers
@@ -170,7 +173,9 @@ def to_native(source: ExportSource, folder: Path) -> WrittenModel:
 def _copy_generation_config(source: Path, folder: Path) -> None:
     """Keep the trained model's generation defaults (sampling temperature...), if it had any."""
     if (source / "generation_config.json").is_file():
-        GenerationConfig.from_pretrained(source).save_pretrained(folder)
+        with loading(str(source / "generation_config.json")):
+            generation_config = GenerationConfig.from_pretrained(source)
+        generation_config.save_pretrained(folder)
 
 
 def _sample_prompt(source: ExportSource) -> str:

@@ -12,7 +12,6 @@ otherwise from the folder's own model card, written when it was trained.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ import yaml
 
 from seqkit.errors import UserError
 from seqkit.export.model_card import LOSS_PLOT_NAME, read_model_card
-from seqkit.folders import check_model_folder
+from seqkit.folders import check_model_folder, read_config
 
 CHECKPOINT_WEIGHTS = "model-{name}.safetensors"
 """How the Trainer names a model's weights inside ``checkpoints/step-N/``."""
@@ -100,13 +99,8 @@ def open_source(path_text: str | Path) -> Iterator[ExportSource]:
 
 
 def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSource:
-    config_path = folder / "config.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{config_path} is not valid JSON ({error})") from None
-    if not isinstance(config, dict) or not config.get("model_type"):
-        raise UserError(f"{config_path} has no model_type; it is not a transformers model folder")
+    config = read_config(folder)
+    _check_loads(folder, config["model_type"])
     card_metadata, card_recipe, card_metrics = read_model_card(folder / "README.md")
     source = ExportSource(
         folder=folder,
@@ -132,6 +126,22 @@ def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSou
         if (run_dir / LOSS_PLOT_NAME).is_file():
             source.loss_plot = run_dir / LOSS_PLOT_NAME
     return source
+
+
+# The files a family's tokenizer (or vectorizer) is saved in.
+_TOKENIZER_FILES = ("tokenizer.json", "translation_vocab.json", "vectorizer.json")
+
+
+def _check_loads(folder: Path, model_type: str) -> None:
+    """A folder with a tokenizer is loaded through its family's checked loader before anything
+    is written, so a tokenizer that is damaged or does not fit the model is refused rather
+    than exported. The weights themselves are checked by the exporter that reads them (a
+    bare model folder, without a tokenizer, exports as it is)."""
+    from seqkit.families import family_of_model_type
+
+    family = family_of_model_type(model_type)
+    if family is not None and any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        family.load_pretrained(folder)
 
 
 def final_metrics(path: Path, step: int | None = None) -> dict[str, Any]:

@@ -26,7 +26,6 @@ name only; the NLP core never imports them.
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
-from seqkit.folders import check_model_folder
+from seqkit.folders import check_model_folder, load_weights, loading, read_config
 from seqkit.trainer.tasks import Task
 
 FAMILY_MODULES: dict[str, str] = {
@@ -101,18 +100,23 @@ def data_section_for(task_name: str) -> type:
 
 
 def family_for_model(folder: Path) -> ModuleType:
-    """The family module that wrote the Hub folder ``folder`` (found by its ``model_type``)."""
+    """The family module that wrote the Hub folder ``folder`` (found by its ``model_type``),
+    once the folder has passed :func:`seqkit.folders.check_model_folder`."""
     check_model_folder(folder)
-    config_path = folder / "config.json"
-    try:
-        model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{config_path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    model_type = read_config(folder)["model_type"]
+    module = family_of_model_type(model_type)
+    if module is None:
+        raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")
+    return module
+
+
+def family_of_model_type(model_type: str) -> ModuleType | None:
+    """The family module that loads folders of ``model_type``, or None."""
     for module_name in dict.fromkeys(FAMILY_MODULES.values()):
         module = importlib.import_module(module_name)
         if model_type in module.MODEL_TYPES:
             return module
-    raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")
+    return None
 
 
 def load_pretrained(folder: Path) -> tuple[Any, Any]:
@@ -135,17 +139,16 @@ def load_init_from(
     naming what does not fit: ``from_pretrained`` alone would take the folder's sizes without
     a word and initialise missing weights at random.
     """
+    folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    try:
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc})") from None
-    model_type = saved.get("model_type") if isinstance(saved, dict) else None
+    model_type = read_config(folder)["model_type"]
     if model_type != model_class.config_class.model_type:
         raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {task} one")
+    check_model_folder(folder)
     # The config class fills in what config.json leaves out (saved as a diff to defaults).
-    config = model_class.config_class.from_pretrained(folder)
+    with loading(f"model.init_from: {folder / 'config.json'}"):
+        config = model_class.config_class.from_pretrained(folder)
     names = recipe_names or {}
     differ = [
         f"model.{names.get(field, field)} {value!r} vs {getattr(config, field, None)!r}"
@@ -158,22 +161,4 @@ def load_init_from(
             + "; ".join(differ)
             + " in the folder); set these to the folder's values"
         )
-    model, info = model_class.from_pretrained(
-        folder, use_safetensors=True, output_loading_info=True
-    )
-    problems = [
-        f"{label}: {', '.join(sorted(map(str, keys))[:4])}"
-        for label, keys in (
-            ("missing", info.get("missing_keys", [])),
-            ("unexpected", info.get("unexpected_keys", [])),
-            ("other shape", info.get("mismatched_keys", [])),
-        )
-        if keys
-    ]
-    if problems:
-        raise UserError(
-            f"model.init_from: the weights in {folder} do not fit its config ("
-            + "; ".join(problems)
-            + ")"
-        )
-    return model
+    return load_weights(model_class, folder, what="model.init_from")

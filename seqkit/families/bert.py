@@ -17,7 +17,6 @@ pretrained folder and only the pooler and classifier start from random weights;
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,6 +103,8 @@ class DataSection(recipes.DataSection):
 def _check_init_from(section: ModelSection) -> dict | None:
     """The config of ``model.init_from`` (None without one); a UserError unless it is a
     seqkit BERT folder."""
+    from seqkit.folders import check_model_folder
+
     if not section.init_from:
         return None
     pretrained = _read_config(Path(section.init_from))
@@ -112,6 +113,7 @@ def _check_init_from(section: ModelSection) -> dict | None:
             f"model.init_from: {section.init_from} holds a {pretrained.get('model_type')!r} "
             "model, not a seqkit BERT"
         )
+    check_model_folder(Path(section.init_from))
     return pretrained
 
 
@@ -136,12 +138,20 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
 
 
 def _read_config(folder: Path) -> dict:
+    """The config of a BERT folder; the sizes a recipe copies from it must be positive
+    integers (a tampered config would otherwise build a model that fails deep in PyTorch)."""
+    from seqkit.folders import read_config
+
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{folder / 'config.json'} is not valid JSON ({exc.msg})") from None
+    config = read_config(folder)
+    for name in _SIZE_FIELDS:
+        value = config.get(name)
+        if name in config and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise UserError(
+                f"{folder / 'config.json'}: {name} must be a positive integer, got {value!r}"
+            )
+    return config
 
 
 _SIZE_FIELDS = (
@@ -204,13 +214,13 @@ def load_encoder_weights(model: torch.nn.Module, folder: Path, new_heads: tuple[
     """
     from safetensors.torch import load_file
 
+    from seqkit.folders import loading
+
     path = folder / "model.safetensors"
     if not path.is_file():
         raise UserError(f"model.init_from: {folder} has no model.safetensors")
-    try:
+    with loading(f"model.init_from: {path}"):
         saved = load_file(str(path))
-    except Exception as exc:  # a damaged file is the user's to fix
-        raise UserError(f"model.init_from: cannot read {path} ({exc})") from None
     own = model.state_dict()
     wrong = [
         f"{name} {tuple(saved[name].shape)} vs {tuple(t.shape)}"
@@ -511,15 +521,21 @@ def load_pretrained(folder: Path):
     """``(model, tokenizer)``: a BertForMaskedLM or BertForSequenceClassification by the
     folder's ``architectures``."""
     from seqkit.data import load_tokenizer
-    from seqkit.models.bert import BertForMaskedLM, BertForSequenceClassification
+    from seqkit.folders import check_vocabulary, load_weights
+    from seqkit.models.bert import BertForMaskedLM, BertForSequenceClassification, BertModel
 
-    architectures = _read_config(folder).get("architectures") or []
-    cls = (
-        BertForSequenceClassification
-        if "BertForSequenceClassification" in architectures
-        else BertForMaskedLM
+    architectures = _read_config(folder).get("architectures")
+    heads = {c.__name__: c for c in (BertModel, BertForMaskedLM, BertForSequenceClassification)}
+    saved_as = (
+        [a for a in architectures if isinstance(a, str) and a in heads]
+        if isinstance(architectures, list)
+        else []
     )
-    return cls.from_pretrained(folder), load_tokenizer(folder)
+    cls = heads[saved_as[0]] if saved_as else BertForMaskedLM
+    model = load_weights(cls, folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
 
 
 def macro_f1(predictions: list[int], labels: list[int], num_labels: int) -> float:

@@ -241,10 +241,12 @@ vectorizer = BagOfWordsVectorizer.from_pretrained("PATH")
 def load_pretrained(folder: Path):
     """``(model, vectorizer)`` from a folder written by a ``bow-classifier`` run."""
     from seqkit.data.bow import BagOfWordsVectorizer
+    from seqkit.folders import load_weights, loading
     from seqkit.models.bow import BagOfWordsForSequenceClassification
 
-    vectorizer = BagOfWordsVectorizer.from_pretrained(folder)
-    model = BagOfWordsForSequenceClassification.from_pretrained(folder)
+    with loading(f"the vectorizer in {folder}"):
+        vectorizer = BagOfWordsVectorizer.from_pretrained(folder)
+    model = load_weights(BagOfWordsForSequenceClassification, folder)
     if model.config.num_features != vectorizer.num_features:
         raise UserError(
             f"{folder}: the vectorizer has {vectorizer.num_features} features but the model "

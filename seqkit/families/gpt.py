@@ -7,7 +7,6 @@ or loaded) → token stream split into train and validation tails → windows of
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -216,12 +215,16 @@ def sample_text(
 def load_pretrained(folder: Path) -> tuple[GPTLMHeadModel, Tokenizer]:
     """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`, or from a stock
     GPT-2 folder (converted into seqkit's classes)."""
-    if json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type") == "gpt2":
+    from seqkit.folders import check_vocabulary, load_weights, read_config
+
+    if read_config(folder)["model_type"] == "gpt2":
         from seqkit.export.gpt import load_stock_gpt2
 
         return load_stock_gpt2(folder)
-    model = GPTLMHeadModel.from_pretrained(folder)
-    return model, load_tokenizer(folder)
+    model = load_weights(GPTLMHeadModel, folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:

@@ -15,7 +15,6 @@ kernels (default) or the cells written out gate by gate.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -271,19 +270,24 @@ def sample_text(model, tokenizer, settings: SampleSection, seed: int) -> str:
 
 
 def _model_type(folder: Path) -> str | None:
-    return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    from seqkit.folders import read_config
+
+    return read_config(folder)["model_type"]
 
 
 def load_pretrained(folder: Path):
     """``(model, tokenizer)`` from a folder written by this family (LM or classifier)."""
     from seqkit.data import load_tokenizer
+    from seqkit.folders import check_vocabulary, load_weights
     from seqkit.models.rnn import RecurrentForSequenceClassification, RecurrentLMForCausalLM
 
     if _model_type(folder) == "seqkit-rnn-classifier":
-        model = RecurrentForSequenceClassification.from_pretrained(folder)
+        model = load_weights(RecurrentForSequenceClassification, folder)
     else:
-        model = RecurrentLMForCausalLM.from_pretrained(folder)
-    return model.eval(), load_tokenizer(folder)
+        model = load_weights(RecurrentLMForCausalLM, folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model.eval(), tokenizer
 
 
 def generate_command(folder: Path, args) -> int:

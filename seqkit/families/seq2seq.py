@@ -283,24 +283,41 @@ def save_pretrained(model, tokenizer: TranslationTokenizer, folder: Path, sectio
 
 def load_pretrained(folder: Path):
     """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`."""
+    from seqkit.folders import check_vocabulary, load_weights, loading
     from seqkit.models.seq2seq import Seq2SeqModel
 
-    tokenizer = TranslationTokenizer.from_pretrained(Path(folder))
-    model = Seq2SeqModel.from_pretrained(folder, use_safetensors=True)
+    model = load_weights(Seq2SeqModel, folder)
+    with loading(f"the vocabularies in {folder}"):
+        tokenizer = TranslationTokenizer.from_pretrained(Path(folder))
+    check_vocabulary(folder, tokenizer.source.vocab_size, model.config.source_vocab_size, "source")
+    check_vocabulary(folder, tokenizer.target.vocab_size, model.config.target_vocab_size, "target")
     model.eval()
     return model, tokenizer
 
 
 def decoding_defaults(folder: Path) -> dict:
-    """``num_beams`` and ``length_penalty`` saved with the model (1 and 1.0 when absent)."""
+    """``num_beams`` and ``length_penalty`` saved with the model (1 and 1.0 when absent); a
+    file that is not a JSON object of such numbers is a UserError naming it."""
     import json
+    import math
+
+    from seqkit.folders import loading
 
     path = Path(folder) / "generation_config.json"
-    saved = json.loads(path.read_text("utf-8")) if path.is_file() else {}
-    return {
-        "beam_size": int(saved.get("num_beams") or 1),
-        "length_penalty": float(saved.get("length_penalty", 1.0)),
-    }
+    if not path.is_file():
+        return {"beam_size": 1, "length_penalty": 1.0}
+    with loading(str(path)):
+        saved = json.loads(path.read_text("utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError(f"a JSON {type(saved).__name__}, not an object")
+    beams, penalty = saved.get("num_beams") or 1, saved.get("length_penalty", 1.0)
+    if isinstance(beams, bool) or not isinstance(beams, int) or beams < 1:
+        raise UserError(f"{path}: num_beams must be an integer of at least 1, got {beams!r}")
+    if isinstance(penalty, bool) or not isinstance(penalty, (int, float)):
+        raise UserError(f"{path}: length_penalty must be a number, got {penalty!r}")
+    if not math.isfinite(penalty):
+        raise UserError(f"{path}: length_penalty must be finite, got {penalty!r}")
+    return {"beam_size": beams, "length_penalty": float(penalty)}
 
 
 def translate_batch(

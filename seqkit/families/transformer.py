@@ -10,7 +10,6 @@ and a single embedding matrix serves source, target and output projection.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -232,11 +231,13 @@ print(translate_texts(model, tokenizer, ["Ein Hund läuft im Schnee."], beam_siz
 def load_pretrained(folder: Path):
     """``(model, tokenizer)`` from a folder written by :func:`save_pretrained`; vocabularies
     that do not match the model's embeddings are a UserError, not a wrong translation."""
+    from seqkit.folders import check_model_folder, load_weights, loading, read_config
     from seqkit.models.transformer import TransformerForSeq2Seq
 
-    folder = Path(folder)
-    tokenizer = TranslationTokenizer.from_pretrained(folder)
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    folder = check_model_folder(Path(folder))
+    with loading(f"the vocabularies in {folder}"):
+        tokenizer = TranslationTokenizer.from_pretrained(folder)
+    config = read_config(folder)
     for side, vocab, key in (
         ("source", tokenizer.source, "src_vocab_size"),
         ("target", tokenizer.target, "tgt_vocab_size"),
@@ -252,7 +253,7 @@ def load_pretrained(folder: Path):
             f"{folder}: the model shares one embedding between source and target, but the "
             "folder's source and target vocabularies differ"
         )
-    model = TransformerForSeq2Seq.from_pretrained(folder, use_safetensors=True)
+    model = load_weights(TransformerForSeq2Seq, folder)
     model.eval()
     return model, tokenizer
 

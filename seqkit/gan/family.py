@@ -140,7 +140,9 @@ images = gan.sample(16)  # (16, C, S, S) in [0, 1]
 
 def load_pretrained(folder: Path) -> tuple[DCGAN, None]:
     """``(model, None)``: a GAN has no tokenizer."""
-    return DCGAN.from_pretrained(folder, use_safetensors=True), None
+    from seqkit.folders import load_weights
+
+    return load_weights(DCGAN, folder), None
 
 
 def generate_command(folder: Path, args) -> int:

@@ -166,7 +166,9 @@ def plot_embedding(model, batch: dict[str, torch.Tensor], graph: Graph, path: Pa
 
 def load_pretrained(folder: Path) -> tuple[GCNForNodeClassification, None]:
     """``(model, None)``: a GCN has no tokenizer."""
-    return GCNForNodeClassification.from_pretrained(folder, use_safetensors=True), None
+    from seqkit.folders import load_weights
+
+    return load_weights(GCNForNodeClassification, folder), None
 
 
 @torch.no_grad()

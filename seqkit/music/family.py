@@ -22,7 +22,6 @@ The model section serves both architectures; each field says which one reads it.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -357,18 +356,16 @@ def _write_card(folder: Path, recipe: Recipe, model, metrics, run_dir: Path) -> 
 
 def load_pretrained(folder: Path):
     """``(model, tokenizer)`` from a composer folder written by :func:`save_pretrained`."""
+    from seqkit.folders import check_vocabulary, load_weights, loading, read_config
     from seqkit.music.models import MusicGPTForCausalLM, MusicLSTMForCausalLM
     from seqkit.music.tokenization import MusicTokenizer
 
-    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model_type"]
+    model_type = read_config(folder)["model_type"]
     cls = MusicGPTForCausalLM if model_type == "seqkit-music-gpt" else MusicLSTMForCausalLM
-    tokenizer = MusicTokenizer.from_pretrained(folder)
-    model = cls.from_pretrained(folder, use_safetensors=True)
-    if model.config.vocab_size != tokenizer.vocab_size:
-        raise UserError(
-            f"{folder}: the tokenizer has {tokenizer.vocab_size} tokens but the model "
-            f"expects {model.config.vocab_size}"
-        )
+    with loading(f"the tokenizer in {folder}"):
+        tokenizer = MusicTokenizer.from_pretrained(folder)
+    model = load_weights(cls, folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
     model.eval()
     return model, tokenizer
 

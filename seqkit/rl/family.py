@@ -218,11 +218,11 @@ def greedy_metrics(model, env_id: str, episodes: int, seed: int = 0) -> dict[str
 
 def load_pretrained(folder: Path):
     """``(agent, None)``: an agent has no tokenizer."""
-    import json
+    from seqkit.folders import load_weights, read_config
 
-    model_type = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model_type"]
+    model_type = read_config(folder)["model_type"]
     model_class = QNetwork if model_type == QNetworkConfig.model_type else QTable
-    return model_class.from_pretrained(folder, use_safetensors=True), None
+    return load_weights(model_class, folder), None
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:

@@ -125,7 +125,9 @@ bikes_per_hour = model.predict(features)  # features: (B, F) in the order of con
 
 def load_pretrained(folder: Path) -> tuple[TabularRegressor, None]:
     """``(model, None)``: a regressor has no tokenizer."""
-    return TabularRegressor.from_pretrained(folder, use_safetensors=True), None
+    from seqkit.folders import load_weights
+
+    return load_weights(TabularRegressor, folder), None
 
 
 def generate_command(folder: Path, args) -> int:

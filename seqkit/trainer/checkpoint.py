@@ -169,6 +169,66 @@ def load_tree(directory: Path, name: str) -> Any:
         raise UserError(f"{json_path} is damaged: {type(error).__name__} {error}") from None
 
 
+# ---------------------------------------------------------------------- trainer state
+
+TRAINER_STATE = "trainer_state"
+"""The tree (``trainer_state.json`` + ``.safetensors``) holding the Trainer's counters."""
+
+# Counters of the trainer state, each an int at least this large. Nothing counts past
+# _ABSURD: an epoch or batch index of that size is an edited file, not a run (and would
+# overflow the per-epoch seed).
+_COUNTERS = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "num_processes": 1, "skipped_steps": 0}
+_ABSURD = 2**31
+_CONTAINERS = {"schedulers": dict, "callbacks": list, "log_window": dict}
+
+
+def load_trainer_state(directory: Path, max_steps: int) -> dict[str, Any]:
+    """The Trainer's state saved in checkpoint ``directory``, checked before it is trusted.
+
+    The file is the user's and can be edited: a step that is negative, not an integer, not
+    the step the directory is named after, or beyond ``max_steps`` (the run would end at once
+    with a model trained longer than asked, or count an absurd number of steps), and counters
+    or sections of the wrong type, are a UserError naming the field.
+    """
+    directory = Path(directory)
+    state = load_tree(directory, TRAINER_STATE)
+    where = directory / f"{TRAINER_STATE}.json"
+    if not isinstance(state, dict):
+        raise UserError(f"{where} is damaged: it holds a {type(state).__name__}, not the fields")
+    for name, least in _COUNTERS.items():
+        if name == "skipped_steps" and name not in state:
+            continue  # written only by newer versions
+        value = state.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value < _ABSURD:
+            raise UserError(
+                f"{where}: {name} must be an integer in [{least}, {_ABSURD}), got {value!r}; "
+                "the checkpoint is damaged or was edited"
+            )
+    for name, kind in _CONTAINERS.items():
+        if not isinstance(state.get(name), kind):
+            raise UserError(
+                f"{where}: {name} must be a {'list' if kind is list else 'mapping'}, got "
+                f"{type(state.get(name)).__name__}; the checkpoint is damaged or was edited"
+            )
+    if not all(isinstance(v, torch.Tensor) for v in state["log_window"].values()):
+        raise UserError(f"{where}: log_window must hold tensors; the checkpoint was edited")
+    if "task" not in state:
+        raise UserError(f"{where} has no task state; the checkpoint is damaged or was edited")
+    step = state["step"]
+    named = _STEP_DIR.fullmatch(directory.name)
+    if named and int(named.group(1)) != step:
+        raise UserError(
+            f"{where} says step {step}, but the checkpoint is {directory.name}; the checkpoint "
+            "is damaged or was edited"
+        )
+    if step > max_steps:
+        raise UserError(
+            f"checkpoint {directory} is at step {step}, beyond trainer.max_steps ({max_steps}); "
+            f"resume with --set trainer.max_steps={step} or more"
+        )
+    return state
+
+
 # ---------------------------------------------------------------------- RNG states
 
 

@@ -39,6 +39,7 @@ from seqkit.trainer.checkpoint import (
     CheckpointManager,
     capture_rng_state,
     load_module_weights,
+    load_trainer_state,
     load_tree,
     restore_rng_state,
     save_module_weights,
@@ -637,7 +638,7 @@ class Trainer:
 
     def _load_checkpoint(self, directory: Path) -> None:
         acc = self.accelerator
-        state = load_tree(directory, "trainer_state")
+        state = load_trainer_state(directory, self.config.max_steps)
         if state["num_processes"] != acc.num_processes:
             raise UserError(
                 f"checkpoint {directory} was written by {state['num_processes']} process(es); "

@@ -14,7 +14,6 @@ only; ``none``: fine-tune everything, usually with a smaller ``trainer.lr``).
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -226,19 +225,16 @@ model = AutoModelForImageClassification.from_pretrained("PATH")
 
 def load_model(folder: Path, what: str = "model folder") -> ImageModel:
     """The image model saved in ``folder``, whichever of the four it is."""
-    from seqkit.folders import check_model_folder
+    from seqkit.folders import check_model_folder, load_weights, read_config
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise UserError(f"{what}: {folder} is not a model folder (no config.json)")
     check_model_folder(folder)
-    try:
-        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model_type"]
-    except (json.JSONDecodeError, KeyError):
-        raise UserError(f"{what}: {folder}/config.json has no readable model_type") from None
+    model_type = read_config(folder)["model_type"]
     if model_type not in MODEL_CLASSES:
         raise UserError(f"{what}: {folder} holds a {model_type!r} model, not an image model")
-    return MODEL_CLASSES[model_type].from_pretrained(folder, use_safetensors=True)
+    return load_weights(MODEL_CLASSES[model_type], folder, what=what)
 
 
 def load_pretrained(folder: Path) -> tuple[ImageModel, None]:

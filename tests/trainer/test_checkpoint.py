@@ -18,6 +18,7 @@ from seqkit.trainer.checkpoint import (
     CheckpointManager,
     capture_rng_state,
     load_module_weights,
+    load_trainer_state,
     load_tree,
     restore_rng_state,
     save_module_weights,
@@ -251,3 +252,104 @@ def test_skeleton_is_readable_json(tmp_path):
     save_tree({"step": 4, "state": {0: torch.ones(2)}}, tmp_path, "t")
     document = json.loads((tmp_path / "t.json").read_text())
     assert document["tree"]["step"] == 4
+
+
+# ---------------------------------------------------------------------- tampered trainer state
+
+
+def _trainer_state(step: int = 2) -> dict:
+    """A trainer state shaped as the Trainer saves it."""
+    return {
+        "step": step,
+        "epoch": 0,
+        "batch_in_epoch": 2,
+        "skipped_steps": 0,
+        "schedulers": {"model": {"last_epoch": step}},
+        "callbacks": [],
+        "task": {},
+        "log_window": {"loss": torch.zeros(2)},
+        "num_processes": 1,
+    }
+
+
+def _tamper(directory, change) -> None:
+    path = directory / "trainer_state.json"
+    document = json.loads(path.read_text())
+    change(document["tree"])
+    path.write_text(json.dumps(document))
+
+
+TAMPERED = {
+    "negative step": lambda t: t.update(step=-1),
+    "step beyond max_steps": lambda t: t.update(step=7),
+    "absurd step": lambda t: t.update(step=10**30),
+    "float step": lambda t: t.update(step=2.0),
+    "string step": lambda t: t.update(step="2"),
+    "boolean step": lambda t: t.update(step=True),
+    "step of another checkpoint": lambda t: t.update(step=1),
+    "missing step": lambda t: t.pop("step"),
+    "negative epoch": lambda t: t.update(epoch=-3),
+    "absurd epoch": lambda t: t.update(epoch=2**63),
+    "string batch_in_epoch": lambda t: t.update(batch_in_epoch="two"),
+    "zero processes": lambda t: t.update(num_processes=0),
+    "negative skipped_steps": lambda t: t.update(skipped_steps=-1),
+    "schedulers a list": lambda t: t.update(schedulers=[]),
+    "callbacks a mapping": lambda t: t.update(callbacks={}),
+    "log_window of numbers": lambda t: t.update(log_window={"loss": 1.0}),
+    "no task": lambda t: t.pop("task"),
+    "state a list": lambda t: t.clear(),
+}
+
+
+@pytest.mark.parametrize("kind", TAMPERED)
+def test_a_tampered_trainer_state_is_refused(tmp_path, kind):
+    directory = tmp_path / "step-2"
+    save_tree(_trainer_state(), directory, "trainer_state")
+    assert load_trainer_state(directory, max_steps=5)["step"] == 2  # the untouched control
+    _tamper(directory, TAMPERED[kind])
+    if kind == "state a list":
+        path = directory / "trainer_state.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "tree": [1, 2]}))
+    with pytest.raises(UserError) as error:
+        load_trainer_state(directory, max_steps=5)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "trainer_state" in message or "max_steps" in message
+
+
+def test_a_checkpoint_at_max_steps_resumes_and_one_beyond_names_the_fix(tmp_path):
+    directory = tmp_path / "step-5"
+    save_tree(_trainer_state(5), directory, "trainer_state")
+    assert load_trainer_state(directory, max_steps=5)["step"] == 5
+    with pytest.raises(UserError, match=r"--set trainer\.max_steps=5 or more"):
+        load_trainer_state(directory, max_steps=4)
+
+
+def test_resume_from_a_tampered_checkpoint_is_one_line_and_touches_nothing(tmp_path, capsys):
+    """``seqkit train --resume`` on a run whose newest checkpoint says another step: exit 2,
+    one line naming the file, and the run's files as they were."""
+    from seqkit.cli import main
+
+    run = tmp_path / "run"
+    sizes = (
+        "model.d_model=16", "model.n_head=2", "model.num_encoder_layers=1",
+        "model.num_decoder_layers=1", "model.d_ff=32", "data.generated_pairs=200",
+        "trainer.max_steps=2", "trainer.batch_size=2", "trainer.eval_every=0",
+        "trainer.save_every=1", "trainer.progress_bar=false", "trainer.report_to=[]",
+    )  # fmt: skip
+    argv = ["train", "transformer/generated-toy", "--output-dir", str(run)]
+    argv += [f"--set={s}" for s in sizes]
+    assert main(argv) == 0
+    capsys.readouterr()
+    for step, change in ((2, lambda t: t.update(step=-5)), (2, lambda t: t.update(step=1.5))):
+        _tamper(run / "checkpoints" / f"step-{step}", change)
+        before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+        assert main([*argv, "--resume"]) == 2
+        err = capsys.readouterr().err
+        # The run's summary (corpus, parameters) precedes the refusal on stderr; the refusal
+        # itself is the one error line, and the last.
+        errors = [line for line in err.splitlines() if line.startswith("seqkit: error: ")]
+        assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0], err
+        assert "Traceback" not in err
+        assert "trainer_state.json: step must be an integer" in errors[0]
+        assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
