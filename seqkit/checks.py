@@ -38,6 +38,12 @@ MAX_VOCAB = 2**20
 """Largest tokenizer vocabulary a recipe may ask for."""
 MAX_NEW_TOKENS = 10**6
 """Most tokens one generation may ask for (the whole sequence is kept in memory)."""
+MAX_BEAM = 128
+"""Widest beam search (each beam is a whole hypothesis, scored over the whole vocabulary)."""
+MAX_LENGTH_PENALTY = 10.0
+"""Largest length-penalty exponent, either sign (0 = raw log-probability; 1 = per token)."""
+MAX_EPISODES = 100_000
+"""Most episodes of an environment one run or command may play (each is played in full)."""
 MAX_SAMPLES = 10_000
 """Most samples (images, pieces, sentences) one command or run may ask for."""
 
