@@ -14,7 +14,10 @@ and only fails (or silently poisons the weights) much later.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from seqkit.errors import UserError
@@ -36,7 +39,7 @@ MAX_POSITIONS = 2**20
 """Largest context length or sequence length in tokens."""
 MAX_VOCAB = 2**20
 """Largest tokenizer vocabulary a recipe may ask for."""
-MAX_NEW_TOKENS = 10**6
+MAX_NEW_TOKENS = 100_000
 """Most tokens one generation may ask for (the whole sequence is kept in memory)."""
 MAX_BEAM = 128
 """Widest beam search (each beam is a whole hypothesis, scored over the whole vocabulary)."""
@@ -129,6 +132,31 @@ def check_optional_range(name: str, value: Any, *args: Any, **kwargs: Any) -> No
     """:func:`check_range`, with None (the field's "not set") accepted."""
     if value is not None:
         check_range(name, value, *args, **kwargs)
+
+
+def check_path(name: str, path: str | Path) -> None:
+    """Refuse a path that cannot name a file to read: one with a NUL character, or one that
+    exists but is neither a regular file nor a folder (``/dev/zero``, a FIFO, a socket), which
+    a reader would wait on or read forever. A missing path passes: its reader says so."""
+    if "\0" in str(path):
+        raise UserError(f"{name} contains a NUL character, which no file name can: {show(path)}")
+    try:
+        mode = os.stat(Path(path).expanduser()).st_mode
+    except (OSError, RuntimeError):  # missing, unreadable or too long: the reader reports it
+        return
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    if stat.S_ISFIFO(mode):
+        kind = "a FIFO (named pipe)"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        kind = "a device"
+    else:
+        kind = "a special file"
+    raise UserError(
+        f"{name}: {cut(str(path))} is {kind}, not a regular file or folder; refusing to read it"
+    )
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> None:

@@ -37,6 +37,7 @@ from seqkit.checks import (
     MAX_VOCAB,
     check_choice,
     check_optional_range,
+    check_path,
     check_range,
     cut,
     show,
@@ -75,6 +76,8 @@ class TokenizerSection:
 
     def __post_init__(self) -> None:
         check_choice("tokenizer.kind", self.kind, TOKENIZER_KINDS)
+        if self.path is not None:
+            check_path("tokenizer.path", self.path)
         check_optional_range("tokenizer.vocab_size", self.vocab_size, 1, MAX_VOCAB, integer=True)
 
 
@@ -105,6 +108,8 @@ class DataSection:
     block_size = non-overlapping blocks)."""
 
     def __post_init__(self) -> None:
+        if self.path is not None:
+            check_path("data.path", self.path)
         check_range("data.val_fraction", self.val_fraction, 0, 1, high_open=True)
         check_optional_range("data.block_size", self.block_size, 1, MAX_POSITIONS, integer=True)
         check_range("data.stride", self.stride, 1, MAX_POSITIONS, integer=True)

@@ -23,6 +23,7 @@ from seqkit.checks import (
     MAX_LENGTH_PENALTY,
     MAX_POSITIONS,
     check_optional_range,
+    check_path,
     check_range,
 )
 from seqkit.errors import UserError
@@ -39,6 +40,7 @@ def _check_new_file(path: Path, overwrite: bool, option: str) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
+    check_path("--input", path)
     if not path.is_file():
         raise UserError(f"--input {path} does not exist")
     try:

@@ -117,7 +117,7 @@ class TrainerConfig:
     save_every: int = 500
     """Write a checkpoint every this many optimizer steps (and at the end); 0 = only at the end."""
     keep_last: int = 3
-    """Keep only the newest this many checkpoints (the best one is always kept)."""
+    """Keep only the newest this many checkpoints (the best one is always kept); 0 = keep all."""
     log_every: int = 10
     """Log training metrics every this many optimizer steps."""
 
@@ -169,7 +169,7 @@ class TrainerConfig:
                 "eval_batches": count(1, MAX_STEPS),
                 "eval_batch_size": count(1, MAX_BATCH),
                 "save_every": count(0, MAX_STEPS),
-                "keep_last": count(1, 10_000),
+                "keep_last": count(0, 10_000),
                 "log_every": count(1, MAX_STEPS),
                 "early_stopping_patience": count(1, MAX_STEPS),
                 "num_workers": count(0, MAX_WORKERS),
