@@ -98,28 +98,27 @@ def check_range(
         raise UserError(f"{name} must be an integer, got {show(value)}")
     if not is_number:
         raise UserError(f"{name} must be a number, got {show(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UserError(f"{name} must be a finite number, got {show(value)}")
-    # Written as "not inside" so that nothing unordered can pass.
+    finite = not isinstance(value, float) or math.isfinite(value)
     above = low is None or (value > low if low_open else value >= low)
     below = high is None or (value < high if high_open else value <= high)
-    if above and below:
+    if finite and above and below:
         return
     if integer:  # a count: say which side it missed ("at least 1", "at most 10000")
         if not above:
             words = f"> {low}" if low_open else f"at least {low}"
         else:
             words = f"< {high}" if high_open else f"at most {high}"
-        raise UserError(f"{name} must be {words}, got {show(value)}")
-    if low is not None and high is not None:
-        interval = (
-            f"{'(' if low_open else '['}{_number(low)}, {_number(high)}{')' if high_open else ']'}"
-        )
-        raise UserError(f"{name} must be in {interval}, got {show(value)}")
-    if low is not None:
+    elif low is not None and high is not None:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        words = f"in {left}{_number(low)}, {_number(high)}{right}"
+    elif low is not None:
         words = f"> {_number(low)}" if low_open else _at_least(value, low)
-        raise UserError(f"{name} must be {words}, got {show(value)}")
-    words = f"< {_number(high)}" if high_open else f"at most {_number(high)}"
+    elif high is not None:
+        words = f"< {_number(high)}" if high_open else f"at most {_number(high)}"
+    else:
+        words = ""
+    if not finite:  # NaN compares false with everything; say "finite" as well as the range
+        words = f"a finite number {words}".rstrip()
     raise UserError(f"{name} must be {words}, got {show(value)}")
 
 

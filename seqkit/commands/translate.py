@@ -40,7 +40,6 @@ def _check_new_file(path: Path, overwrite: bool, option: str) -> None:
 
 
 def _read_lines(path: Path) -> list[str]:
-    check_path("--input", path)
     if not path.is_file():
         raise UserError(f"--input {path} does not exist")
     try:
@@ -95,6 +94,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     )
     check_optional_range("--max-length", args.max_length, 1, MAX_POSITIONS, integer=True)
     check_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
+    if args.input is not None:
+        check_path("--input", args.input)
     if args.plot_attention and args.text is None:
         raise UserError("--plot-attention draws one sentence: use it with --text")
     if args.text is not None and not args.text.strip():
