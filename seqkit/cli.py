@@ -262,19 +262,15 @@ def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> in
     classifier folder) end here too."""
     import torch
 
+    from seqkit.checks import MAX_SEED, check_range
     from seqkit.generation import generate
+    from seqkit.recipes import check_sampling
 
     if args.prompt is None:
         raise UserError("--prompt is required for a text model")
 
-    for name in ("max_new_tokens", "top_k"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    check_sampling("--", args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+    check_range("--seed", args.seed, 0, MAX_SEED, integer=True)
 
     model, tokenizer = load_pretrained(folder)
     ids = tokenizer.encode(args.prompt, what="prompt")

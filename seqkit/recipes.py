@@ -30,6 +30,17 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from seqkit.checks import (
+    MAX_NEW_TOKENS,
+    MAX_POSITIONS,
+    MAX_VOCAB,
+    check_choice,
+    check_optional_range,
+    check_path,
+    check_range,
+    cut,
+    show,
+)
 from seqkit.errors import UserError
 from seqkit.trainer.config import TrainerConfig
 
@@ -44,6 +55,11 @@ them there), else the repository's ``recipes/`` (an editable install or a checko
 
 TOKENIZER_KINDS = ("char", "bpe")
 """Values of ``tokenizer.kind``."""
+
+MAX_YAML_VALUES = 100_000
+"""Most values (mappings, lists and scalars, each alias counted as what it stands for) that a
+recipe or an override may hold: a real recipe holds a few hundred; aliases of aliases
+("billion laughs") could otherwise stand for more than memory or time allow."""
 
 SECTIONS = ("description", "task", "model", "tokenizer", "data", "trainer", "sample")
 """Top-level keys of a recipe, in the order a saved recipe writes them."""
@@ -64,12 +80,10 @@ class TokenizerSection:
     """Vocabulary size for tokenizers that learn one (bpe); char uses the corpus's characters."""
 
     def __post_init__(self) -> None:
-        if self.kind not in TOKENIZER_KINDS:
-            raise UserError(
-                f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}, got {self.kind!r}"
-            )
-        if self.vocab_size is not None and self.vocab_size < 1:
-            raise UserError(f"tokenizer.vocab_size must be at least 1, got {self.vocab_size}")
+        check_choice("tokenizer.kind", self.kind, TOKENIZER_KINDS)
+        if self.path is not None:
+            check_path("tokenizer.path", self.path)
+        check_optional_range("tokenizer.vocab_size", self.vocab_size, 1, MAX_VOCAB, integer=True)
 
 
 @dataclass
@@ -99,12 +113,11 @@ class DataSection:
     block_size = non-overlapping blocks)."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.val_fraction < 1:
-            raise UserError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.block_size is not None and self.block_size < 1:
-            raise UserError(f"data.block_size must be at least 1, got {self.block_size}")
-        if self.stride < 1:
-            raise UserError(f"data.stride must be at least 1, got {self.stride}")
+        if self.path is not None:
+            check_path("data.path", self.path)
+        check_range("data.val_fraction", self.val_fraction, 0, 1, high_open=True)
+        check_optional_range("data.block_size", self.block_size, 1, MAX_POSITIONS, integer=True)
+        check_range("data.stride", self.stride, 1, MAX_POSITIONS, integer=True)
 
 
 @dataclass
@@ -123,14 +136,26 @@ class SampleSection:
     """Sample only from the smallest set of tokens whose probability reaches p (null = all)."""
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise UserError(f"sample.max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise UserError(f"sample.temperature must be >= 0, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise UserError(f"sample.top_k must be at least 1, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise UserError(f"sample.top_p must be in (0, 1], got {self.top_p}")
+        check_sampling("sample.", self.max_new_tokens, self.temperature, self.top_k, self.top_p)
+
+
+def check_sampling(
+    prefix: str,
+    max_new_tokens: int | None,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+) -> None:
+    """The sampling settings shared by ``sample`` and ``seqkit generate``; ``prefix`` names
+    them (``sample.`` for recipe fields, ``--`` for options, whose names use dashes)."""
+
+    def name(field: str) -> str:
+        return prefix + (field.replace("_", "-") if prefix == "--" else field)
+
+    check_optional_range(name("max_new_tokens"), max_new_tokens, 1, MAX_NEW_TOKENS, integer=True)
+    check_range(name("temperature"), temperature, 0)
+    check_optional_range(name("top_k"), top_k, 1, MAX_VOCAB, integer=True)
+    check_optional_range(name("top_p"), top_p, 0, 1, low_open=True)
 
 
 @dataclass
@@ -179,9 +204,16 @@ _CORE_SCHEMA = [
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars and an error for duplicate keys."""
+    """SafeLoader with YAML 1.2 core-schema scalars, an error for duplicate keys, and a budget
+    of :data:`MAX_YAML_VALUES` values with every alias expanded."""
 
     yaml_implicit_resolvers: typing.ClassVar[dict] = {}
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expanded_size(node)
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         # PyYAML keeps the last of two equal keys silently; in a recipe that hides a typo.
@@ -196,6 +228,44 @@ class _Loader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_YAML_VALUES` values, or refer to
+    themselves: both are cheap to parse and endless to walk.
+
+    Each node's expanded size is computed once (aliases share node objects), so the check is
+    linear in the text, however large the expansion would be.
+    """
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to the value that contains it", node.start_mark
+            )
+        in_progress.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        in_progress.discard(key)
+        if total > MAX_YAML_VALUES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases expand to more than {MAX_YAML_VALUES} values; write the values out",
+                node.start_mark,
+            )
+        sizes[key] = total
+        return total
+
+    size(root)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -241,7 +311,8 @@ def parse_section(cls: type[T], mapping: Any, where: str) -> T:
     for key in mapping:
         if key not in fields:
             raise UserError(
-                f"unknown key '{where}.{key}'; valid keys in '{where}': {', '.join(sorted(fields))}"
+                f"unknown key '{where}.{cut(str(key), 40)}'; "
+                f"valid keys in '{where}': {', '.join(sorted(fields))}"
             )
     hints = typing.get_type_hints(cls)  # resolves annotations written as strings
     values = {}
@@ -277,11 +348,15 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():  # 1e3 for max_steps
-            return int(value)
+            return int(value)  # is_integer() is False for nan and inf
         raise _mismatch(value, annotation, where)
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                # YAML's .nan and .inf pass here; each section's range check refuses them.
+                return float(value)
+            except OverflowError:  # an int too large for a float
+                raise _mismatch(value, annotation, where) from None
         raise _mismatch(value, annotation, where)
     if annotation is str:
         if isinstance(value, str):
@@ -353,15 +428,7 @@ def _plural(annotation: Any) -> str:
     return names.get(annotation, "values")
 
 
-def _show(value: Any) -> str:
-    """A value as the user wrote it: strings quoted, YAML spellings for null and booleans."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a mapping"
-    return repr(value)
+_show = show  # a value as the user wrote it, cut to a line (one home: seqkit.checks)
 
 
 def _mismatch(value: Any, annotation: Any, where: str) -> UserError:
@@ -407,8 +474,10 @@ def _parse_override_value(text: str) -> Any:
         return ""
     try:
         value = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no objects
-    except yaml.YAMLError:
-        return text  # not YAML (e.g. `[oops`): the user meant the literal text
+    except (yaml.YAMLError, ValueError, RecursionError):
+        # Not YAML (e.g. `[oops`), an integer of more digits than Python converts, or lists
+        # nested past the parser's depth: the user meant the literal text.
+        return text
     # `ROMEO:` or `a: b` parse as mappings; an override sets one value, so keep the text.
     return text if isinstance(value, dict) else value
 
@@ -440,6 +509,10 @@ def load_recipe(
         raw = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: no objects
     except yaml.YAMLError as error:
         raise _yaml_error(error, str(path)) from None
+    except ValueError as error:  # int() of a number with more digits than Python allows
+        raise UserError(f"{path}: invalid YAML: {show(str(error))}") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid YAML: values nested too deeply") from None
     if raw is None:
         raise UserError(f"recipe {path} is empty; it needs at least a 'task'")
     if not isinstance(raw, dict):
@@ -461,7 +534,9 @@ def recipe_from_dict(
     where = f" in {source}" if source else ""
     for key in raw:
         if key not in SECTIONS:
-            raise UserError(f"unknown section '{key}'; valid sections: {', '.join(SECTIONS)}")
+            raise UserError(
+                f"unknown section '{cut(str(key), 40)}'; valid sections: {', '.join(SECTIONS)}"
+            )
     task = raw.get("task")
     if task is None:
         raise UserError(f"recipe{where} has no 'task' (the model family, e.g. task: gpt)")

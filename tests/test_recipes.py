@@ -198,9 +198,10 @@ def test_override_typo_reads_like_a_file_typo(tmp_path):
 
 
 def test_scientific_notation_without_a_dot_is_a_float_in_files(tmp_path):
-    path = write(tmp_path, MINIMAL + "trainer:\n  lr: 3e-4\n  eps: 1E-8\n  min_lr: -2.5e+1\n")
+    # (a signed mantissa and exponent: weight_decay, since a negative min_lr is refused now)
+    path = write(tmp_path, MINIMAL + "trainer:\n  lr: 3e-4\n  eps: 1E-8\n  weight_decay: +2.5e+1\n")
     trainer = load_recipe(path).trainer
-    assert (trainer.lr, trainer.eps, trainer.min_lr) == (3e-4, 1e-8, -25.0)
+    assert (trainer.lr, trainer.eps, trainer.weight_decay) == (3e-4, 1e-8, 25.0)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from seqkit.checks import MAX_NEW_TOKENS, MAX_SEED, check_optional_range, check_range
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
 
@@ -16,7 +17,11 @@ from seqkit.folders import resolve_model_dir
 def cmd_compose(args: argparse.Namespace) -> int:
     from seqkit.families import family_for_model
     from seqkit.music import family as music
+    from seqkit.recipes import check_sampling
 
+    check_optional_range("--length", args.length, 1, MAX_NEW_TOKENS, integer=True)
+    check_sampling("--", None, args.temperature, args.top_k, args.top_p)
+    check_range("--seed", args.seed, 0, MAX_SEED, integer=True)
     folder = resolve_model_dir(args.model)
     if family_for_model(folder) is not music:
         raise UserError(

@@ -10,6 +10,14 @@ import argparse
 import json
 from pathlib import Path
 
+from seqkit.checks import (
+    MAX_BATCH,
+    MAX_BEAM,
+    MAX_EPISODES,
+    MAX_SAMPLES,
+    MAX_SEED,
+    check_optional_range,
+)
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
 from seqkit.outputs import check_new_file, write_text_atomically
@@ -26,8 +34,11 @@ def run_dir_of(model_dir: Path) -> Path | None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from seqkit.families import family_for_model
 
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_optional_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
+    check_optional_range("--beam-size", args.beam_size, 1, MAX_BEAM, integer=True)
+    check_optional_range("--episodes", args.episodes, 1, MAX_EPISODES, integer=True)
+    check_optional_range("--num-pieces", args.num_pieces, 1, MAX_SAMPLES, integer=True)
+    check_optional_range("--seed", args.seed, 0, MAX_SEED, integer=True)
     if args.json:
         check_new_file(args.json, overwrite=args.overwrite, option="--json")
     folder = resolve_model_dir(args.model)

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from seqkit.checks import MAX_VOCAB, check_optional_range
 from seqkit.errors import UserError
 from seqkit.outputs import check_creatable
 
@@ -30,8 +31,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     check_creatable(out, "--out")
     if args.kind == "bpe" and args.vocab_size is None:
         raise UserError("--vocab-size is required for a bpe tokenizer")
-    if args.vocab_size is not None and args.vocab_size < 1:
-        raise UserError(f"--vocab-size must be at least 1, got {args.vocab_size}")
+    check_optional_range("--vocab-size", args.vocab_size, 1, MAX_VOCAB, integer=True)
     special = None if args.special_tokens is None else parse_special_token_args(args.special_tokens)
     # read_text_file checks each file (exists, UTF-8 with the offending byte offset, not empty);
     # files are read lazily, one at a time, so only one is in memory beside the trainer's counts.

@@ -17,6 +17,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from seqkit.checks import (
+    MAX_BATCH,
+    MAX_BEAM,
+    MAX_LENGTH_PENALTY,
+    MAX_POSITIONS,
+    check_optional_range,
+    check_path,
+    check_range,
+)
 from seqkit.errors import UserError
 from seqkit.folders import resolve_model_dir
 from seqkit.outputs import check_new_file, write_text_atomically
@@ -71,12 +80,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if (args.text is None) == (args.input is None):
         raise UserError("give exactly one of --text TEXT or --input FILE")
-    if args.beam_size is not None and args.beam_size < 1:
-        raise UserError(f"--beam-size must be at least 1 (1 = greedy), got {args.beam_size}")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.max_length is not None and args.max_length < 1:
-        raise UserError(f"--max-length must be at least 1, got {args.max_length}")
+    check_optional_range("--beam-size", args.beam_size, 1, MAX_BEAM, integer=True)
+    check_optional_range(
+        "--length-penalty", args.length_penalty, -MAX_LENGTH_PENALTY, MAX_LENGTH_PENALTY
+    )
+    check_optional_range("--max-length", args.max_length, 1, MAX_POSITIONS, integer=True)
+    check_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
+    if args.input is not None:
+        check_path("--input", args.input)
     if args.plot_attention and args.text is None:
         raise UserError("--plot-attention draws one sentence: use it with --text")
     if args.text is not None and not args.text.strip():

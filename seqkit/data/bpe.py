@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqkit.checks import MAX_VOCAB
 from seqkit.data.special_tokens import (
     SpecialTokenIds,
     SpecialTokensSpec,
@@ -93,6 +94,10 @@ class BPETokenizer(SpecialTokenIds):
                 f"vocab size {vocab_size} is smaller than the byte alphabet ({BYTE_ALPHABET_SIZE})"
                 f" plus {len(tokens)} special tokens; use at least {smallest}"
             )
+        # The trainer sizes its tables by vocab_size before it reads a byte: a billion aborts
+        # the whole process (a failed allocation in Rust), far past any corpus's merges.
+        if vocab_size > MAX_VOCAB:
+            raise UserError(f"vocab size {vocab_size} is larger than seqkit allows ({MAX_VOCAB})")
         if min_frequency < 1:
             raise UserError(f"min_frequency must be at least 1, got {min_frequency}")
         pieces, seen_text = _nonempty(texts)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from seqkit.checks import check_path
 from seqkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def read_text_file(path: str | Path) -> str:
     byte-order mark is dropped: it is an encoding artefact, not a character of the corpus.
     """
     path = Path(path).expanduser()
+    check_path("corpus file", path)
     if path.is_dir():
         files = sorted(p for p in path.glob("*.txt") if p.is_file())
         if not files:

@@ -25,6 +25,15 @@ from typing import Any
 import torch
 
 from seqkit import recipes
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_ranges,
+    count,
+    probability,
+    show,
+)
 from seqkit.errors import UserError
 from seqkit.families import Job
 from seqkit.recipes import Recipe, recipe_to_dict
@@ -61,19 +70,19 @@ class ModelSection:
 
     def __post_init__(self) -> None:
         if self.attention not in ("sdpa", "explicit"):
-            raise UserError(f"model.attention must be sdpa or explicit, got {self.attention!r}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        for name in (
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "max_position_embeddings",
-        ):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UserError(f"model.{name} must be at least 1, got {value}")
+            raise UserError(f"model.attention must be sdpa or explicit, got {show(self.attention)}")
+        check_ranges(
+            "model",
+            self,
+            {
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_hidden_layers": count(1, MAX_DEPTH),
+                "num_attention_heads": count(1, MAX_DEPTH),
+                "intermediate_size": count(1, MAX_WIDTH),
+                "max_position_embeddings": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
 
 
 @dataclass
@@ -89,12 +98,15 @@ class DataSection(recipes.DataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.max_length < 3:
-            raise UserError(f"data.max_length must be at least 3, got {self.max_length}")
-        if not 0 < self.mlm_probability < 1:
-            raise UserError(f"data.mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        if self.train_examples is not None and self.train_examples < 1:
-            raise UserError(f"data.train_examples must be at least 1, got {self.train_examples}")
+        check_ranges(
+            "data",
+            self,
+            {
+                "max_length": count(3, MAX_POSITIONS),  # [CLS], one token, [SEP]
+                "mlm_probability": probability(low_open=True),
+                "train_examples": count(1, None),
+            },
+        )
 
 
 # ----------------------------------------------------------------------------- shared

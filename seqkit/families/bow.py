@@ -15,6 +15,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.checks import (
+    MAX_WIDTH,
+    check_choice,
+    check_range,
+    check_ranges,
+    count,
+    probability,
+    show,
+)
 from seqkit.errors import UserError
 from seqkit.families import Job
 from seqkit.recipes import DataSection as BaseDataSection
@@ -22,6 +31,8 @@ from seqkit.recipes import Recipe
 from seqkit.trainer.tasks import SupervisedTask
 
 MODEL_TYPES = ("seqkit-bow",)
+MAX_NGRAM = 10
+"""Longest word n-gram (every document yields about one n-gram per word for each n)."""
 
 
 @dataclass
@@ -34,6 +45,12 @@ class ModelSection:
     """Width of the MLP's hidden layer."""
     dropout: float = 0.0
     """Dropout on the MLP's hidden layer."""
+
+    def __post_init__(self) -> None:
+        from seqkit.models.bow import CLASSIFIERS
+
+        check_choice("model.classifier", self.classifier, CLASSIFIERS)
+        check_ranges("model", self, {"hidden_size": count(1, MAX_WIDTH), "dropout": probability()})
 
 
 @dataclass
@@ -60,6 +77,29 @@ class DataSection(BaseDataSection):
     """tfidf: use 1 + ln(count) instead of the count."""
     lowercase: bool = True
     """Lowercase documents before cutting them into words."""
+
+    def __post_init__(self) -> None:
+        from seqkit.data.bow import WEIGHTINGS
+
+        super().__post_init__()
+        check_choice("data.weighting", self.weighting, WEIGHTINGS)
+        for i, n in enumerate(self.ngram_range):
+            check_range(f"data.ngram_range[{i}]", n, 1, MAX_NGRAM, integer=True)
+        if self.ngram_range[0] > self.ngram_range[1]:
+            raise UserError(
+                f"data.ngram_range must be [min, max] with min <= max, got {list(self.ngram_range)}"
+            )
+        for name in ("min_df", "max_df"):
+            value = getattr(self, name)
+            if isinstance(value, float):  # a fraction of the documents
+                check_range(f"data.{name}", value, 0, 1)
+            else:  # a number of documents
+                check_range(f"data.{name}", value, 0, None, integer=True)
+        check_ranges("data", self, {"max_features": count(1, None)})
+        if isinstance(self.stop_words, str) and self.stop_words != "english":
+            raise UserError(
+                f"data.stop_words must be english or a list of words, got {show(self.stop_words)}"
+            )
 
 
 class BagOfWordsDataset(Dataset):
@@ -165,15 +205,9 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
     """Load and split the documents, fit the vectorizer, build the classifier."""
     from seqkit.data.classification import split_labelled
     from seqkit.export.model_card import write_model_card
-    from seqkit.models.bow import CLASSIFIERS, BagOfWordsConfig, BagOfWordsForSequenceClassification
+    from seqkit.models.bow import BagOfWordsConfig, BagOfWordsForSequenceClassification
     from seqkit.recipes import recipe_to_dict
 
-    if section.classifier not in CLASSIFIERS:
-        raise UserError(
-            f"model.classifier must be one of {', '.join(CLASSIFIERS)}, got {section.classifier!r}"
-        )
-    if section.hidden_size < 1:
-        raise UserError(f"model.hidden_size must be at least 1, got {section.hidden_size}")
     documents = _labelled(recipe)
     train, val = split_labelled(documents, recipe.data.val_fraction, recipe.trainer.seed)
     vectorizer = _vectorizer_for(recipe.data)

@@ -13,6 +13,15 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
 from seqkit.data import (
     CausalLMDataset,
     CharTokenizer,
@@ -55,6 +64,24 @@ class ModelSection:
     init_from: str | None = None
     """A GPT folder (a run's final/) to start from instead of random weights: fine-tuning."""
 
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "n_layer": count(1, MAX_DEPTH),
+                "n_head": count(1, MAX_DEPTH),
+                "n_embd": count(1, MAX_WIDTH),
+                "block_size": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
+        check_choice("model.attention", self.attention, ATTENTION_PATHS)
+        if self.n_embd % self.n_head:
+            raise UserError(
+                f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})"
+            )
+
 
 def _tokenizer_for(recipe: Recipe, section: ModelSection, text: str) -> Tokenizer:
     """The model's own tokenizer when fine-tuning, else a saved folder, else one trained on the
@@ -69,17 +96,8 @@ def _tokenizer_for(recipe: Recipe, section: ModelSection, text: str) -> Tokenize
 
 
 def _model_for(section: ModelSection, vocab_size: int) -> GPTLMHeadModel:
-    if section.attention not in ATTENTION_PATHS:
-        raise UserError(
-            f"model.attention must be one of {', '.join(ATTENTION_PATHS)}, "
-            f"got {section.attention!r}"
-        )
     if section.init_from:
         return _pretrained_for(section, Path(section.init_from))
-    if section.n_embd % section.n_head:
-        raise UserError(
-            f"model.n_embd ({section.n_embd}) must be divisible by model.n_head ({section.n_head})"
-        )
     config = GPTConfig(
         vocab_size=vocab_size,
         n_positions=section.block_size,

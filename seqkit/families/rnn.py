@@ -24,6 +24,15 @@ from typing import Any
 import torch
 
 from seqkit import recipes
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_ranges,
+    count,
+    probability,
+    show,
+)
 from seqkit.errors import UserError
 from seqkit.families import Job, load_init_from
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
@@ -82,12 +91,19 @@ class ModelSection:
         for name, (value, valid) in checks.items():
             if value not in valid:
                 shown = ", ".join(v for v in valid if v is not None)
-                raise UserError(f"model.{name} must be one of {shown}, got {value!r}")
-        for name in ("embedding_size", "hidden_size", "num_layers", "block_size", "max_length"):
-            if getattr(self, name) < 1:
-                raise UserError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
+                raise UserError(f"model.{name} must be one of {shown}, got {show(value)}")
+        check_ranges(
+            "model",
+            self,
+            {
+                "embedding_size": count(1, MAX_WIDTH),
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+                "block_size": count(1, MAX_POSITIONS),
+                "max_length": count(1, MAX_POSITIONS),
+            },
+        )
 
 
 # ----------------------------------------------------------------------------- shared

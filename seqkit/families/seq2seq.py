@@ -15,6 +15,20 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import (
+    MAX_BEAM,
+    MAX_DEPTH,
+    MAX_LENGTH_PENALTY,
+    MAX_POSITIONS,
+    MAX_VOCAB,
+    MAX_WIDTH,
+    check_choice,
+    check_optional_range,
+    check_range,
+    check_ranges,
+    count,
+    probability,
+)
 from seqkit.data.seq2seq import (
     VOCAB_KINDS,
     TranslationDataset,
@@ -37,6 +51,8 @@ from seqkit.trainer.tasks import LanguageModelingTask
 MODEL_TYPES = ("seqkit-seq2seq",)
 ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
 GENERATED = "generated"
+MAX_GENERATED_PAIRS = 10**6
+"""Most pairs of the generated corpus (they are all made in memory before training)."""
 
 
 @dataclass
@@ -77,17 +93,19 @@ class DataSection(BaseDataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.min_freq < 1:
-            raise UserError(f"data.min_freq must be at least 1, got {self.min_freq}")
-        if self.tokenizer not in VOCAB_KINDS:
-            raise UserError(
-                f"data.tokenizer must be one of {', '.join(VOCAB_KINDS)}, got {self.tokenizer!r}"
-            )
-        for name in ("max_source_length", "max_target_length", "generated_pairs"):
-            if getattr(self, name) < (2 if name == "max_target_length" else 1):
-                raise UserError(f"data.{name} is too small: {getattr(self, name)}")
-        if self.max_train_pairs is not None and self.max_train_pairs < 1:
-            raise UserError(f"data.max_train_pairs must be at least 1, got {self.max_train_pairs}")
+        check_choice("data.tokenizer", self.tokenizer, VOCAB_KINDS)
+        check_ranges(
+            "data",
+            self,
+            {
+                "min_freq": count(1, None),
+                "vocab_size": count(1, MAX_VOCAB),
+                "max_source_length": count(1, MAX_POSITIONS),
+                "max_target_length": count(2, MAX_POSITIONS),  # one token and eos
+                "generated_pairs": count(1, MAX_GENERATED_PAIRS),
+                "max_train_pairs": count(1, None),
+            },
+        )
 
 
 @dataclass
@@ -114,24 +132,37 @@ class ModelSection:
     """Most tokens generated per sentence."""
 
     def __post_init__(self) -> None:
-        if self.attention not in ATTENTION_KINDS:
-            raise UserError(
-                f"model.attention must be one of {', '.join(ATTENTION_KINDS)}, "
-                f"got {self.attention!r}"
-            )
-        if self.hidden_size < 2 or self.hidden_size % 2:
-            raise UserError(f"model.hidden_size must be even and ≥ 2, got {self.hidden_size}")
-        if self.embedding_dim < 1 or self.num_layers < 1:
-            raise UserError("model.embedding_dim and model.num_layers must be at least 1")
-        if not 0 <= self.teacher_forcing_ratio <= 1:
-            raise UserError(
-                f"model.teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}"
-            )
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        check_beam_size(self.beam_size, "model.beam_size")
-        if self.max_length < 1:
-            raise UserError(f"model.max_length must be at least 1, got {self.max_length}")
+        check_choice("model.attention", self.attention, ATTENTION_KINDS)
+        check_ranges(
+            "model",
+            self,
+            {
+                "embedding_dim": count(1, MAX_WIDTH),
+                "hidden_size": count(2, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+                "teacher_forcing_ratio": probability(high_open=False),
+            },
+        )
+        if self.hidden_size % 2:  # the bidirectional encoder gives each direction half
+            raise UserError(f"model.hidden_size must be even, got {self.hidden_size}")
+        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
+
+
+def check_decoding(
+    prefix: str, beam_size: int, length_penalty: float | None, max_length: int | None
+) -> None:
+    """Beam search settings of recipes (``prefix`` ``model.``) and of the translate and
+    evaluate options (``--``); None is an option left unset."""
+
+    def name(field: str) -> str:
+        return prefix + (field.replace("_", "-") if prefix == "--" else field)
+
+    check_beam_size(beam_size, name("beam_size"))
+    check_optional_range(
+        name("length_penalty"), length_penalty, -MAX_LENGTH_PENALTY, MAX_LENGTH_PENALTY
+    )
+    check_optional_range(name("max_length"), max_length, 1, MAX_POSITIONS, integer=True)
 
 
 def vocab_options(data: DataSection) -> dict:
@@ -145,8 +176,8 @@ def vocab_options(data: DataSection) -> dict:
 
 
 def check_beam_size(beam_size: int, name: str = "--beam-size") -> None:
-    if beam_size < 1:
-        raise UserError(f"{name} must be at least 1 (1 = greedy), got {beam_size}")
+    """A beam width: 1 (greedy) up to :data:`MAX_BEAM` (each beam is a whole sequence)."""
+    check_range(name, beam_size, 1, MAX_BEAM, integer=True)
 
 
 def load_pairs(data: DataSection, seed: int = 0) -> tuple[list, list]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_ranges, count, probability
 from seqkit.data.seq2seq import (
     BOS_ID,
     EOS_ID,
@@ -30,7 +31,7 @@ from seqkit.families import Job
 from seqkit.families.seq2seq import (
     DataSection,
     attention_labels,
-    check_beam_size,
+    check_decoding,
     decoding_defaults,
     load_pairs,
     save_pretrained,  # the same Hub folder: weights, config, vocabularies, decoding defaults
@@ -98,21 +99,28 @@ class ModelSection:
             "attention": (self.attention, ("sdpa", "explicit")),
         }
         for name, (value, valid) in checks.items():
-            if value not in valid:
-                raise UserError(f"model.{name} must be one of {', '.join(valid)}, got {value!r}")
-        if self.d_model < 2 or self.d_model % 2:
-            raise UserError(f"model.d_model must be even and ≥ 2, got {self.d_model}")
-        if self.n_head < 1 or self.d_model % self.n_head:
+            check_choice(f"model.{name}", value, valid)
+        check_ranges(
+            "model",
+            self,
+            {
+                "d_model": count(2, MAX_WIDTH),
+                "n_head": count(1, MAX_DEPTH),
+                "num_encoder_layers": count(1, MAX_DEPTH),
+                "num_decoder_layers": count(1, MAX_DEPTH),
+                "d_ff": count(1, MAX_WIDTH),
+                "dropout": probability(),
+                "attention_dropout": probability(),
+                "label_smoothing": probability(),
+            },
+        )
+        if self.d_model % 2:  # sinusoidal encodings pair a sine with a cosine
+            raise UserError(f"model.d_model must be even, got {self.d_model}")
+        if self.d_model % self.n_head:
             raise UserError(
                 f"model.d_model ({self.d_model}) must be divisible by model.n_head ({self.n_head})"
             )
-        for name in ("num_encoder_layers", "num_decoder_layers", "d_ff", "max_length"):
-            if getattr(self, name) < 1:
-                raise UserError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("dropout", "attention_dropout", "label_smoothing"):
-            if not 0 <= getattr(self, name) < 1:
-                raise UserError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
-        check_beam_size(self.beam_size, "model.beam_size")
+        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
 
 
 def _tokenizer_for(data: DataSection, section: ModelSection, train_pairs) -> TranslationTokenizer:

@@ -20,6 +20,16 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import (
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_STEPS,
+    MAX_WIDTH,
+    check_range,
+    check_ranges,
+    count,
+    positive,
+)
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -31,6 +41,10 @@ from seqkit.vision.data import ImageDataSection, ImageSplits, load_splits
 MODEL_TYPES = (DCGANConfig.model_type,)
 DataSection = ImageDataSection
 DEFAULT_NUM_SAMPLES = 64
+
+
+MAX_START_SIZE = 1024
+"""Largest side of the generator's first feature map."""
 
 
 @dataclass
@@ -55,14 +69,25 @@ class ModelSection:
     num_samples: int = 64
     """Images in each sample grid (the same noise every time)."""
 
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "latent_dim": count(1, MAX_WIDTH),
+                "start_size": count(1, MAX_START_SIZE),
+                "generator_features": count(1, MAX_WIDTH),
+                "discriminator_features": count(1, MAX_WIDTH),
+                "generator_lr": positive(),
+                "discriminator_lr": positive(),
+                "sample_every": count(0, MAX_STEPS),
+                "num_samples": count(1, MAX_SAMPLES),
+            },
+        )
+
 
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Load the training images, build the DCGAN, and wrap it in the adversarial task."""
-    if section.latent_dim < 1 or section.num_samples < 1 or section.sample_every < 0:
-        raise UserError(
-            "model.latent_dim and model.num_samples must be at least 1, "
-            "model.sample_every at least 0"
-        )
     splits = load_splits(recipe.data)
     channels, size, _ = splits.image_shape
     config = DCGANConfig(
@@ -157,9 +182,9 @@ def generate_command(folder: Path, args) -> int:
     num_samples = getattr(args, "num_samples", None)
     if num_samples is None:  # not `or`: --num-samples 0 is an error, not the default
         num_samples = DEFAULT_NUM_SAMPLES
-    if num_samples < 1:
-        raise UserError(f"--num-samples must be at least 1, got {num_samples}")
+    check_range("--num-samples", num_samples, 1, MAX_SAMPLES, integer=True)
     seed = getattr(args, "seed", 0) or 0
+    check_range("--seed", seed, 0, MAX_SEED, integer=True)
     out = check_new_file(
         getattr(args, "out", None) or f"samples-seed-{seed}.png",
         overwrite=getattr(args, "overwrite", False),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_ranges, count, probability
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -43,13 +44,20 @@ class ModelSection:
     decay_first_layer_only: bool = True
     """Apply trainer.weight_decay to the first layer only, as the paper does."""
 
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+            },
+        )
+
 
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Load the graph, build the GCN, and wrap both in the full-batch task."""
-    if section.hidden_size < 1 or section.num_layers < 1:
-        raise UserError("model.hidden_size and model.num_layers must be at least 1")
-    if not 0 <= section.dropout < 1:
-        raise UserError(f"model.dropout must be in [0, 1), got {section.dropout}")
     graph = load_graph(recipe.data)
     torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
     model = GCNForNodeClassification(

@@ -30,6 +30,14 @@ from typing import Any
 
 import torch
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_ranges,
+    count,
+    probability,
+)
 from seqkit.errors import UserError
 from seqkit.families import Job
 from seqkit.recipes import DataSection as BaseDataSection
@@ -41,6 +49,8 @@ MODEL_TYPES = ("seqkit-music-gpt", "seqkit-music-lstm")
 DEFAULT_LENGTH = 1024
 """Tokens a composition may take by default: about one chorale (it stops earlier at EOS)."""
 MAX_TRANSPOSE = 6
+MAX_BEAT_RESOLUTION = 96
+"""Finest grid of REMI positions per quarter note (each position is a token of the vocabulary)."""
 
 
 @dataclass
@@ -67,14 +77,15 @@ class DataSection(BaseDataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 <= self.transpose <= MAX_TRANSPOSE:
-            raise UserError(
-                f"data.transpose must be between 0 and {MAX_TRANSPOSE}, got {self.transpose}"
-            )
-        if self.max_pieces is not None and self.max_pieces < 1:
-            raise UserError(f"data.max_pieces must be at least 1, got {self.max_pieces}")
-        if self.beat_resolution < 1:
-            raise UserError(f"data.beat_resolution must be at least 1, got {self.beat_resolution}")
+        check_ranges(
+            "data",
+            self,
+            {
+                "max_pieces": count(1, None),
+                "transpose": count(0, MAX_TRANSPOSE),
+                "beat_resolution": count(1, MAX_BEAT_RESOLUTION),
+            },
+        )
 
 
 @dataclass
@@ -95,11 +106,18 @@ class ModelSection:
     """Dropout on embeddings and between layers (both)."""
 
     def __post_init__(self) -> None:
-        for name in ("n_layer", "n_embd", "n_head", "hidden_size", "block_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise UserError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        check_ranges(
+            "model",
+            self,
+            {
+                "n_layer": count(1, MAX_DEPTH),
+                "n_embd": count(1, MAX_WIDTH),
+                "n_head": count(1, MAX_DEPTH),
+                "hidden_size": count(1, MAX_WIDTH),
+                "block_size": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
 
 
 # ----------------------------------------------------------------------------- data
@@ -468,14 +486,7 @@ def compose(folder: Path, args) -> int:
     for path in (png, wav if args.audio else None):
         if path is not None:
             check_new_file(path, overwrite=args.overwrite, option="--out (beside it)")
-    if args.length is not None and args.length < 1:
-        raise UserError(f"--length must be at least 1, got {args.length}")
-    if args.temperature < 0:
-        raise UserError(f"--temperature must be >= 0, got {args.temperature}")
-    if args.top_k is not None and args.top_k < 1:
-        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise UserError(f"--top-p must be in (0, 1], got {args.top_p}")
+    # --length, --temperature, --top-k, --top-p and --seed: checked by `seqkit compose`
     primer = None
     if args.primer:
         primer_path = Path(args.primer)
@@ -557,9 +568,7 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, Any]:
     recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
     if recipe.data.val_fraction <= 0:
         raise UserError(f"{run_dir}'s recipe holds out no pieces (data.val_fraction is 0)")
-    num_pieces = args.num_pieces if args.num_pieces is not None else 20
-    if num_pieces < 1:
-        raise UserError(f"--num-pieces must be at least 1, got {num_pieces}")
+    num_pieces = args.num_pieces if args.num_pieces is not None else 20  # checked by evaluate
     model, tokenizer = load_pretrained(folder)
     data = prepare_data(recipe.data, tokenizer)
     context = context_of(model)

@@ -18,6 +18,16 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_EPISODES,
+    MAX_STEPS,
+    MAX_WIDTH,
+    check_range,
+    check_ranges,
+    count,
+    probability,
+)
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -27,6 +37,8 @@ from seqkit.rl.models import QNetwork, QNetworkConfig, QTable, QTableConfig
 
 MODEL_TYPES = (QNetworkConfig.model_type, QTableConfig.model_type)
 DEFAULT_EPISODES = 20
+MAX_BUFFER = 10**7
+"""Most transitions the replay memory may keep (each is an observation pair in memory)."""
 
 
 @dataclass
@@ -70,21 +82,31 @@ class ModelSection:
     eval/return; early stopping on eval/return (mode max) then keeps the best policy. Their
     seeds start at 1,000,000, apart from the ones seqkit evaluate plays. 0 = no evaluation."""
 
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "gamma": probability(high_open=False),
+                "epsilon_start": probability(high_open=False),
+                "epsilon_end": probability(high_open=False),
+                "exploration_steps": count(0, MAX_STEPS),
+                "env_steps_per_update": count(1, MAX_STEPS),
+                "buffer_size": count(1, MAX_BUFFER),
+                "learning_starts": count(0, MAX_STEPS),
+                "target_update_every": count(1, MAX_STEPS),
+                "tau": probability(low_open=True, high_open=False),
+                "eval_episodes": count(0, MAX_EPISODES),
+                "validation_episodes": count(0, MAX_EPISODES),
+            },
+        )
+        check_range("model.hidden_sizes (its length)", len(self.hidden_sizes), 0, MAX_DEPTH)
+        for i, width in enumerate(self.hidden_sizes):
+            check_range(f"model.hidden_sizes[{i}]", width, 1, MAX_WIDTH, integer=True)
+
 
 def _check(recipe: Recipe, section: ModelSection) -> None:
-    if not 0 <= section.gamma <= 1:
-        raise UserError(f"model.gamma must be in [0, 1], got {section.gamma}")
-    for name in ("epsilon_start", "epsilon_end"):
-        if not 0 <= getattr(section, name) <= 1:
-            raise UserError(f"model.{name} must be in [0, 1], got {getattr(section, name)}")
-    if not 0 < section.tau <= 1:
-        raise UserError(f"model.tau must be in (0, 1], got {section.tau}")
-    for name in ("env_steps_per_update", "buffer_size", "target_update_every"):
-        if getattr(section, name) < 1:
-            raise UserError(f"model.{name} must be at least 1, got {getattr(section, name)}")
-    for name in ("exploration_steps", "learning_starts", "eval_episodes", "validation_episodes"):
-        if getattr(section, name) < 0:
-            raise UserError(f"model.{name} must be at least 0, got {getattr(section, name)}")
+    """What the model section asks of the trainer section (each field alone: __post_init__)."""
     if recipe.task == "q-learning":
         trainer = recipe.trainer
         if trainer.optimizer != "sgd" or trainer.momentum != 0 or trainer.weight_decay != 0:

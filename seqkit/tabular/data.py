@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.checks import check_choice, check_ranges, count
 from seqkit.errors import UserError
 from seqkit.recipes import DataSection as BaseDataSection
 
@@ -39,6 +40,8 @@ FLAGS = ("yr", "holiday")
 MEASUREMENTS = ("temp", "hum", "windspeed")
 """Columns standardised with the training rows' statistics."""
 TARGETS = ("cnt", "casual", "registered")
+MAX_DAYS = 100_000
+"""Most days a split may ask for (bike-sharing data has two years)."""
 """Columns a recipe may regress."""
 REQUIRED = ("instant", "dteday", "workingday", *CATEGORIES, *FLAGS, *MEASUREMENTS, *TARGETS)
 """Columns read from the CSV (workingday only for the hour-of-day baseline)."""
@@ -59,10 +62,11 @@ class TabularDataSection(BaseDataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.test_days < 1 or self.val_days < 0:
-            raise UserError("data.test_days must be at least 1 and data.val_days at least 0")
-        if self.target not in TARGETS:
-            raise UserError(f"data.target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        # Bounded by the data set's length (two years of days) once it is read.
+        check_ranges(
+            "data", self, {"test_days": count(1, MAX_DAYS), "val_days": count(0, MAX_DAYS)}
+        )
+        check_choice("data.target", self.target, TARGETS)
 
 
 class TableDataset(Dataset):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_range, probability
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -38,6 +39,14 @@ class ModelSection:
     """relu, sigmoid (the textbook's) or tanh."""
     dropout: float = 0.0
     """Dropout after each hidden layer."""
+
+    def __post_init__(self) -> None:
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_range("model.dropout", self.dropout, **probability())
+        widths = self.hidden_sizes or []
+        check_range("model.hidden_sizes (its length)", len(widths), 0, MAX_DEPTH)
+        for i, width in enumerate(widths):
+            check_range(f"model.hidden_sizes[{i}]", width, 1, MAX_WIDTH, integer=True)
 
 
 class RegressionTask(SupervisedTask):
@@ -62,12 +71,6 @@ class RegressionTask(SupervisedTask):
 
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Read and split the table, build the regressor, and wrap both for the Trainer."""
-    if section.activation not in ACTIVATIONS:
-        raise UserError(
-            f"model.activation must be one of {', '.join(ACTIVATIONS)}, got {section.activation!r}"
-        )
-    if not 0 <= section.dropout < 1:
-        raise UserError(f"model.dropout must be in [0, 1), got {section.dropout}")
     splits = load_splits(recipe.data)
     torch.manual_seed(recipe.trainer.seed)
     model = TabularRegressor(

@@ -6,7 +6,49 @@ field is also the reference for recipe authors.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+
+from seqkit.checks import (
+    MAX_BATCH,
+    MAX_SEED,
+    MAX_STEPS,
+    check_choice,
+    check_range,
+    check_ranges,
+    count,
+    non_negative,
+    positive,
+    probability,
+    show,
+)
+from seqkit.errors import UserError
+
+OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
+"""Values of ``optimizer``."""
+SCHEDULES = ("constant", "linear", "cosine", "step", "cyclic", "cosine_restarts", "inverse_sqrt")
+"""Values of ``schedule`` (see :mod:`seqkit.trainer.schedules`)."""
+USES_MIN_LR = ("linear", "cosine", "cyclic", "cosine_restarts")
+"""Schedules that go down to (or cycle through) ``min_lr``."""
+MIXED_PRECISION = ("no", "bf16", "fp16")
+"""Values of ``mixed_precision``."""
+NAN_POLICIES = ("stop", "skip")
+"""Values of ``nan_policy``."""
+TRACKERS = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "trackio": ("trackio",),
+    "comet_ml": ("comet_ml",),
+    "mlflow": ("mlflow",),
+    "clearml": ("clearml",),
+    "dvclive": ("dvclive",),
+    "swanlab": ("swanlab",),
+    "aim": ("aim",),
+}
+"""The trackers accelerate 1.x knows (``accelerate.utils.LoggerType`` without ``all``), each
+with the packages that provide it (any one will do)."""
+MAX_WORKERS = 256
+"""Most DataLoader worker processes (each is a whole Python process)."""
 
 
 @dataclass
@@ -75,7 +117,7 @@ class TrainerConfig:
     save_every: int = 500
     """Write a checkpoint every this many optimizer steps (and at the end); 0 = only at the end."""
     keep_last: int = 3
-    """Keep only the newest this many checkpoints (the best one is always kept)."""
+    """Keep only the newest this many checkpoints (the best one is always kept); 0 = keep all."""
     log_every: int = 10
     """Log training metrics every this many optimizer steps."""
 
@@ -92,3 +134,86 @@ class TrainerConfig:
     """accelerate trackers to log to (tensorboard, wandb, trackio, ...); metrics.jsonl always."""
     progress_bar: bool = True
     """Show a tqdm progress bar on the main process."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse any value the loop cannot follow, naming the field and its valid range.
+
+        Runs on construction; the Trainer runs it again, for a config changed after that.
+        """
+        check_ranges(
+            "trainer",
+            self,
+            {
+                "max_steps": count(1, MAX_STEPS),
+                "batch_size": count(1, MAX_BATCH),
+                "grad_accum_steps": count(1, MAX_BATCH),
+                "lr": positive(),
+                "seed": count(0, MAX_SEED),
+                "weight_decay": non_negative(),
+                "l1": non_negative(),
+                "eps": positive(),
+                "momentum": probability(),
+                "warmup_steps": count(0, MAX_STEPS),
+                "min_lr": non_negative(),
+                "decay_steps": count(1, MAX_STEPS),
+                "step_size": count(1, MAX_STEPS),
+                "gamma": {"low": 0, "high": 1, "low_open": True},
+                "cycle_steps": count(1, MAX_STEPS),
+                "restart_steps": count(1, MAX_STEPS),
+                "restart_mult": count(1, 1000),
+                "max_grad_norm": positive(),
+                "eval_every": count(0, MAX_STEPS),
+                "eval_batches": count(1, MAX_STEPS),
+                "eval_batch_size": count(1, MAX_BATCH),
+                "save_every": count(0, MAX_STEPS),
+                "keep_last": count(0, 10_000),
+                "log_every": count(1, MAX_STEPS),
+                "early_stopping_patience": count(1, MAX_STEPS),
+                "num_workers": count(0, MAX_WORKERS),
+            },
+        )
+        if len(self.betas) != 2:
+            raise UserError(f"trainer.betas must be a list of 2 numbers, got {list(self.betas)}")
+        for i, beta in enumerate(self.betas):
+            check_range(f"trainer.betas[{i}]", beta, **probability())
+        # Optimizer names are case-blind (AdamW reads as adamw), as build_optimizer reads them.
+        check_choice(
+            "trainer.optimizer",
+            self.optimizer.lower() if isinstance(self.optimizer, str) else self.optimizer,
+            OPTIMIZERS,
+        )
+        check_choice("trainer.schedule", self.schedule, SCHEDULES)
+        check_choice("trainer.mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        check_choice("trainer.nan_policy", self.nan_policy, NAN_POLICIES)
+        check_choice("trainer.early_stopping_mode", self.early_stopping_mode, ("min", "max"))
+        if not (
+            isinstance(self.early_stopping_metric, str)
+            and self.early_stopping_metric.startswith("eval/")
+            and len(self.early_stopping_metric) > len("eval/")
+        ):
+            raise UserError(
+                "trainer.early_stopping_metric must name an evaluation metric such as "
+                f"eval/loss, got {show(self.early_stopping_metric)}"
+            )
+        _check_trackers(self.report_to)
+        # decay_steps left at its default (max_steps) is not checked: a smoke test that cuts
+        # max_steps below warm-up is legitimate and simply never leaves the warm-up.
+        if self.decay_steps is not None and self.decay_steps < self.warmup_steps:
+            raise UserError(
+                f"trainer.decay_steps ({self.decay_steps}) must be >= trainer.warmup_steps "
+                f"({self.warmup_steps}): decay starts after warm-up"
+            )
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    """Every name in ``trainer.report_to`` must be a tracker accelerate knows, installed."""
+    for i, name in enumerate(report_to):
+        check_choice(f"trainer.report_to[{i}]", name, TRACKERS)
+        if not any(importlib.util.find_spec(module) for module in TRACKERS[name]):
+            raise UserError(
+                f"trainer.report_to: the {name} tracker needs the {TRACKERS[name][0]} package, "
+                f"which is not installed (pip install {TRACKERS[name][0]}, or drop {name})"
+            )

@@ -27,9 +27,7 @@ import torch
 from torch import nn
 
 from seqkit.errors import UserError
-from seqkit.trainer.config import TrainerConfig
-
-OPTIMIZERS = ("adamw", "adam", "sgd", "rmsprop", "adagrad")
+from seqkit.trainer.config import OPTIMIZERS, TrainerConfig
 
 # Module types whose parameters never take weight decay. Norm layers written from scratch in
 # seqkit have only 1-D parameters, which the 1-D rule below already catches.

@@ -46,41 +46,18 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from seqkit.errors import UserError
-from seqkit.trainer.config import TrainerConfig
-
-SCHEDULES = ("constant", "linear", "cosine", "step", "cyclic", "cosine_restarts", "inverse_sqrt")
-# Schedules that go down to (or cycle through) min_lr.
-_USES_MIN_LR = ("linear", "cosine", "cyclic", "cosine_restarts")
+from seqkit.trainer.config import SCHEDULES as SCHEDULES  # re-exported: the names live there
+from seqkit.trainer.config import USES_MIN_LR, TrainerConfig
 
 
 def check_schedule(config: TrainerConfig, base_lr: float | None = None) -> None:
-    """Raise :class:`UserError` for settings no schedule can follow."""
-    if config.schedule not in SCHEDULES:
-        raise UserError(
-            f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}"
-        )
-    if config.warmup_steps < 0:
-        raise UserError(f"trainer.warmup_steps must be >= 0, got {config.warmup_steps}")
-    # decay_steps left at its default (max_steps) is not checked: a smoke test that cuts
-    # max_steps below warm-up is legitimate and simply never leaves the warm-up.
-    if config.decay_steps is not None and config.decay_steps < config.warmup_steps:
-        raise UserError(
-            f"trainer.decay_steps ({config.decay_steps}) must be >= trainer.warmup_steps "
-            f"({config.warmup_steps}): decay starts after warm-up"
-        )
-    positive = {
-        "step": ("step_size", config.step_size),
-        "cyclic": ("cycle_steps", config.cycle_steps),
-        "cosine_restarts": ("restart_steps", config.restart_steps),
-    }
-    if config.schedule in positive:
-        field, value = positive[config.schedule]
-        if value <= 0:
-            raise UserError(f"trainer.{field} must be > 0, got {value}")
-    if config.schedule == "cosine_restarts" and config.restart_mult < 1:
-        raise UserError(f"trainer.restart_mult must be >= 1, got {config.restart_mult}")
+    """Raise :class:`UserError` for settings no schedule can follow together.
+
+    The fields are checked by :meth:`TrainerConfig.validate`; this is the check against
+    ``base_lr``, a task's own learning rate for one optimizer (a GAN's two).
+    """
     base_lr = config.lr if base_lr is None else base_lr
-    if config.schedule in _USES_MIN_LR and not 0 <= config.min_lr <= base_lr:
+    if config.schedule in USES_MIN_LR and not 0 <= config.min_lr <= base_lr:
         raise UserError(
             f"trainer.min_lr ({config.min_lr}) must lie between 0 and the learning rate ({base_lr})"
         )

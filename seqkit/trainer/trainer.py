@@ -53,9 +53,6 @@ from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, sche
 from seqkit.trainer.tasks import SupervisedTask, Task
 from seqkit.trainer.throughput import ThroughputMeter
 
-MIXED_PRECISION = ("no", "bf16", "fp16")
-NAN_POLICIES = ("stop", "skip")
-
 
 class TrainingDiverged(UserError):
     """The loss or the gradients stopped being finite and ``nan_policy`` is ``stop``."""
@@ -128,19 +125,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         train_lengths: Sequence[int] | None = None,
     ):
-        if config.mixed_precision not in MIXED_PRECISION:
-            raise UserError(
-                f"trainer.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                f"got {config.mixed_precision!r}"
-            )
-        if config.nan_policy not in NAN_POLICIES:
-            raise UserError(
-                f"trainer.nan_policy must be one of {', '.join(NAN_POLICIES)}, "
-                f"got {config.nan_policy!r}"
-            )
-        for name in ("max_steps", "batch_size", "grad_accum_steps"):
-            if getattr(config, name) < 1:
-                raise UserError(f"trainer.{name} must be at least 1, got {getattr(config, name)}")
+        config.validate()
         self.task = task if isinstance(task, Task) else SupervisedTask(task)
         self.config = config
         self.output_dir = Path(output_dir)

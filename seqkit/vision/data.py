@@ -28,10 +28,20 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.checks import (
+    MAX_SEED,
+    check_range,
+    check_ranges,
+    count,
+    non_negative,
+    probability,
+)
 from seqkit.errors import UserError
 from seqkit.recipes import DataSection as BaseDataSection
 
 EMBEDDED = ("digits",)
+MAX_CROP_PADDING = 1024
+"""Widest padding of the random-crop augmentation, in pixels."""
 
 
 @dataclass
@@ -65,21 +75,27 @@ class ImageDataSection(BaseDataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+        check_ranges(
+            "data",
+            self,
+            {
+                "test_fraction": probability(),
+                "split_seed": count(0, MAX_SEED),
+                "labels_per_class": count(1, None),
+                "crop_padding": count(0, MAX_CROP_PADDING),
+                "flip_probability": probability(high_open=False),
+                "rotation_degrees": non_negative(180),
+            },
+        )
+        for i, label in enumerate(self.classes or ()):
+            check_range(f"data.classes[{i}]", label, 0, None, integer=True)
+        if self.val_fraction + self.test_fraction >= 1:
             raise UserError(
                 "data.val_fraction + data.test_fraction must leave images for training, got "
                 f"{self.val_fraction} + {self.test_fraction}"
             )
-        if self.labels_per_class is not None and self.labels_per_class < 1:
-            raise UserError(
-                f"data.labels_per_class must be at least 1, got {self.labels_per_class}"
-            )
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise UserError(f"data.classes has repeated labels: {self.classes}")
-        if self.crop_padding < 0 or self.rotation_degrees < 0:
-            raise UserError("data.crop_padding and data.rotation_degrees must be >= 0")
-        if not 0 <= self.flip_probability <= 1:
-            raise UserError(f"data.flip_probability must be in [0, 1], got {self.flip_probability}")
 
 
 @dataclass

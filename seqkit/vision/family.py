@@ -20,6 +20,16 @@ from pathlib import Path
 
 import torch
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_choice,
+    check_range,
+    check_ranges,
+    count,
+    non_negative,
+    probability,
+)
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
 from seqkit.families import Job
@@ -40,6 +50,8 @@ MODEL_TYPES = tuple(MODEL_CLASSES)
 AUTOENCODER_TASK = "denoising-autoencoder"
 FREEZE_CHOICES = ("none", "features", "all-but-classifier")
 DataSection = ImageDataSection
+MAX_KERNEL = 64
+"""Largest convolution kernel side."""
 
 
 @dataclass
@@ -72,6 +84,25 @@ class ModelSection:
     """With init_from: features (freeze the feature extractor - a CNN's convolutions - and
     train what follows), all-but-classifier (train only the last layer: a linear probe) or
     none (fine-tune everything)."""
+
+    def __post_init__(self) -> None:
+        check_choice("model.freeze", self.freeze, FREEZE_CHOICES)
+        check_ranges(
+            "model",
+            self,
+            {
+                "kernel_size": count(1, MAX_KERNEL),
+                "hidden_size": count(1, MAX_WIDTH),
+                "blocks_per_stage": count(1, MAX_DEPTH),
+                "noise_std": non_negative(),
+                "dropout": probability(),
+            },
+        )
+        for name in ("hidden_sizes", "conv_channels", "widths", "channels"):
+            widths = getattr(self, name) or []
+            check_range(f"model.{name} (its length)", len(widths), 0, MAX_DEPTH)
+            for i, width in enumerate(widths):
+                check_range(f"model.{name}[{i}]", width, 1, MAX_WIDTH, integer=True)
 
 
 # ---------------------------------------------------------------------------- building
@@ -152,14 +183,8 @@ def _pretrained_model(task: str, section: ModelSection, splits: ImageSplits) -> 
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Load and split the images, build (or load) the model, and wrap both for the Trainer."""
     task = recipe.task
-    if section.freeze not in FREEZE_CHOICES:
-        raise UserError(
-            f"model.freeze must be one of {', '.join(FREEZE_CHOICES)}, got {section.freeze!r}"
-        )
     if section.freeze != "none" and not section.init_from:
         raise UserError("model.freeze needs model.init_from (a pretrained model to freeze)")
-    if section.noise_std < 0 or not 0 <= section.dropout < 1:
-        raise UserError("model.noise_std must be >= 0 and model.dropout in [0, 1)")
     splits = load_splits(recipe.data)
     torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
     if section.init_from:

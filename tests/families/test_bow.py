@@ -117,8 +117,7 @@ def test_bad_files(tmp_path, content, message):
 
 
 def test_bad_recipe_values(tmp_path):
-    recipe, section = recipe_with(tmp_path, "model.classifier=svm")
     with pytest.raises(UserError, match=r"model\.classifier must be one of"):
-        build(recipe, section)
+        recipe_with(tmp_path, "model.classifier=svm")  # refused as the recipe is read
     with pytest.raises(UserError, match="unknown embedded labelled corpus"):
         load_labelled(embedded="nope")

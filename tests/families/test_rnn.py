@@ -130,13 +130,14 @@ def test_init_from_fine_tunes_and_names_what_does_not_fit(lm_run, tmp_path, caps
         json.dumps({**config, "model_type": "seqkit-rnn-classifier"})
     )
     common = [*TINY_LM, "--set", f"data.path={corpus}", "--set", f"model.init_from={final}",
-              "--set", "sample.prompt=First", "--set", "trainer.lr=0",
+              "--set", "sample.prompt=First", "--set", "trainer.lr=1e-300",
               "--set", "trainer.min_lr=0"]  # fmt: skip
     assert (
         main(["train", "rnn/shakespeare-gru", *common, "--output-dir", str(tmp_path / "ok")]) == 0
     )
     capsys.readouterr()
-    # lr 0: the fine-tuned weights are the pretrained ones, so they were all loaded.
+    # lr 1e-300 (0 is refused): every update is 0 in float32, so the fine-tuned weights are
+    # the pretrained ones, which proves they were all loaded.
     before = load_file(final / "model.safetensors")
     after = load_file(tmp_path / "ok" / "final" / "model.safetensors")
     assert before.keys() == after.keys()

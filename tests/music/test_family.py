@@ -103,7 +103,7 @@ def torch_equal(a, b) -> bool:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"data.transpose": 9}, "data.transpose must be between 0 and 6"),
+        ({"data.transpose": 9}, "data.transpose must be at most 6"),
         ({"model.n_embd": 30, "model.n_head": 4}, "divisible"),
         ({"data.embedded": "mozart", "data.path": "null"}, "data.embedded must be one of"),
     ],
