@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqkit.errors import UserError
+
 ZERO_DIVISION = 0.0
 """The value of a precision/recall/F1 whose denominator is zero (see the module docstring)."""
 
@@ -127,6 +129,63 @@ def summarize_confusion(metrics: dict[str, float], num_labels: int) -> dict[str,
         scores.pop("accuracy")
         metrics.update(scores)
     return metrics
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def classification_report(
+    labels, probabilities, label_names: Sequence[str], plot_path: str | Path | None = None
+) -> tuple[dict[str, float], str]:
+    """Everything ``seqkit evaluate`` says about a classifier: the scores of
+    :func:`classification_scores` for ``probabilities`` (one row of class probabilities per
+    example, argmax = prediction) against ``labels``, and a text with scikit-learn's per-class
+    report and the confusion matrix. With ``plot_path`` the matrix is also drawn there."""
+    from sklearn import metrics
+
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities)
+    predicted = probabilities.argmax(axis=1)
+    k = len(label_names)
+    report = metrics.classification_report(
+        labels,
+        predicted,
+        labels=_labels(k),
+        target_names=list(label_names),
+        zero_division=ZERO_DIVISION,
+    )
+    matrix = confusion_matrix(labels, predicted, k)
+    width = max(len(str(matrix.max())), *(len(name) for name in label_names))
+    rows = [" " * width + " " + " ".join(f"{name:>{width}}" for name in label_names)]
+    for name, row in zip(label_names, matrix, strict=True):
+        rows.append(f"{name:>{width}} " + " ".join(f"{value:>{width}}" for value in row))
+    text = f"{report}\nconfusion matrix (rows: true class, columns: predicted):\n" + "\n".join(rows)
+    if plot_path is not None:
+        plot_confusion_matrix(matrix, label_names, plot_path)
+    scores = classification_scores(
+        labels, predicted, k, positive_scores=probabilities[:, 1] if k == 2 else None
+    )
+    return scores, text
+
+
+def report_to_console(
+    labels, probabilities, label_names: Sequence[str], run_dir: Path | None, plots: bool
+) -> dict[str, float]:
+    """:func:`classification_report` for ``seqkit evaluate``: the text on stdout, the plot
+    (with ``--plots``) at ``RUN/plots/confusion-matrix.png``; returns the scores and the
+    number of examples."""
+    import sys
+
+    plot_path = None
+    if plots:
+        if run_dir is None:
+            raise UserError("--plots needs a run directory to write RUN/plots/ into")
+        plot_path = run_dir / "plots" / "confusion-matrix.png"
+    scores, text = classification_report(labels, probabilities, label_names, plot_path)
+    print(text)
+    if plot_path is not None:
+        print(f"wrote {plot_path}", file=sys.stderr)
+    return {**scores, "examples": len(labels)}
 
 
 # ----------------------------------------------------------------------------- plot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -56,23 +57,26 @@ def test_streamed_macro_f1_equals_scikit_learn():
     labels = torch.randint(0, 4, (50,))
     predicted = torch.where(torch.rand(50) < 0.6, labels, torch.randint(0, 4, (50,)))
     predicted[predicted == 3] = 2  # class 3 is never predicted
-    task = ClassificationTask(torch.nn.Identity(), num_labels=5)  # class 4: absent everywhere
+
+    class Echo(torch.nn.Module):  # a "model" whose batch carries its logits
+        def forward(self, labels, logits):
+            return SimpleNamespace(logits=logits, loss=torch.tensor(0.0))
+
+    task = ClassificationTask(Echo(), num_labels=5)  # class 4: absent everywhere
     totals: dict[str, list[float]] = {}
     for chunk in range(0, 50, 16):  # streamed in uneven batches, as the Trainer does
         y, p = labels[chunk : chunk + 16], predicted[chunk : chunk + 16]
-        n = len(y)
-        for c in range(5):
-            for key, value in {
-                f"tp_{c}": ((y == c) & (p == c)).sum(),
-                f"fp_{c}": ((y != c) & (p == c)).sum(),
-                f"fn_{c}": ((y == c) & (p != c)).sum(),
-            }.items():
-                total = totals.setdefault(key, [0.0, 0.0])
-                total[0] += float(value)
-                total[1] += n
+        step = task.evaluation_step({"labels": y, "logits": torch.nn.functional.one_hot(p, 5)})
+        for key, (value, n) in step.items():
+            total = totals.setdefault(key, [0.0, 0.0])
+            total[0] += float(value)
+            total[1] += n
     metrics = task.summarize({k: s / n for k, (s, n) in totals.items()})
-    assert metrics["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro"))
-    assert not any(key.startswith(("tp_", "fp_", "fn_")) for key in metrics)
+    # Every class of the model counts, the absent class 4 with F1 0 (seqkit.metrics' choice).
+    expected = f1_score(labels, predicted, labels=range(5), average="macro", zero_division=0)
+    assert metrics["macro_f1"] == pytest.approx(expected)
+    assert metrics["accuracy"] == pytest.approx(float((labels == predicted).float().mean()))
+    assert not any(key.startswith("confusion_") for key in metrics)
 
 
 def recipe_with(tmp_path, *overrides: str):

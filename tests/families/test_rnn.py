@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from seqkit.cli import main
-from seqkit.families.rnn import prose_or_code_lines
+from seqkit.data.classification import prose_or_code_lines
 from seqkit.recipes import RECIPES_DIR
 
 TINY = [
