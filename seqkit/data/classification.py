@@ -257,7 +257,8 @@ def read_tab_separated(
                 )
             label, text = fields[label_at].strip(), fields[text_at].strip()
         else:
-            label, tab, text = (part.strip() for part in line.partition("\t"))
+            label, tab, text = line.partition("\t")
+            label, text = label.strip(), text.strip()
             if not tab:
                 raise UserError(
                     f"{path}:{number}: expected LABEL<TAB>TEXT, got {line[:60]!r} (no tab)"
