@@ -18,8 +18,14 @@ from seqkit.errors import UserError
 from seqkit.families import data_section_for
 from seqkit.families.bow import ClassificationTask, ModelSection, build
 from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from tests.families.labelled_stand_in import stand_in_overrides
 
 RECIPE = RECIPES_DIR / "bow" / "python-docstrings-topics.yaml"
+SENTIMENT_RECIPES = sorted(
+    p.relative_to(RECIPES_DIR)
+    for p in RECIPES_DIR.glob("bow/*.yaml")
+    if p.stem.startswith(("sst2-", "chnsenticorp-"))
+)
 TINY = ["--set", "trainer.max_steps=6", "--set", "trainer.eval_every=3",
         "--set", "trainer.save_every=3", "--set", "trainer.warmup_steps=1",
         "--set", "trainer.progress_bar=false", "--set", "data.max_features=500"]  # fmt: skip
@@ -126,3 +132,34 @@ def test_bad_recipe_values(tmp_path):
         build(recipe, section)
     with pytest.raises(UserError, match="unknown embedded labelled corpus"):
         load_labelled(embedded="nope")
+
+
+@pytest.mark.parametrize("recipe", SENTIMENT_RECIPES, ids=str)
+def test_sentiment_recipes_train_and_evaluate_on_stand_in_data(recipe, tmp_path, capsys):
+    assert len(SENTIMENT_RECIPES) >= 3
+    run = tmp_path / "run"
+    overrides = stand_in_overrides(RECIPES_DIR / recipe, tmp_path)
+    assert overrides  # the recipe names the shared data, which the test replaces
+    args = [*TINY, *overrides, "--set", "data.min_df=1", "--set", "trainer.batch_size=8"]
+    args += ["--output-dir", str(run)]
+    assert main(["train", str(RECIPES_DIR / recipe), *args]) == 0
+    captured = capsys.readouterr()
+    assert "eval/macro_f1" in captured.out
+    assert "note:" not in captured.err  # Chinese recipes segment, so no CJK warning
+    assert main(["evaluate", str(run), "--plots"]) == 0
+    out = capsys.readouterr().out
+    for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "roc_auc"):
+        assert f"{name}: " in out, name
+    assert "confusion matrix" in out
+    assert (run / "plots" / "confusion-matrix.png").is_file()
+
+
+def test_unsegmented_chinese_gets_a_note(tmp_path, capsys):
+    recipe = RECIPES_DIR / "bow" / "chnsenticorp-tfidf.yaml"
+    overrides = stand_in_overrides(recipe, tmp_path)
+    loaded = load_recipe(
+        recipe, [*TINY[1::2], *overrides[1::2], "data.segmenter=none", "data.min_df=1"],
+        data_section_for=data_section_for,
+    )  # fmt: skip
+    build(loaded, parse_section(ModelSection, loaded.model, "model"))
+    assert "data.segmenter: none does not cut into words" in capsys.readouterr().err
