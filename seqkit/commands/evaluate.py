@@ -63,7 +63,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     family.add_argument("--source", help="translation: source sentences, one a line")
     family.add_argument("--reference", help="translation: reference translations, one a line")
     family.add_argument("--beam-size", type=int, default=None, help="translation: beam width")
-    family.add_argument("--plots", action="store_true", help="vision: save feature maps and errors")
+    family.add_argument(
+        "--plots",
+        action="store_true",
+        help="save plots under RUN/plots/: confusion matrix (classifiers), feature maps and errors "
+        "(vision)",
+    )
     family.add_argument("--episodes", type=int, default=None, help="rl: greedy episodes to play")
     family.add_argument("--video", metavar="FILE.gif", help="rl: record one episode")
     family.add_argument("--num-pieces", type=int, default=None, help="music: pieces to generate")

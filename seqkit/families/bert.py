@@ -8,11 +8,13 @@ tail held out → non-overlapping chunks of ``data.max_length - 2`` tokens, each
 afresh (dynamic masking); validation chunks are masked once with a fixed seed, so every
 evaluation (and ``seqkit evaluate``) scores the same positions.
 
-``bert-classifier``: labelled lines (a ``LABEL<TAB>TEXT`` file, or the embedded
-prose-or-code lines of the pydoc topics) → ``[CLS] text [SEP]`` → BERT's pooled [CLS] vector →
-a linear classifier. With ``model.init_from=RUN/final`` the encoder and tokenizer come from a
-pretrained folder and only the pooler and classifier start from random weights;
-``data.train_examples`` keeps a small labelled set, the setting where pretraining pays.
+``bert-classifier``: labelled texts read by :mod:`seqkit.data.classification` (a local
+tab-separated, CSV, JSON or Parquet file, a Hub data set, or by default the embedded
+prose-or-code lines of the pydoc topics; a validation file or a seeded split) →
+``[CLS] text [SEP]`` → BERT's pooled [CLS] vector → a linear classifier. With
+``model.init_from=RUN/final`` the encoder and tokenizer come from a pretrained folder and
+only the pooler and classifier start from random weights; ``data.train_examples`` keeps a
+small labelled set, the setting where pretraining pays.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 
 import torch
 
-from seqkit import recipes
 from seqkit.checks import (
     MAX_DEPTH,
     MAX_POSITIONS,
@@ -34,6 +35,7 @@ from seqkit.checks import (
     probability,
     show,
 )
+from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job
 from seqkit.recipes import Recipe, recipe_to_dict
@@ -86,7 +88,7 @@ class ModelSection:
 
 
 @dataclass
-class DataSection(recipes.DataSection):
+class DataSection(LabelledDataSection):
     """The ``data`` section of a BERT recipe."""
 
     max_length: int = 128
@@ -431,24 +433,26 @@ def _build_mlm(recipe: Recipe, section: ModelSection) -> Job:
 
 
 def _labelled(recipe: Recipe):
-    # The labelled-data readers are the recurrent classifier's (one home for TSV and the
-    # embedded prose-or-code set); a BERT classifier reads the same data.
-    from seqkit.families.rnn import load_labelled, split_labelled
+    """``(train, validation or None, training texts available)``: labelled texts, the
+    training set cut to ``data.train_examples``; the same reader and split as the recurrent
+    classifier's."""
+    from seqkit.data.classification import labelled_splits
+    from seqkit.families.rnn import EMBEDDED_LABELLED
 
-    texts, labels, names = load_labelled(recipe.data)
-    train, val = split_labelled(texts, labels, recipe.data.val_fraction, recipe.trainer.seed)
+    train, val = labelled_splits(recipe.data, recipe.trainer.seed, EMBEDDED_LABELLED)
+    available = len(train)
     if recipe.data.train_examples is not None:
-        train = train[: recipe.data.train_examples]
-    return texts, labels, names, train, val
+        train = train.subset(range(min(recipe.data.train_examples, available)))
+    return train, val, available
 
 
-def _encode_rows(tokenizer, texts, labels, indices, max_length):
+def _encode_rows(tokenizer, data, max_length):
     return [
         {
-            "input_ids": torch.tensor(wrap(tokenizer, tokenizer.encode(texts[i]), max_length)),
-            "labels": labels[i],
+            "input_ids": torch.tensor(wrap(tokenizer, tokenizer.encode(text), max_length)),
+            "labels": int(label),
         }
-        for i in indices
+        for text, label in zip(data.texts, data.labels, strict=True)
     ]
 
 
@@ -469,11 +473,12 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
     from seqkit.families.rnn import PadCollator
     from seqkit.models.bert import BertForSequenceClassification
 
-    texts, labels, names, train, val = _labelled(recipe)
-    tokenizer = _tokenizer_for(recipe, section, [texts[i] for i in train])
+    train, val, available = _labelled(recipe)
+    names = train.label_names
+    tokenizer = _tokenizer_for(recipe, section, train.texts)
     max_length = recipe.data.max_length
-    train_data = _encode_rows(tokenizer, texts, labels, train, max_length)
-    eval_data = _encode_rows(tokenizer, texts, labels, val, max_length) if val else None
+    train_data = _encode_rows(tokenizer, train, max_length)
+    eval_data = _encode_rows(tokenizer, val, max_length) if val is not None else None
     torch.manual_seed(recipe.trainer.seed)
     id2label = dict(enumerate(names))
     pretrained = _check_init_from(section)
@@ -498,10 +503,9 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
         load_encoder_weights(
             model, Path(section.init_from), new_heads=("bert.pooler.", "classifier.")
         )
-    if len(train) < len(texts) - len(val):
+    if len(train) < available:
         print(
-            f"note: training on {len(train)} of {len(texts) - len(val)} labelled texts "
-            "(data.train_examples)",
+            f"note: training on {len(train)} of {available} labelled texts (data.train_examples)",
             file=sys.stderr,
         )
 
@@ -515,7 +519,7 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
         collate_fn=PadCollator(tokenizer.pad_token_id),
         save_final=save_final,
         summary={
-            "texts": len(texts),
+            "texts": f"{available} train, {len(val) if val is not None else 0} validation",
             "train texts": len(train),
             "classes": ", ".join(names),
             "vocabulary": tokenizer.vocab_size,
@@ -550,21 +554,11 @@ def load_pretrained(folder: Path):
     return model, tokenizer
 
 
-def macro_f1(predictions: list[int], labels: list[int], num_labels: int) -> float:
-    """Mean over classes of F1 = 2·precision·recall / (precision + recall) (0 for a class
-    never predicted nor present)."""
-    scores = []
-    for c in range(num_labels):
-        tp = sum(p == c and y == c for p, y in zip(predictions, labels, strict=True))
-        fp = sum(p == c and y != c for p, y in zip(predictions, labels, strict=True))
-        fn = sum(p != c and y == c for p, y in zip(predictions, labels, strict=True))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return sum(scores) / num_labels
-
-
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     """bert-mlm: loss and accuracy on the masked validation tokens (fixed masks).
-    bert-classifier: loss, accuracy and macro F1 on the run's held-out texts."""
+    bert-classifier: loss and the :mod:`seqkit.metrics` scores on the run's held-out texts
+    (``--plots``: the confusion matrix as a PNG)."""
+    from seqkit.data.classification import has_validation
     from seqkit.families import data_section_for
     from seqkit.families.rnn import PadCollator
     from seqkit.recipes import load_recipe
@@ -575,12 +569,13 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
             "find its validation data"
         )
     recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-    if recipe.data.val_fraction <= 0:
+    mlm = recipe.task == MLM_TASK
+    if not (recipe.data.val_fraction > 0 if mlm else has_validation(recipe.data)):
         raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
     model, tokenizer = load_pretrained(folder)
     model.eval()
     batch_size = args.batch_size or recipe.trainer.eval_batch_size or recipe.trainer.batch_size
-    if recipe.task == MLM_TASK:
+    if mlm:
         from seqkit.data import load_corpus
         from seqkit.data.masking import MaskedLMCollator
 
@@ -602,25 +597,28 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
             "masked_tokens": count,
         }
 
-    texts, labels, names, _, val = _labelled(recipe)
+    from seqkit.metrics import report_to_console
+
+    _, val, _ = _labelled(recipe)
+    names = val.label_names
     if model.config.num_labels != len(names):
         raise UserError(
             f"{folder} classifies into {model.config.num_labels} labels, the data has {len(names)}"
         )
-    rows = _encode_rows(tokenizer, texts, labels, val, recipe.data.max_length)
+    rows = _encode_rows(tokenizer, val, recipe.data.max_length)
     collate = PadCollator(tokenizer.pad_token_id)
-    predictions, loss = [], 0.0
+    probabilities, loss = [], 0.0
     with torch.inference_mode():
         for start in range(0, len(rows), batch_size):
             batch = collate(rows[start : start + batch_size])
             out = model(**batch)
             loss += float(out.loss) * len(batch["labels"])
-            predictions += out.logits.argmax(dim=-1).tolist()
-    gold = [labels[i] for i in val]
-    accuracy = sum(p == y for p, y in zip(predictions, gold, strict=True)) / len(gold)
-    return {
-        "val_loss": loss / len(gold),
-        "accuracy": accuracy,
-        "f1": macro_f1(predictions, gold, len(names)),
-        "texts": len(gold),
-    }
+            probabilities.append(out.logits.float().softmax(dim=-1))
+    scores = report_to_console(
+        val.labels,
+        torch.cat(probabilities).numpy(),
+        [model.config.id2label[i] for i in range(len(names))],
+        run_dir,
+        plots=getattr(args, "plots", False),
+    )
+    return {"val_loss": loss / len(rows), **scores}

@@ -1,13 +1,16 @@
 """The ``bow-classifier`` family: bag-of-words text classification.
 
-Recipe → labelled documents (embedded ``python-docstrings`` topics, local CSV/JSON/Parquet, or a
-Hub data set) → seeded train/validation split → :class:`~seqkit.data.bow.BagOfWordsVectorizer`
-fitted on the training documents only → logistic regression or a one-hidden-layer MLP
-(:mod:`seqkit.models.bow`) trained by the Trainer; evaluation reports accuracy and macro-F1.
+Recipe → labelled documents (:mod:`seqkit.data.classification`: embedded ``python-docstrings``
+topics, a local CSV/JSON/Parquet or tab-separated file, or a Hub data set) → a validation file or
+a seeded train/validation split → :class:`~seqkit.data.bow.BagOfWordsVectorizer` fitted on the
+training documents only (Chinese cut into words by ``data.segmenter``) → logistic regression or
+a one-hidden-layer MLP (:mod:`seqkit.models.bow`) trained by the Trainer; evaluation reports the
+scores of :mod:`seqkit.metrics` (accuracy, macro-F1, precision, recall, ROC-AUC when binary).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,9 +27,10 @@ from seqkit.checks import (
     probability,
     show,
 )
+from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job
-from seqkit.recipes import DataSection as BaseDataSection
+from seqkit.metrics import confusion_counts, summarize_confusion
 from seqkit.recipes import Recipe
 from seqkit.trainer.tasks import SupervisedTask
 
@@ -54,13 +58,9 @@ class ModelSection:
 
 
 @dataclass
-class DataSection(BaseDataSection):
+class DataSection(LabelledDataSection):
     """The ``data`` section of a ``bow-classifier`` recipe: documents, labels and features."""
 
-    label_column: str = "label"
-    """Column of a file or Hub data set that holds each document's class."""
-    labels: list[str] | None = None
-    """The classes, in id order; a label outside them is an error (default: those found)."""
     weighting: str = "tfidf"
     """count or tfidf."""
     ngram_range: tuple[int, int] = (1, 2)
@@ -77,6 +77,8 @@ class DataSection(BaseDataSection):
     """tfidf: use 1 + ln(count) instead of the count."""
     lowercase: bool = True
     """Lowercase documents before cutting them into words."""
+    segmenter: str = "none"
+    """none (the word pattern), jieba (Chinese words) or char (every CJK character a token)."""
 
     def __post_init__(self) -> None:
         from seqkit.data.bow import WEIGHTINGS
@@ -132,13 +134,8 @@ def collate_bags(rows: list[tuple]) -> dict[str, torch.Tensor]:
 
 
 class ClassificationTask(SupervisedTask):
-    """Cross-entropy training; evaluation adds accuracy and macro-F1.
-
-    Macro-F1 must be computed over the whole evaluation set, but the Trainer only averages
-    ``(sum, count)`` pairs. Per-class true/false positive and false negative counts are streamed
-    as rates over the same count (documents); F1 = 2·tp / (2·tp + fp + fn) is unchanged when
-    all three are divided by one number, so ``summarize`` recovers it exactly.
-    """
+    """Cross-entropy training; evaluation adds accuracy and the macro scores of
+    :mod:`seqkit.metrics`, from the confusion matrix streamed over the evaluation batches."""
 
     def __init__(self, model, num_labels: int) -> None:
         super().__init__(model)
@@ -153,22 +150,11 @@ class ClassificationTask(SupervisedTask):
             "loss": (output.loss.detach().float() * n, n),
             "accuracy": ((predicted == labels).sum(), n),
         }
-        for c in range(self.num_labels):
-            is_true, is_predicted = labels == c, predicted == c
-            metrics[f"tp_{c}"] = ((is_true & is_predicted).sum(), n)
-            metrics[f"fp_{c}"] = ((~is_true & is_predicted).sum(), n)
-            metrics[f"fn_{c}"] = ((is_true & ~is_predicted).sum(), n)
+        metrics.update(confusion_counts(labels, predicted, self.num_labels))
         return metrics
 
     def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
-        scores = []
-        for c in range(self.num_labels):
-            tp, fp, fn = (metrics.pop(f"{kind}_{c}", 0.0) for kind in ("tp", "fp", "fn"))
-            if tp + fp + fn > 0:  # classes neither present nor predicted do not count
-                scores.append(2 * tp / (2 * tp + fp + fn))
-        if scores:
-            metrics["macro_f1"] = float(np.mean(scores))
-        return metrics
+        return summarize_confusion(metrics, self.num_labels)
 
 
 def _vectorizer_for(data: DataSection):
@@ -183,37 +169,31 @@ def _vectorizer_for(data: DataSection):
         stop_words=data.stop_words,
         sublinear_tf=data.sublinear_tf,
         lowercase=data.lowercase,
-    )
-
-
-def _labelled(recipe: Recipe):
-    from seqkit.data.classification import load_labelled
-
-    data = recipe.data
-    return load_labelled(
-        path=data.path,
-        hub=data.hub,
-        embedded=data.embedded,
-        split=data.hub_split,
-        text_column=data.text_column,
-        label_column=data.label_column,
-        labels=data.labels,
+        segmenter=data.segmenter,
     )
 
 
 def build(recipe: Recipe, section: ModelSection) -> Job:
     """Load and split the documents, fit the vectorizer, build the classifier."""
-    from seqkit.data.classification import split_labelled
+    from seqkit.data.bow import cjk_share
+    from seqkit.data.classification import labelled_splits
     from seqkit.export.model_card import write_model_card
     from seqkit.models.bow import BagOfWordsConfig, BagOfWordsForSequenceClassification
     from seqkit.recipes import recipe_to_dict
 
-    documents = _labelled(recipe)
-    train, val = split_labelled(documents, recipe.data.val_fraction, recipe.trainer.seed)
+    train, val = labelled_splits(recipe.data, recipe.trainer.seed)
     vectorizer = _vectorizer_for(recipe.data)
+    share = cjk_share(train.texts)
+    if recipe.data.segmenter == "none" and share >= 0.01:
+        # The word pattern would keep whole clauses of Chinese as single rare tokens.
+        print(
+            f"note: {share:.0%} of the training documents hold CJK text, which data.segmenter: "
+            "none does not cut into words; set data.segmenter to jieba or char",
+            file=sys.stderr,
+        )
     train_features = vectorizer.fit_transform(train.texts)
     torch.manual_seed(recipe.trainer.seed)
-    names = documents.label_names
+    names = train.label_names
     config = BagOfWordsConfig(
         num_features=vectorizer.num_features,
         classifier=section.classifier,
@@ -318,11 +298,12 @@ def generate_command(folder: Path, args) -> int:
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
-    """Accuracy and macro-F1 on the run's validation split (same seed, same documents)."""
-    from sklearn.metrics import classification_report
-
-    from seqkit.data.classification import split_labelled
+    """The :mod:`seqkit.metrics` scores on the run's validation documents (its val_path, or
+    the same seeded split); a per-class report and the confusion matrix are printed, and with
+    ``--plots`` the matrix is drawn to ``RUN/plots/confusion-matrix.png``."""
+    from seqkit.data.classification import has_validation, labelled_splits
     from seqkit.families import data_section_for
+    from seqkit.metrics import report_to_console
     from seqkit.recipes import load_recipe
 
     if run_dir is None:
@@ -331,26 +312,14 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
             "find its validation data"
         )
     recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-    if recipe.data.val_fraction <= 0:
-        raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
-    model, vectorizer = load_pretrained(folder)
-    _, val = split_labelled(_labelled(recipe), recipe.data.val_fraction, recipe.trainer.seed)
-    predicted = _predict(model, vectorizer, val.texts).argmax(axis=1)
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    print(
-        classification_report(
-            val.labels, predicted, labels=range(len(names)), target_names=names, zero_division=0
+    if not has_validation(recipe.data):
+        raise UserError(
+            f"{run_dir}'s recipe keeps no validation data (no data.val_path, val_fraction 0)"
         )
+    model, vectorizer = load_pretrained(folder)
+    _, val = labelled_splits(recipe.data, recipe.trainer.seed)
+    probabilities = _predict(model, vectorizer, val.texts)
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    return report_to_console(
+        val.labels, probabilities, names, run_dir, plots=getattr(args, "plots", False)
     )
-    present = np.union1d(val.labels, predicted)
-    f1 = []
-    for c in present:
-        tp = int(np.sum((predicted == c) & (val.labels == c)))
-        fp = int(np.sum((predicted == c) & (val.labels != c)))
-        fn = int(np.sum((predicted != c) & (val.labels == c)))
-        f1.append(2 * tp / (2 * tp + fp + fn))
-    return {
-        "accuracy": float(np.mean(predicted == val.labels)),
-        "macro_f1": float(np.mean(f1)),
-        "documents": len(val),
-    }

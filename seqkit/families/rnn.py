@@ -6,8 +6,10 @@ Tasks (a recipe's ``task``):
   cut into windows exactly like the ``gpt`` family (so the validation losses compare), trained
   as a language-modeling task. ``data.block_size`` is the length of truncated back-propagation
   through time: every window starts from a zero state.
-* ``rnn-classifier``: a text classifier on labelled lines (:func:`load_labelled`: a local
-  ``LABEL<TAB>TEXT`` file, or an embedded set built from CPython's pydoc topics).
+* ``rnn-classifier``: a text classifier on labelled texts, read by
+  :mod:`seqkit.data.classification` (a local tab-separated, CSV, JSON or Parquet file, a Hub
+  data set, or by default the embedded prose-or-code lines of CPython's pydoc topics), with a
+  validation file (``data.val_path``) or a seeded split.
 
 The models live in :mod:`seqkit.models.rnn`; ``model.implementation`` picks torch's fused
 kernels (default) or the cells written out gate by gate.
@@ -33,6 +35,7 @@ from seqkit.checks import (
     probability,
     show,
 )
+from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job, load_init_from
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
@@ -45,6 +48,11 @@ MODEL_TYPES = ("seqkit-rnn-lm", "seqkit-rnn-classifier")
 CELLS = ("rnn", "lstm", "gru")
 IMPLEMENTATIONS = ("fused", "explicit")
 POOLINGS = ("last", "mean", "max")
+EMBEDDED_LABELLED = "pydoc-prose-or-code"
+"""The classifier's labelled set when a recipe names no data."""
+DataSection = LabelledDataSection
+"""The ``data`` section: the common fields, and for the classifier label_column, labels and
+val_path (language models ignore those three)."""
 
 
 @dataclass
@@ -326,15 +334,16 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
     from seqkit.models.rnn import RecurrentClassifierConfig, RecurrentForSequenceClassification
 
     cell = _cell_for(recipe.task, section)
-    texts, labels, names = load_labelled(recipe.data)
+    train, val = _labelled(recipe)
+    names = train.label_names
+    texts = train.texts + (val.texts if val is not None else [])
+    # A character tokenizer has no unknown token, so it learns every text's alphabet (the
+    # validation texts' too); the model still learns only from the training texts.
     tokenizer = _tokenizer_for_classifier(recipe, section, texts)
     pad_id = _pad_id(tokenizer)
-    train, val = split_labelled(texts, labels, recipe.data.val_fraction, recipe.trainer.seed)
     encode = _Encoder(tokenizer, section.max_length)
-    train_data = LabelledTexts([encode(texts[i]) for i in train], [labels[i] for i in train])
-    eval_data = (
-        LabelledTexts([encode(texts[i]) for i in val], [labels[i] for i in val]) if val else None
-    )
+    train_data = _encoded(encode, train)
+    eval_data = _encoded(encode, val) if val is not None else None
     if encode.truncated:
         print(
             f"note: {encode.truncated} of {len(texts)} texts are longer than model.max_length "
@@ -394,7 +403,7 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
         collate_fn=PadCollator(pad_id),
         save_final=save_final,
         summary={
-            "texts": len(texts),
+            "texts": f"{len(train)} train, {len(val) if val is not None else 0} validation",
             "classes": ", ".join(names),
             "vocabulary": tokenizer.vocab_size,
             "parameters": model.num_parameters(),
@@ -413,93 +422,18 @@ tokenizer = load_tokenizer("PATH")
 # or, from the command line: seqkit evaluate PATH
 """
 
-# ---- labelled data (kept minimal and local to this family: a TSV file or the embedded set)
-
-EMBEDDED_LABELLED = "pydoc-prose-or-code"
+# ---- labelled data: read by seqkit.data.classification, the home every classifier shares
 
 
-def load_labelled(data) -> tuple[list[str], list[int], list[str]]:
-    """``(texts, label ids, label names)`` from ``data.path`` — a UTF-8 file with one example a
-    line, ``LABEL<TAB>TEXT`` — or, without a path, the embedded set (``data.embedded``).
+def _labelled(recipe: Recipe):
+    """``(train, validation or None)`` labelled texts of the recipe."""
+    from seqkit.data.classification import labelled_splits
 
-    Label names are sorted, so ids do not depend on the order of the file.
-    """
-    if data.path:
-        rows = _read_tsv(Path(data.path).expanduser())
-    elif data.hub:
-        raise UserError(
-            "rnn-classifier reads labelled data from a local file (data.path, LABEL<TAB>TEXT "
-            "lines) or the embedded set, not from the Hub"
-        )
-    else:
-        name = data.embedded or EMBEDDED_LABELLED
-        if name != EMBEDDED_LABELLED:
-            raise UserError(
-                f"unknown embedded labelled data {name!r} for rnn-classifier; available: "
-                f"{EMBEDDED_LABELLED}"
-            )
-        rows = prose_or_code_lines()
-    names = sorted({label for label, _ in rows})
-    if len(names) < 2:
-        raise UserError(f"classification needs at least 2 classes, the data has {len(names)}")
-    index = {name: i for i, name in enumerate(names)}
-    return [text for _, text in rows], [index[label] for label, _ in rows], names
+    return labelled_splits(recipe.data, recipe.trainer.seed, default_embedded=EMBEDDED_LABELLED)
 
 
-def _read_tsv(path: Path) -> list[tuple[str, str]]:
-    from seqkit.data import read_text_file
-
-    rows = []
-    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        label, tab, text = line.partition("\t")
-        if not tab or not label.strip() or not text.strip():
-            raise UserError(
-                f"{path}:{number}: expected LABEL<TAB>TEXT, got {line[:60]!r}"
-                + (" (no tab)" if not tab else " (empty label or text)")
-            )
-        rows.append((label.strip(), text.strip()))
-    return rows
-
-
-def prose_or_code_lines() -> list[tuple[str, str]]:
-    """The embedded labelled set: lines of CPython's pydoc topics (shipped with every Python),
-    labelled ``code`` for literal blocks (example code, grammar rules, tracebacks, tables: the
-    indented block after a line that ends with a colon, and doctest lines) and ``prose`` for
-    unindented text. Indentation is stripped, so the model must tell them apart by what the
-    line says."""
-    from pydoc_data.topics import topics
-
-    rows = []
-    for name in sorted(topics):
-        in_block = False
-        for line in topics[name].splitlines():
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if not line.startswith(" "):
-                in_block = stripped.endswith(":")
-                if len(stripped) >= 20 and not in_block:
-                    rows.append(("prose", stripped))
-            elif (in_block or stripped.startswith((">>> ", "... "))) and len(stripped) >= 8:
-                rows.append(("code", stripped))
-    return rows
-
-
-def split_labelled(
-    texts: list[str], labels: list[int], val_fraction: float, seed: int
-) -> tuple[list[int], list[int]]:
-    """Indices of a shuffled train/validation split (same seed, same split)."""
-    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = math.floor(round(len(texts) * val_fraction, 6))
-    if val_fraction > 0 and n_val == 0:
-        raise UserError(
-            f"data.val_fraction={val_fraction} of {len(texts)} texts keeps no validation text"
-        )
-    if len(texts) - n_val < 1:
-        raise UserError("no training texts left after the validation split")
-    return order[n_val:], order[:n_val]
+def _encoded(encode: _Encoder, data) -> LabelledTexts:
+    return LabelledTexts([encode(text) for text in data.texts], data.labels.tolist())
 
 
 def _tokenizer_for_classifier(recipe: Recipe, section: ModelSection, texts: list[str]):
@@ -587,7 +521,9 @@ class ClassificationTask(SupervisedTask):
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     """LM: validation loss (nats per token) and perplexity on the run's validation tail, every
-    token scored once. Classifier: validation loss and accuracy on the run's held-out texts."""
+    token scored once. Classifier: validation loss and the :mod:`seqkit.metrics` scores on the
+    run's held-out texts (``--plots``: the confusion matrix as a PNG)."""
+    from seqkit.data.classification import has_validation
     from seqkit.families import data_section_for
     from seqkit.recipes import load_recipe
 
@@ -597,29 +533,34 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
             "find its validation data"
         )
     recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-    if recipe.data.val_fraction <= 0:
+    classifier = _model_type(folder) == "seqkit-rnn-classifier"
+    if not (has_validation(recipe.data) if classifier else recipe.data.val_fraction > 0):
         raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
     model, tokenizer = load_pretrained(folder)
     batch_size = args.batch_size or recipe.trainer.eval_batch_size or recipe.trainer.batch_size
-    if _model_type(folder) == "seqkit-rnn-classifier":
-        texts, labels, _ = load_labelled(recipe.data)
-        _, val = split_labelled(texts, labels, recipe.data.val_fraction, recipe.trainer.seed)
+    if classifier:
+        from seqkit.metrics import report_to_console
+
+        _, val = _labelled(recipe)
         section = recipes.parse_section(ModelSection, recipe.model, "model")
-        encode = _Encoder(tokenizer, section.max_length)
-        rows = [{"input_ids": encode(texts[i]), "labels": labels[i]} for i in val]
+        rows = _encoded(_Encoder(tokenizer, section.max_length), val)
         collate = PadCollator(model.config.pad_token_id)
-        batches = [collate(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
-        task = ClassificationTask(model)
-        totals: dict[str, float] = {"loss": 0.0, "accuracy": 0.0}
+        loss, probabilities = 0.0, []
         with torch.inference_mode():
-            for batch in batches:
-                for name, (value, _count) in task.evaluation_step(batch).items():
-                    totals[name] += float(value)
-        return {
-            "val_loss": totals["loss"] / len(rows),
-            "accuracy": totals["accuracy"] / len(rows),
-            "texts": len(rows),
-        }
+            for start in range(0, len(rows), batch_size):
+                batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
+                out = model(**batch)
+                loss += float(out.loss) * len(batch["labels"])
+                probabilities.append(out.logits.float().softmax(dim=-1))
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        scores = report_to_console(
+            val.labels,
+            torch.cat(probabilities).numpy(),
+            names,
+            run_dir,
+            plots=getattr(args, "plots", False),
+        )
+        return {"val_loss": loss / len(rows), **scores}
 
     from seqkit.data import CausalLMDataset, encode_corpus, load_corpus, split_tail
 

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from seqkit.data.bow import BagOfWordsVectorizer
+from seqkit.data.bow import BagOfWordsVectorizer, cjk_share
 from seqkit.errors import UserError
 
 DOCS = [p for key in sorted(topics)[:12] for p in topics[key].split("\n\n") if p.strip()]
@@ -82,3 +82,49 @@ def test_save_and_load_give_the_same_features(tmp_path):
 def test_bad_settings_and_corpora(settings, docs, message):
     with pytest.raises(UserError, match=message):
         BagOfWordsVectorizer(**settings).fit_transform(docs)
+
+
+# ----------------------------------------------------------------------------- segmenters
+
+REVIEW = "这个手机很好用，我很喜欢"
+
+
+def test_the_word_pattern_keeps_chinese_clauses_whole_and_says_so():
+    # The reason data.segmenter exists: without it a clause is one token.
+    vectorizer = BagOfWordsVectorizer().fit([REVIEW])
+    assert list(vectorizer.get_feature_names_out()) == ["我很喜欢", "这个手机很好用"]
+    assert cjk_share([REVIEW, "an English review", "日本語のテキスト", ""]) == 0.5
+    assert cjk_share([]) == 0.0
+
+
+def test_jieba_cuts_chinese_into_words():
+    vectorizer = BagOfWordsVectorizer(segmenter="jieba").fit([REVIEW + " iPhone 15!"])
+    # One-character words stay (好 carries the sentiment); punctuation and spaces do not.
+    assert set(vectorizer.get_feature_names_out()) == {
+        "这个", "手机", "很", "好", "用", "我", "喜欢", "iphone", "15",
+    }  # fmt: skip
+    counts = vectorizer.transform([REVIEW]).toarray()[0]
+    assert counts[vectorizer.vocabulary_["很"]] == 2
+
+
+def test_char_segmenter_gives_characters_and_their_bigrams():
+    vectorizer = BagOfWordsVectorizer(segmenter="char", ngram_range=(1, 2), lowercase=False)
+    vectorizer.fit(["很好用 OK", "不好"])
+    names = set(vectorizer.get_feature_names_out())
+    assert {"很", "好", "用", "OK", "不", "很 好", "好 用", "用 OK", "不 好"} == names
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "char"])
+def test_segmenter_travels_with_the_saved_vectorizer(tmp_path, segmenter):
+    docs = [REVIEW, "房间很干净，服务不错", "价格太贵了，不推荐"]
+    vectorizer = BagOfWordsVectorizer(segmenter=segmenter, weighting="tfidf")
+    features = vectorizer.fit_transform(docs)
+    vectorizer.save_pretrained(tmp_path)
+    loaded = BagOfWordsVectorizer.from_pretrained(tmp_path)
+    assert loaded.segmenter == segmenter
+    np.testing.assert_allclose(loaded.transform(docs).toarray(), features.toarray())
+
+
+def test_unknown_segmenter():
+    with pytest.raises(UserError, match="segmenter must be one of none, jieba, char, got 'spaces'"):
+        BagOfWordsVectorizer(segmenter="spaces")

@@ -204,7 +204,3 @@ def test_bad_init_from_and_label_count(pretrained, tmp_path, capsys):
     )
     assert code == 2
     assert "classifies into 2 labels, the data has 3" in _error_line(capsys)
-
-
-def test_macro_f1():
-    assert family.macro_f1([0, 0, 1, 1], [0, 1, 1, 1], 2) == pytest.approx((2 / 3 + 4 / 5) / 2)

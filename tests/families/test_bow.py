@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,8 +18,14 @@ from seqkit.errors import UserError
 from seqkit.families import data_section_for
 from seqkit.families.bow import ClassificationTask, ModelSection, build
 from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from tests.families.labelled_stand_in import stand_in_overrides
 
 RECIPE = RECIPES_DIR / "bow" / "python-docstrings-topics.yaml"
+SENTIMENT_RECIPES = sorted(
+    p.relative_to(RECIPES_DIR)
+    for p in RECIPES_DIR.glob("bow/*.yaml")
+    if p.stem.startswith(("sst2-", "chnsenticorp-"))
+)
 TINY = ["--set", "trainer.max_steps=6", "--set", "trainer.eval_every=3",
         "--set", "trainer.save_every=3", "--set", "trainer.warmup_steps=1",
         "--set", "trainer.progress_bar=false", "--set", "data.max_features=500"]  # fmt: skip
@@ -56,23 +63,26 @@ def test_streamed_macro_f1_equals_scikit_learn():
     labels = torch.randint(0, 4, (50,))
     predicted = torch.where(torch.rand(50) < 0.6, labels, torch.randint(0, 4, (50,)))
     predicted[predicted == 3] = 2  # class 3 is never predicted
-    task = ClassificationTask(torch.nn.Identity(), num_labels=5)  # class 4: absent everywhere
+
+    class Echo(torch.nn.Module):  # a "model" whose batch carries its logits
+        def forward(self, labels, logits):
+            return SimpleNamespace(logits=logits, loss=torch.tensor(0.0))
+
+    task = ClassificationTask(Echo(), num_labels=5)  # class 4: absent everywhere
     totals: dict[str, list[float]] = {}
     for chunk in range(0, 50, 16):  # streamed in uneven batches, as the Trainer does
         y, p = labels[chunk : chunk + 16], predicted[chunk : chunk + 16]
-        n = len(y)
-        for c in range(5):
-            for key, value in {
-                f"tp_{c}": ((y == c) & (p == c)).sum(),
-                f"fp_{c}": ((y != c) & (p == c)).sum(),
-                f"fn_{c}": ((y == c) & (p != c)).sum(),
-            }.items():
-                total = totals.setdefault(key, [0.0, 0.0])
-                total[0] += float(value)
-                total[1] += n
+        step = task.evaluation_step({"labels": y, "logits": torch.nn.functional.one_hot(p, 5)})
+        for key, (value, n) in step.items():
+            total = totals.setdefault(key, [0.0, 0.0])
+            total[0] += float(value)
+            total[1] += n
     metrics = task.summarize({k: s / n for k, (s, n) in totals.items()})
-    assert metrics["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro"))
-    assert not any(key.startswith(("tp_", "fp_", "fn_")) for key in metrics)
+    # Every class of the model counts, the absent class 4 with F1 0 (seqkit.metrics' choice).
+    expected = f1_score(labels, predicted, labels=range(5), average="macro", zero_division=0)
+    assert metrics["macro_f1"] == pytest.approx(expected)
+    assert metrics["accuracy"] == pytest.approx(float((labels == predicted).float().mean()))
+    assert not any(key.startswith("confusion_") for key in metrics)
 
 
 def recipe_with(tmp_path, *overrides: str):
@@ -121,3 +131,34 @@ def test_bad_recipe_values(tmp_path):
         recipe_with(tmp_path, "model.classifier=svm")  # refused as the recipe is read
     with pytest.raises(UserError, match="unknown embedded labelled corpus"):
         load_labelled(embedded="nope")
+
+
+@pytest.mark.parametrize("recipe", SENTIMENT_RECIPES, ids=str)
+def test_sentiment_recipes_train_and_evaluate_on_stand_in_data(recipe, tmp_path, capsys):
+    assert len(SENTIMENT_RECIPES) >= 3
+    run = tmp_path / "run"
+    overrides = stand_in_overrides(RECIPES_DIR / recipe, tmp_path)
+    assert overrides  # the recipe names the shared data, which the test replaces
+    args = [*TINY, *overrides, "--set", "data.min_df=1", "--set", "trainer.batch_size=8"]
+    args += ["--output-dir", str(run)]
+    assert main(["train", str(RECIPES_DIR / recipe), *args]) == 0
+    captured = capsys.readouterr()
+    assert "eval/macro_f1" in captured.out
+    assert "note:" not in captured.err  # Chinese recipes segment, so no CJK warning
+    assert main(["evaluate", str(run), "--plots"]) == 0
+    out = capsys.readouterr().out
+    for name in ("accuracy", "macro_f1", "macro_precision", "macro_recall", "roc_auc"):
+        assert f"{name}: " in out, name
+    assert "confusion matrix" in out
+    assert (run / "plots" / "confusion-matrix.png").is_file()
+
+
+def test_unsegmented_chinese_gets_a_note(tmp_path, capsys):
+    recipe = RECIPES_DIR / "bow" / "chnsenticorp-tfidf.yaml"
+    overrides = stand_in_overrides(recipe, tmp_path)
+    loaded = load_recipe(
+        recipe, [*TINY[1::2], *overrides[1::2], "data.segmenter=none", "data.min_df=1"],
+        data_section_for=data_section_for,
+    )  # fmt: skip
+    build(loaded, parse_section(ModelSection, loaded.model, "model"))
+    assert "data.segmenter: none does not cut into words" in capsys.readouterr().err

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from seqkit.cli import main
-from seqkit.families.rnn import prose_or_code_lines
+from seqkit.data.classification import prose_or_code_lines
 from seqkit.recipes import RECIPES_DIR
+from tests.families.labelled_stand_in import stand_in_overrides
 
 TINY = [
     "--set", "model.embedding_size=8",
@@ -104,6 +105,7 @@ def test_every_rnn_recipe_trains_with_a_tiny_budget(recipe, tmp_path, capsys):
         corpus = tmp_path / "corpus.txt"
         corpus.write_text(SHAKESPEARE)
         extra = ["--set", f"data.path={corpus}", "--set", "sample.prompt=First"]
+    extra += stand_in_overrides(RECIPES_DIR / recipe, tmp_path)  # SST-2 and ChnSentiCorp
     train(RECIPES_DIR / recipe, tmp_path / "run", *extra)
     out = capsys.readouterr().out
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
