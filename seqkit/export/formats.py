@@ -203,3 +203,92 @@ def write_native(source: ExportSource, folder: Path) -> WrittenModel:
         size=model_size(source.config),
         pipeline_tag=pipeline_tag_for(auto_class.__name__),
     )
+
+
+# ----------------------------------------------------------------------------- causal LMs
+
+
+def copy_generation_config(source: Path, folder: Path) -> None:
+    """Keep the trained model's generation defaults (sampling temperature...), if it had any."""
+    from transformers import GenerationConfig
+
+    if (source / "generation_config.json").is_file():
+        with loading(str(source / "generation_config.json")):
+            generation_config = GenerationConfig.from_pretrained(source)
+        generation_config.save_pretrained(folder)
+
+
+def sample_prompt(source: ExportSource) -> str:
+    """A prompt the model's vocabulary can spell: the recipe's sample prompt."""
+    sample = (source.recipe or {}).get("sample")
+    prompt = sample.get("prompt") if isinstance(sample, dict) else None
+    return prompt if isinstance(prompt, str) and prompt else "\n"
+
+
+def write_stock_causal_lm(
+    source: ExportSource, folder: Path, stock: Any, *, context: int, tags: list[str]
+) -> WrittenModel:
+    """Save ``stock`` (a ``transformers`` causal LM converted from ``source``) into ``folder``
+    with the source's tokenizer and generation defaults, and say how to load it without
+    seqkit: ``AutoModelForCausalLM``, and a ``text-generation`` pipeline where the folder has
+    a tokenizer ``AutoTokenizer`` reads."""
+    stock.save_pretrained(folder)
+    copy_folder_files(source.folder, folder, skip_model=True)
+    copy_generation_config(source.folder, folder)
+    tokenizer = has_auto_tokenizer(folder)
+    prompt = sample_prompt(source)
+    # The context holds the prompt and what follows; a prompt never has more tokens than
+    # characters, so this many new tokens always fit.
+    new_tokens = max(1, min(50, context - len(prompt)))
+    lines = [
+        "from transformers import AutoModelForCausalLM"
+        + (", AutoTokenizer, pipeline" if tokenizer else ""),
+        "",
+        f'path = "{PATH_PLACEHOLDER}"',
+        f"model = AutoModelForCausalLM.from_pretrained(path)  # a {type(stock).__name__}",
+    ]
+    if tokenizer:
+        lines += [
+            "tokenizer = AutoTokenizer.from_pretrained(path)",
+            'generator = pipeline("text-generation", model=path)',
+            f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
+        ]
+    return WrittenModel(
+        architecture=type(stock).__name__,
+        num_parameters=stock.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="transformers",
+        size=model_size(stock.config.to_dict()),
+        pipeline_tag="text-generation",
+        tags=tags,
+    )
+
+
+def write_native_causal_lm(
+    source: ExportSource, folder: Path, model: Any, *, module: str, tags: list[str]
+) -> WrittenModel:
+    """Save ``model`` (seqkit's class, converted from ``source`` where it was stock) into
+    ``folder``; ``module`` is the seqkit module whose import registers its model type."""
+    model.save_pretrained(folder)
+    copy_folder_files(source.folder, folder, skip_model=True)
+    copy_generation_config(source.folder, folder)
+    model_type = model.config.model_type
+    lines = [
+        f"import {module}  # registers the {model_type!r} model type with the Auto classes",
+        "from transformers import AutoConfig, AutoModelForCausalLM",
+        "",
+        f'path = "{PATH_PLACEHOLDER}"',
+        "config = AutoConfig.from_pretrained(path)",
+        f"model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit {type(model).__name__}",
+        f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
+        f"{json.dumps(sample_prompt(source))}",
+    ]
+    return WrittenModel(
+        architecture=type(model).__name__,
+        num_parameters=model.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="seqkit",
+        size=model_size(model.config.to_dict()),
+        pipeline_tag="text-generation",
+        tags=tags,
+    )

@@ -15,22 +15,15 @@ loaded into a model that would compute something else.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from seqkit.errors import UserError
-from seqkit.export.formats import (
-    PATH_PLACEHOLDER,
-    WrittenModel,
-    copy_folder_files,
-    has_auto_tokenizer,
-    model_size,
-)
+from seqkit.export.formats import WrittenModel, write_native_causal_lm, write_stock_causal_lm
 from seqkit.export.source import ExportSource
-from seqkit.folders import check_vocabulary, load_weights, loading
+from seqkit.folders import check_vocabulary, load_weights
 from seqkit.models.gpt import (
     ACTIVATIONS,
     GPTConfig,
@@ -111,75 +104,14 @@ def load_stock_gpt2(folder: Path) -> tuple[GPTLMHeadModel, Any]:
 def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
     """Write ``source`` as a stock ``GPT2LMHeadModel`` folder with its tokenizer."""
     stock = to_gpt2(_load_any(source.folder, source.model_type))
-    stock.save_pretrained(folder)
-    copy_folder_files(source.folder, folder, skip_model=True)
-    _copy_generation_config(source.folder, folder)
-    tokenizer = has_auto_tokenizer(folder)
-    prompt = _sample_prompt(source)
-    # The context holds the prompt and what follows; a prompt never has more tokens than
-    # characters, so this many new tokens always fit.
-    new_tokens = max(1, min(50, stock.config.n_positions - len(prompt)))
-    lines = [
-        "from transformers import AutoModelForCausalLM"
-        + (", AutoTokenizer, pipeline" if tokenizer else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "model = AutoModelForCausalLM.from_pretrained(path)  # a GPT2LMHeadModel",
-    ]
-    if tokenizer:
-        lines += [
-            "tokenizer = AutoTokenizer.from_pretrained(path)",
-            'generator = pipeline("text-generation", model=path)',
-            f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
-        ]
-    return WrittenModel(
-        architecture=type(stock).__name__,
-        num_parameters=stock.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="transformers",
-        size=model_size(stock.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=["gpt2", "text-generation"],
+    return write_stock_causal_lm(
+        source, folder, stock, context=stock.config.n_positions, tags=["gpt2", "text-generation"]
     )
 
 
 def to_native(source: ExportSource, folder: Path) -> WrittenModel:
     """Write ``source`` (a stock GPT-2 folder, or a seqkit one) in seqkit's own classes."""
     model = _load_any(source.folder, source.model_type)
-    model.save_pretrained(folder)
-    copy_folder_files(source.folder, folder, skip_model=True)
-    _copy_generation_config(source.folder, folder)
-    lines = [
-        "import seqkit.models.gpt  # registers the 'seqkit-gpt' model type with the Auto classes",
-        "from transformers import AutoConfig, AutoModelForCausalLM",
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "config = AutoConfig.from_pretrained(path)",
-        "model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit GPTLMHeadModel",
-        f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
-        f"{json.dumps(_sample_prompt(source))}",
-    ]
-    return WrittenModel(
-        architecture=type(model).__name__,
-        num_parameters=model.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="seqkit",
-        size=model_size(model.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=["gpt", "text-generation"],
+    return write_native_causal_lm(
+        source, folder, model, module="seqkit.models.gpt", tags=["gpt", "text-generation"]
     )
-
-
-def _copy_generation_config(source: Path, folder: Path) -> None:
-    """Keep the trained model's generation defaults (sampling temperature...), if it had any."""
-    if (source / "generation_config.json").is_file():
-        with loading(str(source / "generation_config.json")):
-            generation_config = GenerationConfig.from_pretrained(source)
-        generation_config.save_pretrained(folder)
-
-
-def _sample_prompt(source: ExportSource) -> str:
-    """A prompt the model's vocabulary can spell: the recipe's sample prompt."""
-    sample = (source.recipe or {}).get("sample")
-    prompt = sample.get("prompt") if isinstance(sample, dict) else None
-    return prompt if isinstance(prompt, str) and prompt else "\n"

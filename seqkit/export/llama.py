@@ -17,7 +17,6 @@ than loaded into a model that would compute something else.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from seqkit.errors import UserError
-from seqkit.export.formats import (
-    PATH_PLACEHOLDER,
-    WrittenModel,
-    copy_folder_files,
-    has_auto_tokenizer,
-    model_size,
-)
-from seqkit.export.gpt import _copy_generation_config, _sample_prompt
+from seqkit.export.formats import WrittenModel, write_native_causal_lm, write_stock_causal_lm
 from seqkit.export.source import ExportSource
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
 
@@ -223,58 +215,15 @@ def _load_any(folder: Path, model_type: str) -> DecoderForCausalLM:
 def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
     """Write ``source`` as a stock ``LlamaForCausalLM`` folder with its tokenizer."""
     stock = to_llama(_load_any(source.folder, source.model_type))
-    stock.save_pretrained(folder)
-    copy_folder_files(source.folder, folder, skip_model=True)
-    _copy_generation_config(source.folder, folder)
-    tokenizer = has_auto_tokenizer(folder)
-    prompt = _sample_prompt(source)
-    new_tokens = max(1, min(50, stock.config.max_position_embeddings - len(prompt)))
-    lines = [
-        "from transformers import AutoModelForCausalLM"
-        + (", AutoTokenizer, pipeline" if tokenizer else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "model = AutoModelForCausalLM.from_pretrained(path)  # a LlamaForCausalLM",
-    ]
-    if tokenizer:
-        lines += [
-            "tokenizer = AutoTokenizer.from_pretrained(path)",
-            'generator = pipeline("text-generation", model=path)',
-            f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
-        ]
-    return WrittenModel(
-        architecture=type(stock).__name__,
-        num_parameters=stock.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="transformers",
-        size=model_size(stock.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=["llama", "text-generation"],
+    context = stock.config.max_position_embeddings
+    return write_stock_causal_lm(
+        source, folder, stock, context=context, tags=["llama", "text-generation"]
     )
 
 
 def to_native(source: ExportSource, folder: Path) -> WrittenModel:
     """Write ``source`` (a stock Llama folder, or a seqkit one) in seqkit's own classes."""
     model = _load_any(source.folder, source.model_type)
-    model.save_pretrained(folder)
-    copy_folder_files(source.folder, folder, skip_model=True)
-    _copy_generation_config(source.folder, folder)
-    lines = [
-        "import seqkit.models.decoder  # registers 'seqkit-decoder' with the Auto classes",
-        "from transformers import AutoConfig, AutoModelForCausalLM",
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "config = AutoConfig.from_pretrained(path)",
-        "model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit DecoderForCausalLM",
-        f"# prompt it with seqkit.generation.generate(model, ids, ...); a recipe's sample "
-        f"prompt: {json.dumps(_sample_prompt(source))}",
-    ]
-    return WrittenModel(
-        architecture=type(model).__name__,
-        num_parameters=model.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="seqkit",
-        size=model_size(model.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=["llama", "text-generation"],
+    return write_native_causal_lm(
+        source, folder, model, module="seqkit.models.decoder", tags=["llama", "text-generation"]
     )
