@@ -243,7 +243,7 @@ def _gpt_train_row(
     if defaults:
         how = "transformers' defaults (informational): " + how
     dims = f"{shape['n_layer']}L×{shape['n_head']}H×{shape['n_embd']}, V{shape['vocab_size']}"
-    return Row.throughput(
+    row = Row.throughput(
         f"gpt-train ({dims}, B{batch}×T{block}, {label})",
         steps * batch * block,
         timings,
@@ -251,6 +251,9 @@ def _gpt_train_row(
         target=target,
         note="reference: " + how,
     )
+    # The rows take minutes each: show each as it is done.
+    print(f"  {row.name}: {row.ratio:.2f}×", file=sys.stderr, flush=True)
+    return row
 
 
 def bench_gpt_train(args: argparse.Namespace) -> list[Row]:
