@@ -8,6 +8,12 @@ The table reports medians, and as the ratio seqkit / reference (higher is better
 the median of the ratios of each round's back-to-back pair, which cancels the machine's slow
 drift; only ratios are meant to be compared between machines.
 
+Every reference is configured the way its best users run it (for GPT-2: the fused GELU kernel,
+no key/value cache in training; for ``nn.Transformer``: dropout only where seqkit has it; for
+``tokenizers``: the offsets-free ``encode_batch_fast``), and each row's note says how. A row that
+keeps a library's defaults says so in its name, and a row whose two sides run the same kernel
+(the fused LSTM) says that it measures only the code around it.
+
     python scripts/bench.py                 # every benchmark
     python scripts/bench.py --only gpt-train --repeats 9
 """
