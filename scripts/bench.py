@@ -380,8 +380,8 @@ def bench_gpt_generate(args: argparse.Namespace) -> list[Row]:
                 timings,
                 "tokens/s",
                 target=target,
-                note=f"reference: {what} (same weights, gelu_pytorch_tanh, sdpa, its KV cache "
-                f"DynamicCache, greedy, inference mode); "
+                note=f"reference: {what} (same weights, gelu_pytorch_tanh, sdpa, its own "
+                "DynamicCache KV cache, greedy, no gradients); "
                 + ("same tokens" if same else "TOKENS DIFFER"),
             )
         )
