@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH_PATH = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
 
@@ -75,3 +76,77 @@ def test_markdown_table_shows_the_ratio_and_verdict(bench):
     table = bench.markdown_table([row])
     assert "| demo | 10 | 5 | tokens/s | 2.00× | ≥ 1.50 | ok |" in table
     assert "- demo: n" in table
+
+
+# ----------------------------------------------------------------------------- references
+
+TINY_GPT = dict(n_layer=1, n_head=2, n_embd=16, vocab_size=11)
+
+
+def test_gpt2_reference_runs_the_fused_gelu_without_a_training_cache(bench):
+    fair = bench.gpt2_reference_config(TINY_GPT, n_positions=32)
+    assert fair.activation_function == "gelu_pytorch_tanh"
+    assert fair.use_cache is False
+    assert (fair.resid_pdrop, fair.embd_pdrop, fair.attn_pdrop) == (0.0, 0.0, 0.0)
+    defaults = bench.gpt2_reference_config(TINY_GPT, n_positions=32, defaults=True)
+    assert (defaults.activation_function, defaults.use_cache) == ("gelu_new", True)
+    ours, reference = bench._gpt_pair(32, TINY_GPT)
+    assert reference.config.activation_function == "gelu_pytorch_tanh"
+    # A training forward of the reference builds no cache, and computes seqkit's loss (same
+    # weights; the two GELU kernels agree to float rounding).
+    x = torch.randint(0, 11, (2, 9), generator=torch.Generator().manual_seed(0))
+    inputs, targets = x[:, :-1].contiguous(), x[:, 1:].contiguous()
+    out = reference.train()(input_ids=inputs, labels=inputs, shift_labels=targets)
+    assert out.cache is None
+    expected = ours.train()(inputs, labels=targets).loss
+    assert out.loss.item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_generation_references_produce_seqkits_tokens(bench):
+    from seqkit.generation import generate
+
+    ours, reference = bench._gpt_pair(48, TINY_GPT)
+    ours.eval(), reference.eval()
+    prompt = torch.randint(0, 11, (1, 5), generator=torch.Generator().manual_seed(1))
+    expected = generate(ours, prompt, max_new_tokens=20, temperature=0.0)
+    assert expected.shape == (1, 25)
+    assert torch.equal(bench.gpt2_cached_loop(reference, prompt, 20), expected)
+    user = reference.generate(
+        prompt, attention_mask=torch.ones_like(prompt), do_sample=False, max_new_tokens=20
+    )
+    assert torch.equal(user, expected)
+    # Sampling: the loop draws with seqkit's operations, so the same seed gives the same tokens.
+    prompts = torch.randint(0, 11, (4, 5), generator=torch.Generator().manual_seed(2))
+    sampled = generate(
+        ours, prompts, max_new_tokens=12, temperature=0.8, top_k=5,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    looped = bench.gpt2_cached_loop(
+        reference, prompts, 12, temperature=0.8, top_k=5,
+        generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    assert torch.equal(looped, sampled)
+
+
+def test_torch_transformer_reference_is_seqkits_network(bench):
+    from seqkit.models.transformer import TransformerConfig, TransformerForSeq2Seq
+
+    shape = dict(d_model=16, n_head=2, num_encoder_layers=1, num_decoder_layers=2, d_ff=32)
+    torch.manual_seed(0)
+    ours = TransformerForSeq2Seq(
+        TransformerConfig(src_vocab_size=20, tgt_vocab_size=20, share_embeddings=True, **shape)
+    ).eval()
+    reference = bench._TorchTransformerMT(vocab_size=20, dropout=0.1, **shape).eval()
+    bench._copy_into_torch_transformer(ours, reference)
+    # Dropout only where seqkit has it: none on attention probabilities, no final norms.
+    attentions = [m for m in reference.modules() if isinstance(m, torch.nn.MultiheadAttention)]
+    assert len(attentions) == 1 + 2 * 2 and all(m.dropout == 0.0 for m in attentions)
+    assert reference.encoder.norm is None and reference.decoder.norm is None
+    src = torch.randint(4, 20, (3, 7))
+    src_mask = torch.ones_like(src)
+    src_mask[0, 5:] = 0
+    labels = torch.randint(4, 20, (3, 6))
+    tgt_in = ours.shift_right(labels)
+    with torch.no_grad():
+        expected = ours(src, src_mask, decoder_input_ids=tgt_in, labels=labels).loss
+        assert reference(src, src_mask, tgt_in, labels) == pytest.approx(expected.item(), abs=1e-5)
