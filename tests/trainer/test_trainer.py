@@ -175,7 +175,7 @@ class ScriptedEval(LanguageModelingTask):
         super().__init__(model)
         self.losses = iter(losses)
 
-    def evaluation_step(self, batch):
+    def evaluation_step(self, models, batch):
         return {"loss": (torch.tensor(0.0), 1)}
 
     def summarize(self, metrics):
@@ -242,7 +242,7 @@ def test_environment_fed_task_learns_and_resumes(tmp_path):
     start = weights(task.model)
     Trainer(task, cfg, output_dir=tmp_path / "ref").train()
     # Q(s, right) = gamma^(steps to the goal - 1): 0.729, 0.81, 0.9, 1.0 from states 0..3.
-    q_right = task.q(torch.arange(4)).detach()[:, 1]
+    q_right = task.q(task.models, torch.arange(4)).detach()[:, 1]
     torch.testing.assert_close(q_right, torch.tensor([0.729, 0.81, 0.9, 1.0]), atol=0.05, rtol=0)
 
     crashed = ChainQLearning(seed=0)
