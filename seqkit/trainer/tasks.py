@@ -58,7 +58,7 @@ Models = Mapping[str, nn.Module]
 def only_model(models: Models) -> nn.Module:
     """The single module of a one-model task's ``models``."""
     if len(models) != 1:
-        raise AttributeError("a single model is only defined for tasks with one model")
+        raise ValueError(f"expected one model, got {len(models)}: {sorted(models)}")
     return next(iter(models.values()))
 
 
@@ -80,6 +80,8 @@ class Task:
     @property
     def model(self) -> nn.Module:
         """The single (plain) model of a one-model task."""
+        if len(self.models) != 1:
+            raise AttributeError("task.model is only defined for tasks with one model")
         return only_model(self.models)
 
     def configure_optimizers(self, build: OptimizerFactory) -> dict[str, torch.optim.Optimizer]:

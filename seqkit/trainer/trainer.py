@@ -185,6 +185,15 @@ class Trainer:
             return build_optimizer(module, self.config, lr=lr)
 
         optimizers = self.task.configure_optimizers(build)
+        default_evaluation = type(self.task).evaluation_step is Task.evaluation_step
+        evaluates = self.eval_data is not None and default_evaluation
+        if evaluates and self.task.evaluation_optimizer not in optimizers:
+            # A task's mistake, not a user's: name it before training rather than at the
+            # first evaluation, hours in.
+            raise ValueError(
+                f"{type(self.task).__name__}.evaluation_optimizer is "
+                f"{self.task.evaluation_optimizer!r}, not one of its optimizers {list(optimizers)}"
+            )
         # Only models that train are wrapped: DDP refuses a module without a parameter that
         # takes gradients (a DQN's target network, a frozen teacher), so those just move to
         # the device and stay plain modules on every process.

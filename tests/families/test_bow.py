@@ -88,6 +88,21 @@ def test_streamed_macro_f1_equals_scikit_learn():
     assert not any(key.startswith("confusion_") for key in metrics)
 
 
+def test_without_num_labels_classification_reports_loss_and_accuracy_only():
+    # The recurrent and BERT classifiers use the shared task this way: their metrics unchanged.
+    class Echo(torch.nn.Module):
+        def forward(self, labels, logits):
+            return SimpleNamespace(logits=logits, loss=torch.tensor(0.5))
+
+    task = ClassificationTask(Echo())
+    labels = torch.tensor([0, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 2]), 3).float()
+    step = task.evaluation_step(task.models, {"labels": labels, "logits": logits})
+    assert set(step) == {"loss", "accuracy"}
+    assert float(step["accuracy"][0]) == 3 and step["accuracy"][1] == 4
+    assert task.summarize({"loss": 0.5, "accuracy": 0.75}) == {"loss": 0.5, "accuracy": 0.75}
+
+
 def recipe_with(tmp_path, *overrides: str):
     recipe = load_recipe(RECIPE, [*TINY[1::2], *overrides], data_section_for=data_section_for)
     return recipe, parse_section(ModelSection, recipe.model, "model")

@@ -60,6 +60,8 @@ class ToySequences(torch.utils.data.Dataset):
 class ToyGAN(Task):
     """A one-dimensional GAN: two models, two optimizers, discriminator first."""
 
+    evaluation_optimizer = "discriminator"
+
     def __init__(self):
         generator = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
         discriminator = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
