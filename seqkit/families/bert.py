@@ -39,7 +39,7 @@ from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job
 from seqkit.recipes import Recipe, recipe_to_dict
-from seqkit.trainer.tasks import SupervisedTask
+from seqkit.trainer.tasks import ClassificationTask, Models, SupervisedTask, only_model
 
 MODEL_TYPES = ("seqkit-bert",)
 MLM_TASK, CLASSIFIER_TASK = "bert-mlm", "bert-classifier"
@@ -383,8 +383,8 @@ class MLMCollator:
 class MaskedLMTask(SupervisedTask):
     """MLM cross-entropy; evaluation also reports the accuracy on masked tokens."""
 
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, tuple]:
-        out = self.model(**batch)
+    def evaluation_step(self, models: Models, batch: dict[str, torch.Tensor]) -> dict[str, tuple]:
+        out = only_model(models)(**batch)
         targets = batch["labels"] != -100
         count = int(targets.sum())
         correct = (out.logits.argmax(dim=-1) == batch["labels"]) & targets
@@ -454,19 +454,6 @@ def _encode_rows(tokenizer, data, max_length):
         }
         for text, label in zip(data.texts, data.labels, strict=True)
     ]
-
-
-class ClassificationTask(SupervisedTask):
-    """Cross-entropy; evaluation also counts correct predictions (accuracy)."""
-
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, tuple]:
-        out = self.model(**batch)
-        count = batch["labels"].numel()
-        correct = (out.logits.argmax(dim=-1) == batch["labels"]).sum()
-        return {
-            "loss": (out.loss.detach().float() * count, count),
-            "accuracy": (correct.float(), count),
-        }
 
 
 def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
@@ -587,7 +574,7 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         with torch.inference_mode():
             for start in range(0, len(eval_data), batch_size):
                 rows = [eval_data[i] for i in range(start, min(start + batch_size, len(eval_data)))]
-                results = task.evaluation_step(collate(rows))
+                results = task.evaluation_step(task.models, collate(rows))
                 for name, (value, _) in results.items():
                     totals[name] = totals.get(name, 0.0) + float(value)
                 count += results["loss"][1]

@@ -30,9 +30,8 @@ from seqkit.checks import (
 from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job
-from seqkit.metrics import confusion_counts, summarize_confusion
 from seqkit.recipes import Recipe
-from seqkit.trainer.tasks import SupervisedTask
+from seqkit.trainer.tasks import ClassificationTask
 
 MODEL_TYPES = ("seqkit-bow",)
 MAX_NGRAM = 10
@@ -131,30 +130,6 @@ def collate_bags(rows: list[tuple]) -> dict[str, torch.Tensor]:
         feature_values[i, : len(values)] = torch.from_numpy(values.astype(np.float32))
     labels = torch.stack([label for _, _, label in rows])
     return {"feature_ids": feature_ids, "feature_values": feature_values, "labels": labels}
-
-
-class ClassificationTask(SupervisedTask):
-    """Cross-entropy training; evaluation adds accuracy and the macro scores of
-    :mod:`seqkit.metrics`, from the confusion matrix streamed over the evaluation batches."""
-
-    def __init__(self, model, num_labels: int) -> None:
-        super().__init__(model)
-        self.num_labels = num_labels
-
-    def evaluation_step(self, batch):
-        output = self.model(**batch)
-        labels = batch["labels"]
-        predicted = output.logits.argmax(dim=-1)
-        n = labels.numel()
-        metrics = {
-            "loss": (output.loss.detach().float() * n, n),
-            "accuracy": ((predicted == labels).sum(), n),
-        }
-        metrics.update(confusion_counts(labels, predicted, self.num_labels))
-        return metrics
-
-    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
-        return summarize_confusion(metrics, self.num_labels)
 
 
 def _vectorizer_for(data: DataSection):

@@ -39,7 +39,7 @@ from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
 from seqkit.families import Job, load_init_from
 from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
-from seqkit.trainer.tasks import SupervisedTask
+from seqkit.trainer.tasks import ClassificationTask
 
 LM_CELLS = {"rnn-lm": "rnn", "lstm-lm": "lstm", "gru-lm": "gru"}
 """Language-model tasks and the cell each one trains."""
@@ -504,19 +504,6 @@ class PadCollator:
             mask[i, :n] = 1
         labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-class ClassificationTask(SupervisedTask):
-    """Cross-entropy training; evaluation also counts correct predictions (accuracy)."""
-
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict[str, tuple]:
-        out = self.model(**batch)
-        count = batch["labels"].numel()
-        correct = (out.logits.argmax(dim=-1) == batch["labels"]).sum()
-        return {
-            "loss": (out.loss.detach().float() * count, count),
-            "accuracy": (correct.float(), count),
-        }
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from seqkit.trainer import Callback, Task
+from seqkit.trainer.tasks import Models
 
 
 class DCGANTask(Task):
@@ -30,6 +31,8 @@ class DCGANTask(Task):
     Batches hold ``pixel_values`` in [0, 1]; they are mapped to [-1, 1], the generator's Tanh
     range, before D sees them.
     """
+
+    evaluation_optimizer = "discriminator"  # the default evaluation reports D's loss
 
     def __init__(
         self,
@@ -50,10 +53,12 @@ class DCGANTask(Task):
             "generator": build(self.models["generator"], lr=self.generator_lr),
         }
 
-    def training_step(self, batch: dict[str, torch.Tensor], optimizer_name: str) -> dict:
+    def training_step(
+        self, models: Models, batch: dict[str, torch.Tensor], optimizer_name: str
+    ) -> dict:
         real = batch["pixel_values"] * 2 - 1  # (B, C, S, S) in [-1, 1]
         noise = torch.randn(real.shape[0], self.latent_dim, device=real.device)  # (B, Z)
-        generator, discriminator = self.models["generator"], self.models["discriminator"]
+        generator, discriminator = models["generator"], models["discriminator"]
         if optimizer_name == "discriminator":
             with torch.no_grad():  # D's step must not build (or wait for) a graph through G
                 fake = generator(noise)

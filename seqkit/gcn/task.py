@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from seqkit.gcn.data import Graph
 from seqkit.gcn.models import GCNForNodeClassification, gcn_normalize
-from seqkit.trainer.tasks import Task
+from seqkit.trainer.tasks import Models, Task, only_model
 
 SPARSE_BELOW = 0.1
 """Features with fewer non-zeros than this fraction travel as a sparse COO tensor."""
@@ -105,8 +105,8 @@ class NodeClassificationTask(Task):
     def num_targets(self, batch) -> int:
         return int(batch["train_mask"].sum())
 
-    def training_step(self, batch, optimizer_name: str) -> torch.Tensor:
-        return self.model(
+    def training_step(self, models: Models, batch, optimizer_name: str) -> torch.Tensor:
+        return only_model(models)(
             batch["features"],
             batch["edge_index"],
             batch["edge_weight"],
@@ -114,8 +114,8 @@ class NodeClassificationTask(Task):
             mask=batch["train_mask"],
         ).loss
 
-    def evaluation_step(self, batch) -> dict[str, tuple[torch.Tensor, float]]:
-        out = self.model(batch["features"], batch["edge_index"], batch["edge_weight"])
+    def evaluation_step(self, models: Models, batch) -> dict[str, tuple[torch.Tensor, float]]:
+        out = only_model(models)(batch["features"], batch["edge_index"], batch["edge_weight"])
         labels, val = batch["labels"], batch["val_mask"]
         loss = torch.nn.functional.cross_entropy(out.logits[val], labels[val], reduction="sum")
         return {

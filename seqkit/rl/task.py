@@ -44,7 +44,7 @@ from seqkit.rl.envs import EnvironmentRunner, encode_observation, make_env, obse
 from seqkit.rl.models import QNetwork, QTable
 from seqkit.rl.play import greedy_policy, play_episode
 from seqkit.rl.replay import ReplayBuffer
-from seqkit.trainer.tasks import Task
+from seqkit.trainer.tasks import Models, Task
 
 VALIDATION_SEEDS = 1_000_000
 """Validation episode i is reset with seed VALIDATION_SEEDS + i: never one of the seeds
@@ -115,7 +115,7 @@ class _EnvironmentTask(Task):
             "episodes": torch.tensor(float(self.runner.episodes)),
         }
 
-    def evaluation_step(self, batch) -> dict[str, tuple[torch.Tensor, float]]:
+    def evaluation_step(self, models: Models, batch) -> dict[str, tuple[torch.Tensor, float]]:
         """Greedy episodes, one per seed in ``batch``, in an environment of their own.
 
         The policy is a plain argmax (no random tie-breaking), so evaluating draws nothing from
@@ -124,7 +124,7 @@ class _EnvironmentTask(Task):
         """
         if getattr(self, "_validation_env", None) is None:
             self._validation_env = make_env(self.runner.env.spec.id)
-        policy = greedy_policy(self.models["q"], self._validation_env)
+        policy = greedy_policy(models["q"], self._validation_env)
         returns = torch.tensor(
             [play_episode(self._validation_env, policy, int(seed)) for seed in batch]
         )
@@ -193,8 +193,8 @@ class QLearningTask(_EnvironmentTask):
     def num_targets(self, batch) -> int:
         return 1  # the loss is a sum over transitions: each moves its entry by α·δ
 
-    def training_step(self, batch, optimizer_name: str) -> dict[str, torch.Tensor]:
-        table = self.model
+    def training_step(self, models: Models, batch, optimizer_name: str) -> dict[str, torch.Tensor]:
+        table = models["q"]
         with torch.no_grad():  # the target is held fixed: a semi-gradient, as in the TD rule
             best_next = table(batch["next_states"]).max(dim=1).values
             target = batch["rewards"] + self.gamma * (1 - batch["terminated"]) * best_next
@@ -276,8 +276,8 @@ class DQNTask(_EnvironmentTask):
     def num_targets(self, batch) -> int:
         return batch["actions"].shape[0]
 
-    def training_step(self, batch, optimizer_name: str) -> dict[str, torch.Tensor]:
-        online, target = self.models["q"], self.models["target"]
+    def training_step(self, models: Models, batch, optimizer_name: str) -> dict[str, torch.Tensor]:
+        online, target = models["q"], models["target"]
         with torch.no_grad():
             next_values = target(batch["next_observations"])  # (B, A)
             if self.double_dqn:  # choose with the online network, value with the target

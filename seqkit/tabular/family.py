@@ -24,6 +24,7 @@ from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.tabular.data import TableSplits, TabularDataSection, load_splits
 from seqkit.tabular.models import ACTIVATIONS, TabularRegressor, TabularRegressorConfig
 from seqkit.trainer import SupervisedTask
+from seqkit.trainer.tasks import Models, only_model
 
 MODEL_TYPES = (TabularRegressorConfig.model_type,)
 DataSection = TabularDataSection
@@ -52,9 +53,10 @@ class ModelSection:
 class RegressionTask(SupervisedTask):
     """Mean squared error on standardised targets; evaluation also in the target's own units."""
 
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict:
-        output = self.model(**batch)
-        std = self.model.config.target_std
+    def evaluation_step(self, models: Models, batch: dict[str, torch.Tensor]) -> dict:
+        model = only_model(models)
+        output = model(**batch)
+        std = model.config.target_std
         error = (output.predictions - batch["labels"]) * std  # bikes per hour
         count = batch["labels"].shape[0]
         return {

@@ -12,6 +12,7 @@ _HOMES = {
     "EarlyStopping": "seqkit.trainer.callbacks",
     "TrainerControl": "seqkit.trainer.callbacks",
     "TrainerConfig": "seqkit.trainer.config",
+    "ClassificationTask": "seqkit.trainer.tasks",
     "LanguageModelingTask": "seqkit.trainer.tasks",
     "SupervisedTask": "seqkit.trainer.tasks",
     "Task": "seqkit.trainer.tasks",
@@ -20,6 +21,7 @@ _HOMES = {
 }
 __all__ = [
     "Callback",
+    "ClassificationTask",
     "EarlyStopping",
     "LanguageModelingTask",
     "SupervisedTask",
@@ -33,7 +35,12 @@ __all__ = [
 if TYPE_CHECKING:
     from seqkit.trainer.callbacks import Callback, EarlyStopping, TrainerControl
     from seqkit.trainer.config import TrainerConfig
-    from seqkit.trainer.tasks import LanguageModelingTask, SupervisedTask, Task
+    from seqkit.trainer.tasks import (
+        ClassificationTask,
+        LanguageModelingTask,
+        SupervisedTask,
+        Task,
+    )
     from seqkit.trainer.trainer import Trainer, TrainOutput
 
 

@@ -7,20 +7,31 @@ minGPT's trainer argues for ("nothing in this file has anything to do with GPT")
 further, so that a GAN (two optimizers) or a DQN agent (batches drawn from an environment) trains
 with the same loop as a language model.
 
+The Trainer writes nothing into a task: what a call needs, it passes. In particular the modules
+to run come in as an argument on every call (as ``compute_loss(model, inputs)`` does in Hugging
+Face's Trainer), because the Trainer runs different objects at different times: the modules
+wrapped for distributed training in a training step, the plain modules in evaluation (a DDP
+forward on one process alone would wait for the others).
+
 Contract, in the order the Trainer uses it:
 
-- ``models``: named modules. The Trainer wraps them for distributed training in place and
-  unwraps them for saving; a task never moves them to a device itself.
+- ``models``: the plain named modules the task was built with. The Trainer moves them to the
+  device and wraps them for distributed training in its own copy, never replacing these; a
+  task never moves them to a device itself. Code outside a step (acting in an environment,
+  updating a target network, saving) uses them.
 - ``configure_optimizers(build)``: optimizers by name, in the order they step. ``build(module,
   lr=None)`` returns the optimizer the recipe asked for.
 - ``train_batches()``: ``None`` to train on the Trainer's DataLoader, or an endless iterator of
   batches (an environment feeding a replay buffer).
-- ``training_step(batch, optimizer_name)``: the mean loss over the batch's targets (or a dict with
-  ``"loss"`` and extra scalars to log). Called once per micro-batch and optimizer.
+- ``training_step(models, batch, optimizer_name)``: the mean loss over the batch's targets (or a
+  dict with ``"loss"`` and extra scalars to log), computed with ``models`` (name → module, as
+  wrapped for training). Called once per micro-batch and optimizer.
 - ``num_targets(batch)``: how many targets the mean in ``training_step`` is over, so gradient
   accumulation can weight micro-batches by targets rather than count them equally. An int, or
   a 0-d tensor when counting needs the device (reading it back would make the host wait).
-- ``evaluation_step(batch)``: ``{metric: (sum, count)}`` so evaluation streams batch by batch.
+- ``evaluation_step(models, batch)``: ``{metric: (sum, count)}`` so evaluation streams batch by
+  batch; ``models`` are the plain modules, in eval mode. The default reports the training loss
+  of the optimizer named by ``evaluation_optimizer``.
 - ``throughput_unit`` and ``flops_per_target()``: what a target is (tokens, examples), for the
   logged ``train/<unit>_per_s``, and the training FLOPs per target when known (for MFU).
 - ``summarize(metrics)``: derived metrics (perplexity from loss) once evaluation is complete.
@@ -36,8 +47,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from seqkit.metrics import confusion_counts, summarize_confusion
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 Batch = Any
+Models = Mapping[str, nn.Module]
+"""Named modules, as passed to a step: ``{"model": ...}`` for a one-model task."""
+
+
+def only_model(models: Models) -> nn.Module:
+    """The single module of a one-model task's ``models``."""
+    if len(models) != 1:
+        raise ValueError(f"expected one model, got {len(models)}: {sorted(models)}")
+    return next(iter(models.values()))
 
 
 class Task:
@@ -46,6 +68,10 @@ class Task:
     throughput_unit = "examples"
     """What one target is, in the logged ``train/<unit>_per_s``."""
 
+    evaluation_optimizer = "model"
+    """The optimizer whose training loss the default :meth:`evaluation_step` reports; a task
+    whose :meth:`configure_optimizers` names its optimizers otherwise sets it to one of them."""
+
     def __init__(self, models: Mapping[str, nn.Module] | nn.Module):
         if isinstance(models, nn.Module):
             models = {"model": models}
@@ -53,10 +79,10 @@ class Task:
 
     @property
     def model(self) -> nn.Module:
-        """The single model of a one-model task."""
+        """The single (plain) model of a one-model task."""
         if len(self.models) != 1:
             raise AttributeError("task.model is only defined for tasks with one model")
-        return next(iter(self.models.values()))
+        return only_model(self.models)
 
     def configure_optimizers(self, build: OptimizerFactory) -> dict[str, torch.optim.Optimizer]:
         """One optimizer over every model, by default."""
@@ -68,7 +94,9 @@ class Task:
         """Batches from somewhere other than the Trainer's DataLoader; None means use it."""
         return None
 
-    def training_step(self, batch: Batch, optimizer_name: str) -> torch.Tensor | dict:
+    def training_step(
+        self, models: Models, batch: Batch, optimizer_name: str
+    ) -> torch.Tensor | dict:
         raise NotImplementedError
 
     def num_targets(self, batch: Batch) -> int | torch.Tensor:
@@ -85,9 +113,11 @@ class Task:
             return batch[0].shape[0]
         return 1
 
-    def evaluation_step(self, batch: Batch) -> dict[str, tuple[torch.Tensor, float]]:
-        """Default: the training loss of the first optimizer, summed over targets."""
-        out = self.training_step(batch, next(iter(self._optimizer_names())))
+    def evaluation_step(
+        self, models: Models, batch: Batch
+    ) -> dict[str, tuple[torch.Tensor, float]]:
+        """Default: the training loss of :attr:`evaluation_optimizer`, summed over targets."""
+        out = self.training_step(models, batch, self.evaluation_optimizer)
         loss = out["loss"] if isinstance(out, dict) else out
         count = self.num_targets(batch)
         return {"loss": (loss.detach().float() * count, count)}
@@ -105,15 +135,12 @@ class Task:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def _optimizer_names(self) -> list[str]:
-        return getattr(self, "optimizer_names", ["model"])
-
 
 class SupervisedTask(Task):
     """A model whose ``forward(**batch)`` returns an output with ``.loss``: no task code needed."""
 
-    def training_step(self, batch: Mapping[str, torch.Tensor], optimizer_name: str):
-        return self.model(**batch).loss
+    def training_step(self, models: Models, batch: Mapping[str, torch.Tensor], optimizer_name: str):
+        return only_model(models)(**batch).loss
 
 
 class LanguageModelingTask(SupervisedTask):
@@ -138,3 +165,34 @@ class LanguageModelingTask(SupervisedTask):
             # Clamp so an untrained model's huge loss reports inf-free perplexity.
             metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
         return metrics
+
+
+class ClassificationTask(SupervisedTask):
+    """Cross-entropy training on one label per example; evaluation also reports accuracy.
+
+    Given ``num_labels``, evaluation streams the confusion matrix too (:mod:`seqkit.metrics`),
+    and :meth:`summarize` turns it into the macro scores (precision, recall, F1) over the whole
+    evaluation set, not averages of per-batch scores.
+    """
+
+    def __init__(self, model: nn.Module, num_labels: int | None = None) -> None:
+        super().__init__(model)
+        self.num_labels = num_labels
+
+    def evaluation_step(self, models: Models, batch: Mapping[str, torch.Tensor]) -> dict:
+        output = only_model(models)(**batch)
+        labels = batch["labels"]
+        predicted = output.logits.argmax(dim=-1)
+        count = labels.numel()
+        metrics = {
+            "loss": (output.loss.detach().float() * count, count),
+            "accuracy": ((predicted == labels).sum().float(), count),
+        }
+        if self.num_labels is not None:
+            metrics.update(confusion_counts(labels, predicted, self.num_labels))
+        return metrics
+
+    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
+        if self.num_labels is None:
+            return metrics
+        return summarize_confusion(metrics, self.num_labels)

@@ -162,7 +162,9 @@ class Trainer:
         """Optimizer steps left out because the loss or gradients were not finite."""
         self._epoch = 0
         self._batch_in_epoch = 0
-        self._unwrapped: dict[str, nn.Module] = dict(self.task.models)
+        self._training_models: dict[str, nn.Module] = dict(self.task.models)
+        """What ``training_step`` runs: the task's modules, wrapped for the processes by
+        :meth:`_prepare`. The task's own ``models`` stay the plain modules."""
         self._prepared = False
         self._resumed_window: dict[str, torch.Tensor] = {}
         self._first_bad_step: dict[str, torch.Tensor] = {}
@@ -183,19 +185,27 @@ class Trainer:
             return build_optimizer(module, self.config, lr=lr)
 
         optimizers = self.task.configure_optimizers(build)
-        self.task.optimizer_names = list(optimizers)
+        default_evaluation = type(self.task).evaluation_step is Task.evaluation_step
+        evaluates = self.eval_data is not None and default_evaluation
+        if evaluates and self.task.evaluation_optimizer not in optimizers:
+            # A task's mistake, not a user's: name it before training rather than at the
+            # first evaluation, hours in.
+            raise ValueError(
+                f"{type(self.task).__name__}.evaluation_optimizer is "
+                f"{self.task.evaluation_optimizer!r}, not one of its optimizers {list(optimizers)}"
+            )
         # Only models that train are wrapped: DDP refuses a module without a parameter that
         # takes gradients (a DQN's target network, a frozen teacher), so those just move to
         # the device and stay plain modules on every process.
         names = [
-            n for n, m in self._unwrapped.items() if any(p.requires_grad for p in m.parameters())
+            n for n, m in self.task.models.items() if any(p.requires_grad for p in m.parameters())
         ]
-        prepared = acc.prepare(*[self._unwrapped[n] for n in names], *optimizers.values())
+        prepared = acc.prepare(*[self.task.models[n] for n in names], *optimizers.values())
         if not isinstance(prepared, tuple):
             prepared = (prepared,)
         wrapped = dict(zip(names, prepared[: len(names)], strict=True))
-        self.task.models = {
-            n: wrapped[n] if n in wrapped else m.to(acc.device) for n, m in self._unwrapped.items()
+        self._training_models = {
+            n: wrapped[n] if n in wrapped else m.to(acc.device) for n, m in self.task.models.items()
         }
         self.optimizers = dict(zip(optimizers, prepared[len(names) :], strict=True))
         # Schedulers are deliberately NOT prepared: accelerate would step them once per process.
@@ -258,7 +268,7 @@ class Trainer:
         # DDP averages gradients over processes; multiplying by the process count turns that
         # average back into a sum, so each target weighs the same wherever it was computed.
         weights = [n * acc.num_processes / total for n in counts]
-        models = list(task.models.values())
+        models = self._training_models
         multi = len(self.optimizers) > 1
         sums: dict[str, torch.Tensor] = {}
         stepped = False
@@ -270,15 +280,15 @@ class Trainer:
                 last = i == len(micro_batches) - 1
                 with contextlib.ExitStack() as stack:
                     if not last:
-                        for model in models:
+                        for model in models.values():
                             stack.enter_context(acc.no_sync(model))
                     with acc.autocast():
-                        out = task.training_step(batch, name)
+                        out = task.training_step(models, batch, name)
                     metrics = out if isinstance(out, dict) else {"loss": out}
                     loss = metrics["loss"]
                     if config.l1 > 0:
                         loss = loss + config.l1 * sum(
-                            l1_penalty(m) for m in self._unwrapped.values()
+                            l1_penalty(m) for m in self.task.models.values()
                         )
                     acc.backward(loss * weight)
                 health = health + loss.detach().float()
@@ -397,7 +407,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_begin(self, control)
 
-        for model in self.task.models.values():
+        for model in self._training_models.values():
             model.train()
         batches = self._train_batches()
         progress = tqdm(
@@ -532,12 +542,11 @@ class Trainer:
             num_workers=self.config.num_workers,
             generator=torch.Generator().manual_seed(self.config.seed),  # leave the global RNG be
         )
-        wrapped = task.models
         # Evaluate the unwrapped modules: shards may differ in length across processes, and a
         # DDP forward on one process only would wait for the others.
-        task.models = dict(self._unwrapped)
-        was_training = {n: m.training for n, m in task.models.items()}
-        for model in task.models.values():
+        models = task.models
+        was_training = {n: m.training for n, m in self._training_models.items()}
+        for model in models.values():
             model.eval()
         sums: dict[str, torch.Tensor] = {}
         try:
@@ -545,7 +554,7 @@ class Trainer:
                 if self.config.eval_batches is not None and i >= self.config.eval_batches:
                     break
                 with acc.autocast():
-                    results = task.evaluation_step(_to_device(batch, acc.device))
+                    results = task.evaluation_step(models, _to_device(batch, acc.device))
                 for key, (total, count) in results.items():
                     pair = torch.stack(
                         [
@@ -555,8 +564,7 @@ class Trainer:
                     )
                     sums[key] = sums[key] + pair if key in sums else pair
         finally:
-            task.models = wrapped
-            for name, model in task.models.items():
+            for name, model in self._training_models.items():
                 model.train(was_training[name])
         keys = sorted(sums)
         if acc.num_processes > 1:
@@ -582,7 +590,7 @@ class Trainer:
         acc = self.accelerator
         acc.wait_for_everyone()
         self._check_health()
-        for name, model in self._unwrapped.items():
+        for name, model in self.task.models.items():
             if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 # Never publish a NaN: the last good checkpoint stays the newest one.
                 raise TrainingDiverged(
@@ -594,7 +602,7 @@ class Trainer:
         acc.wait_for_everyone()
         staging = self.checkpoints.root / f".step-{self.step}.tmp"
         if acc.is_main_process:
-            for name, model in self._unwrapped.items():
+            for name, model in self.task.models.items():
                 save_module_weights(model, staging / f"model-{name}.safetensors")
             for name, optimizer in self.optimizers.items():
                 save_tree(optimizer.state_dict(), staging, f"optimizer-{name}")
@@ -629,7 +637,7 @@ class Trainer:
                 f"checkpoint {directory} was written by {state['num_processes']} process(es); "
                 f"resume it with the same number (now {acc.num_processes})"
             )
-        for name, model in self._unwrapped.items():
+        for name, model in self.task.models.items():
             load_module_weights(model, directory / f"model-{name}.safetensors")
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(load_tree(directory, f"optimizer-{name}"))
@@ -648,13 +656,13 @@ class Trainer:
     def restore_weights(self, step: int) -> None:
         """Load the model weights of checkpoint ``step`` (early stopping's best)."""
         directory = self.checkpoints.root / f"step-{step}"
-        for name, model in self._unwrapped.items():
+        for name, model in self.task.models.items():
             load_module_weights(model, directory / f"model-{name}.safetensors")
 
     def unwrapped_model(self, name: str | None = None) -> nn.Module:
         """The plain module (no DDP wrapper), for saving and generation."""
         if name is None:
-            if len(self._unwrapped) != 1:
+            if len(self.task.models) != 1:
                 raise ValueError("this task has several models; name one")
-            return next(iter(self._unwrapped.values()))
-        return self._unwrapped[name]
+            return next(iter(self.task.models.values()))
+        return self.task.models[name]

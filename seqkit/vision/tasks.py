@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from seqkit.trainer import Task
+from seqkit.trainer.tasks import Models, Task, only_model
 from seqkit.vision.augment import Augmentation
 
 
@@ -19,14 +19,14 @@ class ImageClassificationTask(Task):
         super().__init__(model)
         self.augmentation = augmentation or Augmentation()
 
-    def training_step(self, batch: dict[str, torch.Tensor], optimizer_name: str):
+    def training_step(self, models: Models, batch: dict[str, torch.Tensor], optimizer_name: str):
         images = batch["pixel_values"]
         if self.augmentation.active:
             images = self.augmentation(images)
-        return self.model(pixel_values=images, labels=batch["labels"]).loss
+        return only_model(models)(pixel_values=images, labels=batch["labels"]).loss
 
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict:
-        output = self.model(**batch)
+    def evaluation_step(self, models: Models, batch: dict[str, torch.Tensor]) -> dict:
+        output = only_model(models)(**batch)
         count = batch["labels"].shape[0]
         correct = (output.logits.argmax(dim=-1) == batch["labels"]).sum()
         return {"loss": (output.loss * count, count), "accuracy": (correct.float(), count)}
@@ -47,16 +47,16 @@ class DenoisingTask(Task):
         noise = torch.randn(clean.shape, generator=generator, device="cpu").to(clean.device)
         return (clean + self.noise_std * noise).clamp(0.0, 1.0)
 
-    def training_step(self, batch: dict[str, torch.Tensor], optimizer_name: str):
+    def training_step(self, models: Models, batch: dict[str, torch.Tensor], optimizer_name: str):
         clean = batch["pixel_values"]
         noisy = self._corrupt(clean, None)
-        return self.model(pixel_values=noisy, clean_pixel_values=clean).loss
+        return only_model(models)(pixel_values=noisy, clean_pixel_values=clean).loss
 
-    def evaluation_step(self, batch: dict[str, torch.Tensor]) -> dict:
+    def evaluation_step(self, models: Models, batch: dict[str, torch.Tensor]) -> dict:
         clean = batch["pixel_values"]
         noisy = self._corrupt(clean, torch.Generator().manual_seed(0))
         count = clean.shape[0]
-        loss = self.model(pixel_values=noisy, clean_pixel_values=clean).loss
+        loss = only_model(models)(pixel_values=noisy, clean_pixel_values=clean).loss
         # The baseline a denoiser must beat: the noisy input's own error.
         noisy_mse = torch.nn.functional.mse_loss(noisy, clean)
         return {"loss": (loss * count, count), "noisy_input_mse": (noisy_mse * count, count)}

@@ -16,8 +16,9 @@ from seqkit.cli import main
 from seqkit.data.classification import load_labelled, python_docstrings, split_labelled
 from seqkit.errors import UserError
 from seqkit.families import data_section_for
-from seqkit.families.bow import ClassificationTask, ModelSection, build
+from seqkit.families.bow import ModelSection, build
 from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.trainer.tasks import ClassificationTask
 from tests.families.labelled_stand_in import stand_in_overrides
 
 RECIPE = RECIPES_DIR / "bow" / "python-docstrings-topics.yaml"
@@ -72,7 +73,9 @@ def test_streamed_macro_f1_equals_scikit_learn():
     totals: dict[str, list[float]] = {}
     for chunk in range(0, 50, 16):  # streamed in uneven batches, as the Trainer does
         y, p = labels[chunk : chunk + 16], predicted[chunk : chunk + 16]
-        step = task.evaluation_step({"labels": y, "logits": torch.nn.functional.one_hot(p, 5)})
+        step = task.evaluation_step(
+            task.models, {"labels": y, "logits": torch.nn.functional.one_hot(p, 5)}
+        )
         for key, (value, n) in step.items():
             total = totals.setdefault(key, [0.0, 0.0])
             total[0] += float(value)
@@ -83,6 +86,21 @@ def test_streamed_macro_f1_equals_scikit_learn():
     assert metrics["macro_f1"] == pytest.approx(expected)
     assert metrics["accuracy"] == pytest.approx(float((labels == predicted).float().mean()))
     assert not any(key.startswith("confusion_") for key in metrics)
+
+
+def test_without_num_labels_classification_reports_loss_and_accuracy_only():
+    # The recurrent and BERT classifiers use the shared task this way: their metrics unchanged.
+    class Echo(torch.nn.Module):
+        def forward(self, labels, logits):
+            return SimpleNamespace(logits=logits, loss=torch.tensor(0.5))
+
+    task = ClassificationTask(Echo())
+    labels = torch.tensor([0, 1, 1, 2])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 2]), 3).float()
+    step = task.evaluation_step(task.models, {"labels": labels, "logits": logits})
+    assert set(step) == {"loss", "accuracy"}
+    assert float(step["accuracy"][0]) == 3 and step["accuracy"][1] == 4
+    assert task.summarize({"loss": 0.5, "accuracy": 0.75}) == {"loss": 0.5, "accuracy": 0.75}
 
 
 def recipe_with(tmp_path, *overrides: str):
@@ -102,7 +120,7 @@ def test_labelled_csv_file_with_declared_classes(tmp_path):
     assert job.summary["classes"] == "neg, pos"
     batch = job.collate_fn([job.train_data[i] for i in range(4)])
     assert batch["feature_ids"].shape == batch["feature_values"].shape
-    assert job.task.training_step(batch, "model").item() > 0
+    assert job.task.training_step(job.task.models, batch, "model").item() > 0
     data = load_labelled(path=str(path), labels=["neg", "pos"])
     train, val = split_labelled(data, 0.2, seed=0)
     assert len(train) == 16 and len(val) == 4

@@ -71,7 +71,7 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     job = family.build(recipe, section)
     assert len(job.train_data) == 48 and len(job.eval_data) == 12
     batch = job.collate_fn([job.train_data[i] for i in range(4)])
-    loss = job.task.training_step(batch, "model").detach()
+    loss = job.task.training_step(job.task.models, batch, "model").detach()
     assert torch.isfinite(loss)
     assert "reference:" in job.sample()
 

@@ -89,7 +89,7 @@ def test_shared_embeddings_build_one_joint_vocabulary():
     assert model.tgt_embed is None and model.config.share_embeddings
     assert model.config.src_vocab_size == model.config.tgt_vocab_size
     batch = job.collate_fn([job.train_data[i] for i in range(4)])
-    assert torch.isfinite(job.task.training_step(batch, "model"))
+    assert torch.isfinite(job.task.training_step(job.task.models, batch, "model"))
     assert "reference:" in job.sample()
     assert Path(GENERATED).is_file()
 

@@ -92,7 +92,7 @@ def test_validation_episodes_are_greedy_play_that_leaves_training_alone():
         VALIDATION_SEEDS + i for i in range(3)
     ]
     generator, runner = task.generator.get_state(), task.runner.state_dict()
-    metrics = task.evaluation_step(torch.tensor([episodes[i] for i in range(3)]))
+    metrics = task.evaluation_step(task.models, torch.tensor([episodes[i] for i in range(3)]))
     expected = play_episodes(online, "CartPole-v1", 3, seed=VALIDATION_SEEDS)
     assert float(metrics["return"][0]) == sum(expected) and metrics["return"][1] == 3
     assert torch.equal(task.generator.get_state(), generator)

@@ -29,7 +29,7 @@ def test_one_sgd_step_on_the_td_loss_is_the_q_learning_update():
     }
     alpha = 0.1
     optimizer = torch.optim.SGD(table.parameters(), lr=alpha)
-    task.training_step(batch, "q")["loss"].backward()
+    task.training_step(task.models, batch, "q")["loss"].backward()
     optimizer.step()
     expected = before.clone()
     # Q(s,a) += α [r + γ max Q(s') − Q(s,a)]; a terminal next state has no future.
@@ -85,7 +85,7 @@ def test_double_dqn_values_the_online_choice_with_the_target_network():
         "terminated": torch.tensor([0.0, 0, 0, 0, 0, 1]),
         **task.progress(),
     }
-    loss = task.training_step(batch, "q")["loss"]
+    loss = task.training_step(task.models, batch, "q")["loss"]
     with torch.no_grad():
         choice = online(batch["next_observations"]).argmax(1, keepdim=True)
         next_value = target(batch["next_observations"]).gather(1, choice).squeeze(1)

@@ -76,9 +76,9 @@ def test_the_nan_check_still_stops_at_the_next_read(tmp_path):
     class PoisonedAtThree(LanguageModelingTask):
         calls = 0
 
-        def training_step(self, batch, optimizer_name):
+        def training_step(self, models, batch, optimizer_name):
             self.calls += 1
-            loss = super().training_step(batch, optimizer_name)
+            loss = super().training_step(models, batch, optimizer_name)
             return loss * float("nan") if self.calls == 3 else loss
 
     model = ToyLM()

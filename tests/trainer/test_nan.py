@@ -25,9 +25,9 @@ class PoisonedTask(LanguageModelingTask):
         self.value = value
         self.calls = 0
 
-    def training_step(self, batch, optimizer_name):
+    def training_step(self, models, batch, optimizer_name):
         self.calls += 1
-        loss = super().training_step(batch, optimizer_name)
+        loss = super().training_step(models, batch, optimizer_name)
         return loss * self.value if self.calls in self.poisoned_calls else loss
 
 

@@ -175,7 +175,7 @@ class ScriptedEval(LanguageModelingTask):
         super().__init__(model)
         self.losses = iter(losses)
 
-    def evaluation_step(self, batch):
+    def evaluation_step(self, models, batch):
         return {"loss": (torch.tensor(0.0), 1)}
 
     def summarize(self, metrics):
@@ -242,7 +242,7 @@ def test_environment_fed_task_learns_and_resumes(tmp_path):
     start = weights(task.model)
     Trainer(task, cfg, output_dir=tmp_path / "ref").train()
     # Q(s, right) = gamma^(steps to the goal - 1): 0.729, 0.81, 0.9, 1.0 from states 0..3.
-    q_right = task.q(torch.arange(4)).detach()[:, 1]
+    q_right = task.q(task.models, torch.arange(4)).detach()[:, 1]
     torch.testing.assert_close(q_right, torch.tensor([0.729, 0.81, 0.9, 1.0]), atol=0.05, rtol=0)
 
     crashed = ChainQLearning(seed=0)
@@ -303,3 +303,52 @@ def test_resume_fetches_only_the_batches_after_the_checkpoint(tmp_path):
     assert len(data.fetched) == 8
     order = torch.randperm(40, generator=torch.Generator().manual_seed(cfg.seed)).tolist()
     assert data.fetched == order[20:28]
+
+
+class RecordingTask(LanguageModelingTask):
+    """Records the modules each step was given and whether they were in training mode."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.seen: list[tuple[str, dict, bool]] = []
+
+    def training_step(self, models, batch, optimizer_name):
+        self.seen.append(("train", dict(models), models["model"].training))
+        return super().training_step(models, batch, optimizer_name)
+
+    def evaluation_step(self, models, batch):
+        self.seen.append(("eval", dict(models), models["model"].training))
+        return {"loss": (models["model"](**batch).loss, 1)}
+
+
+def test_the_trainer_passes_models_and_writes_nothing_into_the_task(tmp_path):
+    model = ToyLM()
+    task = RecordingTask(model)
+    models_before, attributes_before = task.models, set(vars(task))
+    cfg = config(max_steps=2, eval_every=1, eval_batches=1)
+    Trainer(
+        task, cfg, output_dir=tmp_path, train_data=ToySequences(), eval_data=ToySequences()
+    ).train()
+    assert task.models is models_before and task.models["model"] is model  # never replaced
+    assert set(vars(task)) == attributes_before  # no attribute written from outside
+    kinds = [kind for kind, _, _ in task.seen]
+    assert "train" in kinds and "eval" in kinds
+    for kind, models, training in task.seen:
+        assert set(models) == {"model"} and training == (kind == "train")
+        if kind == "eval":  # evaluation runs the plain module, never a wrapper
+            assert models["model"] is model
+
+
+def test_a_default_evaluation_needs_an_optimizer_of_the_task(tmp_path):
+    class Misnamed(LanguageModelingTask):
+        evaluation_optimizer = "generator"
+
+    trainer = Trainer(
+        Misnamed(ToyLM()),
+        config(max_steps=1, eval_every=1),
+        output_dir=tmp_path,
+        train_data=ToySequences(),
+        eval_data=ToySequences(),
+    )
+    with pytest.raises(ValueError, match="evaluation_optimizer is 'generator'"):
+        trainer.train()

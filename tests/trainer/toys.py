@@ -60,6 +60,8 @@ class ToySequences(torch.utils.data.Dataset):
 class ToyGAN(Task):
     """A one-dimensional GAN: two models, two optimizers, discriminator first."""
 
+    evaluation_optimizer = "discriminator"
+
     def __init__(self):
         generator = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
         discriminator = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
@@ -71,18 +73,18 @@ class ToyGAN(Task):
             "generator": build(self.models["generator"], lr=5e-3),
         }
 
-    def training_step(self, batch, optimizer_name):
+    def training_step(self, models, batch, optimizer_name):
         real = batch["x"]
         noise = torch.randn(real.shape[0], 2)
-        fake = self.models["generator"](noise)
+        fake = models["generator"](noise)
         ones, zeros = torch.ones_like(real), torch.zeros_like(real)
         if optimizer_name == "discriminator":
-            d_real = self.models["discriminator"](real)
-            d_fake = self.models["discriminator"](fake.detach())
+            d_real = models["discriminator"](real)
+            d_fake = models["discriminator"](fake.detach())
             return F.binary_cross_entropy_with_logits(
                 d_real, ones
             ) + F.binary_cross_entropy_with_logits(d_fake, zeros)
-        return F.binary_cross_entropy_with_logits(self.models["discriminator"](fake), ones)
+        return F.binary_cross_entropy_with_logits(models["discriminator"](fake), ones)
 
 
 class RealNumbers(torch.utils.data.Dataset):
@@ -141,14 +143,15 @@ class ChainQLearning(Task):
             s, a, r, s2, d = (torch.tensor(column) for column in zip(*sample, strict=True))
             yield {"s": s, "a": a, "r": r.float(), "s2": s2, "done": d.float()}
 
-    def q(self, states):
-        return self.model(F.one_hot(states, ChainWalk.n_states).float())
+    @staticmethod
+    def q(models, states):
+        return models["model"](F.one_hot(states, ChainWalk.n_states).float())
 
-    def training_step(self, batch, optimizer_name):
+    def training_step(self, models, batch, optimizer_name):
         with torch.no_grad():
-            best_next = self.q(batch["s2"]).max(dim=1).values
+            best_next = self.q(models, batch["s2"]).max(dim=1).values
             target = batch["r"] + self.gamma * (1 - batch["done"]) * best_next
-        chosen = self.q(batch["s"]).gather(1, batch["a"][:, None]).squeeze(1)
+        chosen = self.q(models, batch["s"]).gather(1, batch["a"][:, None]).squeeze(1)
         return F.mse_loss(chosen, target)
 
     def state_dict(self):
