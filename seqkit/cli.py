@@ -230,8 +230,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise
     if trainer.accelerator.is_main_process:
         final = run_dir / "final"
-        job.save_final(final, result.eval_metrics, run_dir)
-        folder.finished(result.step)
+        try:
+            job.save_final(final, result.eval_metrics, run_dir)
+            folder.finished(result.step)
+        finally:
+            folder.lock.release()  # also when writing the model fails (a full disk)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in sorted(result.eval_metrics.items()))
         print(f"step {result.step}: {shown or 'no evaluation data'}")
         if job.sample is not None:
