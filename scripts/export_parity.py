@@ -134,9 +134,9 @@ def stock_rows(folder: Path) -> list[tuple[str, str, float | None, str]]:
 
     from seqkit.data import CharTokenizer, train_tokenizer
     from seqkit.export.exporter import export_model
-    from seqkit.families.gpt import save_pretrained
     from seqkit.models import bert
     from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.parts.compose import save_pretrained
 
     def large(model):
         with torch.no_grad():

@@ -67,12 +67,12 @@ def _resolve_recipe_and_run_dir(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _check_resumable(run_dir: Path, recipe_dict: dict) -> None:
     """The recipe must be the one the run was trained with (only trainer.max_steps may grow)."""
-    from seqkit.families import data_section_for
-    from seqkit.recipes import load_recipe, recipe_to_dict
+    from seqkit.parts.compose import load_recipe
+    from seqkit.recipes import recipe_to_dict
 
     if not (run_dir / "recipe.yaml").is_file():
         raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
-    saved_recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    saved_recipe = load_recipe(run_dir / "recipe.yaml")
     saved = recipe_to_dict(saved_recipe)
     changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
     if changed:
@@ -149,13 +149,19 @@ def _on_main_process(state, action) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqkit.data.fingerprint import check_unchanged, write_fingerprint
-    from seqkit.families import data_section_for, get_family
-    from seqkit.recipes import load_recipe, parse_section, recipe_to_dict, save_recipe
+    from seqkit.parts import compose
+    from seqkit.recipes import recipe_to_dict, save_recipe
 
     recipe_path, run_dir = _resolve_recipe_and_run_dir(args)
-    recipe = load_recipe(recipe_path, args.set or [], data_section_for=data_section_for)
-    family = get_family(recipe.task)
-    model_section = parse_section(family.ModelSection, recipe.model, "model")
+    recipe = compose.load_recipe(recipe_path, args.set or [])
+    if compose.is_composed(recipe.task):
+        compose.resolve(recipe)  # the model section, checked before the folder is looked at
+    else:
+        from seqkit.families import get_family
+        from seqkit.recipes import parse_section
+
+        family = get_family(recipe.task)
+        parse_section(family.ModelSection, recipe.model, "model")
     from seqkit.trainer.trainer import process_state
 
     state = process_state()
@@ -190,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Everything that can fail on user input (data, tokenizer, model shape, the Trainer's
         # own settings and the data against the batch size) fails here, before the run
         # directory is made or an old run is moved aside.
-        job = family.build(recipe, model_section)
+        job = compose.job_for(recipe, run_dir, resume=args.resume)
         from seqkit.trainer import Trainer
 
         trainer = Trainer(
@@ -211,11 +217,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"{key}: {value}", file=sys.stderr)
         if args.resume:
             folder.lock.announce()
+            if job.save_run_files is not None and not compose.saved_run_model(run_dir):
+                job.save_run_files(run_dir)  # a run from before seqkit saved them
         else:
             folder.claim()
             try:
                 save_recipe(recipe, run_dir / "recipe.yaml")
                 write_fingerprint(recipe, run_dir)
+                if job.save_run_files is not None:
+                    job.save_run_files(run_dir)
             except BaseException:
                 folder.abandon()
                 raise
@@ -250,7 +260,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from seqkit.families import family_for_model
+    from seqkit.parts.compose import open_trained
 
+    loaded = open_trained(args.model)
+    if loaded is not None:
+        from seqkit.parts.registry import TASKS
+
+        task_class = TASKS.get(loaded.task_name)
+        if task_class.generates_text:
+            return generate_text(lambda _: (loaded.model, loaded.tokenizer), Path(args.model), args)
+        # A task whose model makes something other than text (a GAN's image grid).
+        generate_other = getattr(task_class, "generate_command", None)
+        if generate_other is None:
+            raise UserError(
+                f"{args.model} holds a {loaded.task_name} model, which does not generate; "
+                "use seqkit evaluate"
+            )
+        return generate_other(loaded, args)
     folder = resolve_model_dir(args.model)
     family = family_for_model(folder)
     if hasattr(family, "generate_command"):
@@ -260,9 +286,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> int:
     """The text half of ``seqkit generate``: check the sampling options, continue the prompt
-    with the model ``load_pretrained(folder)`` returns, and print the text. Families whose
-    ``generate_command`` only adds a check of their own (the recurrent family refuses a
-    classifier folder) end here too."""
+    with the model ``load_pretrained(folder)`` returns, and print the text."""
     import torch
 
     from seqkit.checks import MAX_SEED, check_range
@@ -306,10 +330,10 @@ def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> in
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    from seqkit.families import data_section_for
+    from seqkit.parts.compose import load_recipe
     from seqkit.recipes import RECIPES_DIR, list_recipes
 
-    rows = list_recipes(RECIPES_DIR, data_section_for=data_section_for)
+    rows = list_recipes(RECIPES_DIR, load=load_recipe)
     if not rows:
         print(f"no recipes found in {RECIPES_DIR}")
         return 0

@@ -65,6 +65,14 @@ def resolve_model_dir(path_text: str | Path) -> Path:
     raise UserError(f"{path} is neither a run directory nor a model folder (no config.json)")
 
 
+def run_dir_of(model_dir: Path) -> Path | None:
+    """The run a model folder came from (``RUN/final`` or ``RUN/checkpoints/step-N``), if any."""
+    for candidate in (model_dir.parent, model_dir.parent.parent):
+        if (candidate / "recipe.yaml").is_file():
+            return candidate
+    return None
+
+
 def check_model_folder(folder: Path) -> Path:
     """``folder`` when it is a model folder seqkit may read; a UserError naming what is wrong
     otherwise (see the module docstring for what is checked)."""

@@ -226,6 +226,25 @@ class DecodeOutput:
     ``step_fn`` returns it; None otherwise."""
 
 
+def sample_text(model: nn.Module, tokenizer: Any, settings: Any, seed: int) -> str:
+    """Continue ``settings.prompt`` (a recipe's ``sample`` section) with the model; the prompt
+    keeps only the last context-length tokens of a model with a context limit."""
+    ids = tokenizer.encode(settings.prompt)
+    context = _context_length(model)
+    if context is not None:
+        ids = ids[-context:]
+    output = generate(
+        model,
+        torch.tensor([ids], dtype=torch.long),
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return tokenizer.decode(output[0].tolist())
+
+
 def _map_state(state: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     """Apply ``fn`` to every tensor in a nested tuple/list/dict ``state``; keep other leaves."""
     if isinstance(state, torch.Tensor):

@@ -67,6 +67,9 @@ SECTIONS = ("description", "task", "model", "tokenizer", "data", "trainer", "sam
 
 # ---------------------------------------------------------------------------- schema
 
+DataSectionFor = typing.Callable[[str, typing.Any], type]
+"""``data_section_for(task, data)``: the dataclass that validates a recipe's ``data`` section."""
+
 
 @dataclass
 class TokenizerSection:
@@ -90,6 +93,8 @@ class TokenizerSection:
 class DataSection:
     """The ``data`` section: the corpus and how it is cut into examples."""
 
+    module: str | None = None
+    """The data module that reads it (text...); default: the one the task names."""
     path: str | None = None
     """A local text file, a folder whose *.txt files are read in sorted order, or a .json,
     .jsonl, .csv or .parquet file of rows whose text_column is joined by newlines. Wins over
@@ -488,13 +493,16 @@ def _parse_override_value(text: str) -> Any:
 def load_recipe(
     path: str | Path,
     overrides: typing.Iterable[str] = (),
-    data_section_for: typing.Callable[[str], type] | None = None,
+    data_section_for: DataSectionFor | None = None,
+    expand: typing.Callable[[dict], dict] | None = None,
 ) -> Recipe:
     """Read, override and validate a recipe file.
 
-    ``data_section_for(task)`` names the dataclass that validates the ``data`` section, for
-    families whose data needs fields of its own (source and target languages, an environment);
-    without it, :class:`DataSection`.
+    ``data_section_for(task, data)`` names the dataclass that validates the ``data`` section
+    (``data`` is the section as written), for data that needs fields of its own (source and
+    target languages, an environment); without it, :class:`DataSection`. ``expand`` rewrites
+    the recipe mapping before it is validated (a shorthand task written out). Recipes of
+    registered parts are read with :func:`seqkit.parts.compose.load_recipe`, which passes both.
     """
     path = Path(path)
     if path.is_dir():
@@ -521,17 +529,23 @@ def load_recipe(
             f"got {type(raw).__name__}"
         )
     return recipe_from_dict(
-        apply_overrides(raw, overrides), source=path, data_section_for=data_section_for
+        apply_overrides(raw, overrides),
+        source=path,
+        data_section_for=data_section_for,
+        expand=expand,
     )
 
 
 def recipe_from_dict(
     raw: dict,
     source: Path | None = None,
-    data_section_for: typing.Callable[[str], type] | None = None,
+    data_section_for: DataSectionFor | None = None,
+    expand: typing.Callable[[dict], dict] | None = None,
 ) -> Recipe:
     """Validate a recipe mapping (as read from YAML) into a :class:`Recipe`."""
     where = f" in {source}" if source else ""
+    if expand is not None and isinstance(raw.get("task"), str):
+        raw = expand(raw)
     for key in raw:
         if key not in SECTIONS:
             raise UserError(
@@ -554,7 +568,9 @@ def recipe_from_dict(
         model=copy.deepcopy(model),
         tokenizer=parse_section(TokenizerSection, raw.get("tokenizer"), "tokenizer"),
         data=parse_section(
-            data_section_for(task) if data_section_for else DataSection, raw.get("data"), "data"
+            data_section_for(task, raw.get("data")) if data_section_for else DataSection,
+            raw.get("data"),
+            "data",
         ),
         trainer=parse_section(TrainerConfig, raw.get("trainer"), "trainer"),
         sample=parse_section(SampleSection, raw.get("sample"), "sample"),
@@ -605,12 +621,13 @@ def save_recipe(recipe: Recipe, path: str | Path) -> None:
 
 
 def list_recipes(
-    root: Path = RECIPES_DIR, data_section_for: typing.Callable[[str], type] | None = None
+    root: Path = RECIPES_DIR, load: typing.Callable[[Path], Recipe] | None = None
 ) -> list[tuple[str, str]]:
     """``(path relative to root, description)`` for every ``*.yaml`` under ``root``, sorted.
 
-    A file that does not load is listed with the reason instead of its description, so one
-    broken recipe never hides the others.
+    ``load`` reads one recipe (default: :func:`load_recipe` without parts). A file that does not
+    load is listed with the reason instead of its description, so one broken recipe never hides
+    the others.
     """
     root = Path(root)
     if not root.is_dir():
@@ -618,7 +635,7 @@ def list_recipes(
     rows = []
     for path in root.rglob("*.yaml"):
         try:
-            recipe = load_recipe(path, data_section_for=data_section_for)
+            recipe = (load or load_recipe)(path)
             description = recipe.description or "(no description)"
         except UserError as error:
             description = f"(invalid recipe: {error})"

@@ -336,16 +336,17 @@ def test_round_trip_of_a_string_that_looks_like_scientific_notation(tmp_path):
 
 
 def test_shipped_recipes_load_and_are_listed():
-    # Families may bring their own data section (BERT's masking settings), as the CLI passes.
-    from seqkit.families import data_section_for
+    # Data modules and families bring their own data sections (BERT's masking settings), and
+    # shorthand tasks are written out, as the CLI reads recipes.
+    from seqkit.parts import compose
 
-    rows = list_recipes(RECIPES_DIR, data_section_for=data_section_for)
+    rows = list_recipes(RECIPES_DIR, load=compose.load_recipe)
     names = [name for name, _ in rows]
     assert "gpt/shakespeare-char.yaml" in names
     assert names == sorted(names)
     for name, description in rows:
         assert not description.startswith("(invalid"), (name, description)
-        assert load_recipe(RECIPES_DIR / name, data_section_for=data_section_for).task
+        assert compose.load_recipe(RECIPES_DIR / name).task
 
 
 def test_list_recipes_reports_broken_files(tmp_path):

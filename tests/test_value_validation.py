@@ -43,8 +43,16 @@ from hypothesis import strategies as st
 
 from seqkit.cli import _quiet_libraries, main
 from seqkit.errors import UserError
-from seqkit.families import FAMILY_MODULES, data_section_for, get_family
-from seqkit.recipes import RECIPES_DIR, SampleSection, TokenizerSection, parse_section
+from seqkit.families import FAMILY_MODULES, get_family
+from seqkit.parts.compose import data_section_for, expand_shorthand, is_composed
+from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
+from seqkit.recipes import (
+    RECIPES_DIR,
+    DataSection,
+    SampleSection,
+    TokenizerSection,
+    parse_section,
+)
 from seqkit.trainer.config import TrainerConfig
 
 RECIPES = sorted(p.relative_to(RECIPES_DIR).with_suffix("").as_posix()
@@ -319,8 +327,8 @@ def text_model(tmp_path_factory) -> Path:
     """A tiny GPT folder, written directly (no training): the options are refused before it
     is loaded, but ``seqkit generate`` must find a real model there."""
     from seqkit.data import CharTokenizer
-    from seqkit.families.gpt import save_pretrained
     from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.parts.compose import save_pretrained
 
     folder = tmp_path_factory.mktemp("gpt") / "final"
     tokenizer = CharTokenizer.train("abc ")
@@ -410,9 +418,15 @@ SECTION_CLASSES = {"tokenizer": TokenizerSection, "trainer": TrainerConfig, "sam
 
 def _fields_of(recipe: str) -> list[str]:
     """Every field a recipe's sections have, as dotted keys."""
-    task = yaml.safe_load((RECIPES_DIR / f"{recipe}.yaml").read_text(encoding="utf-8"))["task"]
-    classes = {**SECTION_CLASSES, "model": get_family(task).ModelSection,
-               "data": data_section_for(task)}  # fmt: skip
+    raw = expand_shorthand(
+        yaml.safe_load((RECIPES_DIR / f"{recipe}.yaml").read_text(encoding="utf-8"))
+    )
+    task = raw["task"]
+    if is_composed(task):
+        model = MODEL_BUILDERS.get(raw["model"]["architecture"])
+    else:
+        model = get_family(task).ModelSection
+    classes = {**SECTION_CLASSES, "model": model, "data": data_section_for(task, raw.get("data"))}
     return [f"{section}.{f.name}" for section, cls in classes.items() for f in fields(cls)]
 
 
@@ -648,12 +662,12 @@ def test_huge_sample_counts_are_refused(tmp_path, text_model, image_model):
 
 
 def test_programmatic_configs_get_the_same_checks():
-    from seqkit.families.gpt import ModelSection
+    from seqkit.models.gpt import GPTBuilder
 
     with pytest.raises(UserError, match=r"trainer\.lr must be a finite number > 0, got nan"):
         TrainerConfig(lr=float("nan"))
     with pytest.raises(UserError, match=r"model\.n_layer must be at least 1, got 0"):
-        ModelSection(n_layer=0)
+        GPTBuilder(n_layer=0)
     with pytest.raises(
         UserError, match=r"sample\.top_p must be a finite number in \(0, 1\], got inf"
     ):
@@ -674,7 +688,9 @@ def _float_fields() -> list[tuple[str, type, str]]:
     for module in set(FAMILY_MODULES.values()):
         family = importlib.import_module(module)
         classes.add(("model", family.ModelSection))
-        classes.add(("data", getattr(family, "DataSection", None) or data_section_for("gpt")))
+        classes.add(("data", getattr(family, "DataSection", None) or DataSection))
+    classes |= {("model", MODEL_BUILDERS.get(name)) for name in MODEL_BUILDERS.names()}
+    classes |= {("data", DATA_MODULES.get(name).Section) for name in DATA_MODULES.names()}
     found = []
     for section, cls in sorted(classes, key=lambda pair: (pair[0], pair[1].__qualname__)):
         hints = typing.get_type_hints(cls)

@@ -17,22 +17,16 @@ from seqkit.checks import (
     MAX_SAMPLES,
     MAX_SEED,
     check_optional_range,
+    check_path,
 )
 from seqkit.errors import UserError
-from seqkit.folders import resolve_model_dir
+from seqkit.folders import resolve_model_dir, run_dir_of
 from seqkit.outputs import check_new_file, write_text_atomically
-
-
-def run_dir_of(model_dir: Path) -> Path | None:
-    """The run a model folder came from (``RUN/final`` or ``RUN/checkpoints/step-N``), if any."""
-    for candidate in (model_dir.parent, model_dir.parent.parent):
-        if (candidate / "recipe.yaml").is_file():
-            return candidate
-    return None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from seqkit.families import family_for_model
+    from seqkit.parts.compose import evaluate, open_trained
 
     check_optional_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
     check_optional_range("--beam-size", args.beam_size, 1, MAX_BEAM, integer=True)
@@ -41,11 +35,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_optional_range("--seed", args.seed, 0, MAX_SEED, integer=True)
     if args.json:
         check_new_file(args.json, overwrite=args.overwrite, option="--json")
-    folder = resolve_model_dir(args.model)
-    family = family_for_model(folder)
-    if not hasattr(family, "evaluate"):
-        raise UserError(f"seqkit evaluate does not support {folder}'s model family yet")
-    metrics = family.evaluate(folder, run_dir_of(folder), args)
+    if args.data is not None:
+        check_path("--data", args.data)
+    loaded = open_trained(args.model)
+    if loaded is not None:
+        metrics = evaluate(loaded, args.data, args.batch_size, args)
+    else:
+        if args.data is not None:
+            raise UserError(f"--data is not supported yet for {args.model}'s model family")
+        folder = resolve_model_dir(args.model)
+        family = family_for_model(folder)
+        if not hasattr(family, "evaluate"):
+            raise UserError(f"seqkit evaluate does not support {folder}'s model family yet")
+        metrics = family.evaluate(folder, run_dir_of(folder), args)
     for name, value in metrics.items():
         print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
     if args.json:
@@ -57,6 +59,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("evaluate", help="measure a trained model")
     parser.add_argument("model", metavar="RUN_OR_MODEL_DIR")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="score every example of this file (in the recipe's data format) instead of the "
+        "run's validation split",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     family = parser.add_argument_group("family-specific options")

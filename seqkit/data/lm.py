@@ -1,4 +1,4 @@
-"""Causal language-modeling examples cut from one token stream.
+"""Causal language-modeling examples cut from one token stream, and the ``text`` data module.
 
 The recipe follows nanoGPT's ``shakespeare_char``: the whole corpus becomes one stream of ids,
 the last tenth is held out for validation, and every example is a window of ``block_size``
@@ -7,13 +7,20 @@ tokens whose target is the same window shifted by one token.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.data.corpora import load_corpus
+from seqkit.data.tokenization import CharTokenizer
+from seqkit.data.tokenizer_folder import Tokenizer, load_tokenizer, train_tokenizer
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
+from seqkit.recipes import Recipe
 
 
 class _Encoder(Protocol):
@@ -103,3 +110,81 @@ class CausalLMDataset(Dataset):
         start = index * self.stride
         window = self.ids[start : start + self.block_size + 1]  # (block_size + 1,)
         return {"input_ids": window[:-1], "labels": window[1:]}  # labels: next-token targets
+
+
+class TextCorpus(DataModule):
+    """The ``text`` data module: a corpus as one token stream, cut into windows.
+
+    The corpus is ``data.path``, ``data.hub`` or ``data.embedded`` (:func:`load_corpus`); the
+    tokenizer is the ``init_from`` model's own, a saved one (``tokenizer.path``), or one trained
+    on the corpus (``tokenizer.kind``: char, or bpe with ``tokenizer.vocab_size`` tokens). The
+    last ``data.val_fraction`` of the stream is validation, cut into non-overlapping windows so
+    that every validation token is scored once.
+    """
+
+    load_tokenizer = staticmethod(load_tokenizer)
+
+    def __init__(self, recipe: Recipe):
+        super().__init__(recipe)
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The corpus, read once."""
+        if self._text is None:
+            self._text = load_corpus(self.data)
+        return self._text
+
+    def tokenizer(self, init_from: Path | None) -> Tokenizer:
+        if init_from is not None:
+            return load_tokenizer(init_from)
+        settings = self.recipe.tokenizer
+        if settings.path:
+            return load_tokenizer(Path(settings.path))  # the folder says which kind it is
+        if settings.kind == "bpe" and settings.vocab_size is None:
+            raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
+        return train_tokenizer(settings.kind, self.text, vocab_size=settings.vocab_size)
+
+    def facts(self, tokenizer: Tokenizer) -> dict[str, Any]:
+        return {"vocab_size": tokenizer.vocab_size}
+
+    def check_sample(self, tokenizer: Tokenizer) -> None:
+        tokenizer.encode(self.recipe.sample.prompt, what="sample.prompt")
+
+    def _block_size(self, window: int, most: int | None) -> int:
+        block_size = self.data.block_size or window
+        if most is not None and block_size > most:
+            raise UserError(f"data.block_size ({block_size}) exceeds the model's context ({most})")
+        return block_size
+
+    def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
+        block_size = self._block_size(window, most)
+        ids = encode_corpus(tokenizer, self.text)
+        if self.data.val_fraction > 0:
+            train_ids, val_ids = split_tail(ids, self.data.val_fraction, block_size)
+            eval_data = CausalLMDataset(val_ids, block_size, stride=block_size)
+        else:
+            train_ids, eval_data = ids, None
+        return Prepared(
+            train_data=CausalLMDataset(train_ids, block_size, stride=self.data.stride),
+            eval_data=eval_data,
+            summary={"corpus characters": len(self.text), "train tokens": len(train_ids)},
+        )
+
+    def scoring_data(
+        self, tokenizer: Tokenizer, window: int, most: int | None, path: Path
+    ) -> Prepared:
+        block_size = self._block_size(window, most)
+        text = load_corpus(dataclasses.replace(self.data, path=str(path)))
+        windows = CausalLMDataset(encode_corpus(tokenizer, text), block_size, stride=block_size)
+        return Prepared(train_data=None, eval_data=windows)
+
+    def vocabulary(self, tokenizer: Tokenizer) -> str:
+        return f"{tokenizer.vocab_size} ({_kind(tokenizer)})"
+
+    def card_tags(self, tokenizer: Tokenizer) -> list[str]:
+        return ["character-level" if _kind(tokenizer) == "char" else "byte-level-bpe"]
+
+
+def _kind(tokenizer: Tokenizer) -> str:
+    return "char" if isinstance(tokenizer, CharTokenizer) else "bpe"

@@ -2,8 +2,9 @@
 
 ``seqkit export`` takes a run directory (its ``final/``), a model folder, or one checkpoint of a
 run (``RUN/checkpoints/step-N``). A checkpoint holds raw training state, not a Hub folder, so it
-is first turned into one the way training ends: the run's recipe rebuilds the model, the
-checkpoint's weights are loaded into it, and the family's ``save_final`` writes the folder.
+is first turned into one the way training ends: the run's saved model config and tokenizer
+(``RUN/model/``, written at step 0) take the checkpoint's weights — the corpus is not read. A run
+from before seqkit saved them is rebuilt from its recipe instead.
 
 Beside the weights, a model card needs the recipe, the final metrics and the loss plot. They come
 from the run directory when there is one (``recipe.yaml``, ``metrics.jsonl``, ``loss.png``) and
@@ -24,10 +25,8 @@ import yaml
 
 from seqkit.errors import UserError
 from seqkit.export.model_card import LOSS_PLOT_NAME, read_model_card
-from seqkit.folders import check_model_folder, read_config
-
-CHECKPOINT_WEIGHTS = "model-{name}.safetensors"
-"""How the Trainer names a model's weights inside ``checkpoints/step-N/``."""
+from seqkit.folders import check_model_folder, read_config, run_dir_of
+from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS, load_module_weights
 
 
 @dataclass
@@ -73,7 +72,7 @@ def open_source(path_text: str | Path) -> Iterator[ExportSource]:
     if not path.is_dir():
         raise UserError(f"{path} is a file; give a run directory or a model folder")
     if (path / "config.json").is_file():
-        yield _describe(check_model_folder(path), _run_dir_of(path), step=None)
+        yield _describe(check_model_folder(path), run_dir_of(path), step=None)
         return
     if (path / "final" / "config.json").is_file():
         yield _describe(check_model_folder(path / "final"), path, step=None)
@@ -138,9 +137,15 @@ def _check_loads(folder: Path, model_type: str) -> None:
     than exported. The weights themselves are checked by the exporter that reads them (a
     bare model folder, without a tokenizer, exports as it is)."""
     from seqkit.families import family_of_model_type
+    from seqkit.parts.compose import builder_for_model_type, load_folder
 
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        return
+    if builder_for_model_type(model_type) is not None:
+        load_folder(folder)
+        return
     family = family_of_model_type(model_type)
-    if family is not None and any((folder / name).is_file() for name in _TOKENIZER_FILES):
+    if family is not None:
         family.load_pretrained(folder)
 
 
@@ -181,14 +186,6 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _run_dir_of(model_dir: Path) -> Path | None:
-    """The run a model folder came from (``RUN/final`` or ``RUN/checkpoints/step-N``), if any."""
-    for candidate in (model_dir.parent, model_dir.parent.parent):
-        if (candidate / "recipe.yaml").is_file():
-            return candidate
-    return None
-
-
 # ----------------------------------------------------------------------------- checkpoints
 
 
@@ -219,18 +216,18 @@ def _checkpoint_as_folder(checkpoint: Path) -> Iterator[ExportSource]:
         raise UserError(f"{checkpoint} is not inside a run directory (no {recipe_path})")
     if not (checkpoint / "COMPLETE").exists():
         raise UserError(f"checkpoint {checkpoint} is incomplete (its writing was cut off)")
-    from seqkit.families import data_section_for, get_family
-    from seqkit.recipes import load_recipe, parse_section
-    from seqkit.trainer.checkpoint import load_module_weights
+    from seqkit.parts import compose
 
-    recipe = load_recipe(recipe_path, data_section_for=data_section_for)
-    family = get_family(recipe.task)
-    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
-    for name, module in job.task.models.items():
-        load_module_weights(module, checkpoint / CHECKPOINT_WEIGHTS.format(name=name))
+    recipe = compose.load_recipe(recipe_path)
     step = int(checkpoint.name.removeprefix("step-")) if checkpoint.name[5:].isdigit() else None
     metrics = final_metrics(run_dir / "metrics.jsonl", step)
     with tempfile.TemporaryDirectory(prefix="seqkit-export-") as temporary:
         folder = Path(temporary) / "model"
-        job.save_final(folder, metrics, run_dir)
+        if compose.saved_run_model(run_dir):  # the run stands alone: no corpus is read
+            compose.write_checkpoint_folder(checkpoint, folder, metrics)
+        else:  # a run from before seqkit saved its model config: rebuilt from the recipe
+            job = compose.job_for(recipe, run_dir)
+            for name, module in job.task.models.items():
+                load_module_weights(module, checkpoint / CHECKPOINT_WEIGHTS.format(name=name))
+            job.save_final(folder, metrics, run_dir)
         yield _describe(check_model_folder(folder), run_dir, step)

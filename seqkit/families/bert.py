@@ -37,7 +37,7 @@ from seqkit.checks import (
 )
 from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.trainer.tasks import ClassificationTask, Models, SupervisedTask, only_model
 
@@ -546,16 +546,15 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     bert-classifier: loss and the :mod:`seqkit.metrics` scores on the run's held-out texts
     (``--plots``: the confusion matrix as a PNG)."""
     from seqkit.data.classification import has_validation
-    from seqkit.families import data_section_for
     from seqkit.families.rnn import PadCollator
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its validation data"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     mlm = recipe.task == MLM_TASK
     if not (recipe.data.val_fraction > 0 if mlm else has_validation(recipe.data)):
         raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")

@@ -29,7 +29,7 @@ from seqkit.checks import (
 )
 from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe
 from seqkit.trainer.tasks import ClassificationTask
 
@@ -277,16 +277,15 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     the same seeded split); a per-class report and the confusion matrix are printed, and with
     ``--plots`` the matrix is drawn to ``RUN/plots/confusion-matrix.png``."""
     from seqkit.data.classification import has_validation, labelled_splits
-    from seqkit.families import data_section_for
     from seqkit.metrics import report_to_console
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its validation data"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     if not has_validation(recipe.data):
         raise UserError(
             f"{run_dir}'s recipe keeps no validation data (no data.val_path, val_fraction 0)"

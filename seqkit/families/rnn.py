@@ -1,23 +1,15 @@
-"""The recurrent family: RNN, LSTM and GRU language models, and a recurrent text classifier.
+"""The recurrent text classifier (``task: rnn-classifier``).
 
-Tasks (a recipe's ``task``):
-
-* ``rnn-lm``, ``lstm-lm``, ``gru-lm``: a character- or BPE-level language model on a corpus,
-  cut into windows exactly like the ``gpt`` family (so the validation losses compare), trained
-  as a language-modeling task. ``data.block_size`` is the length of truncated back-propagation
-  through time: every window starts from a zero state.
-* ``rnn-classifier``: a text classifier on labelled texts, read by
-  :mod:`seqkit.data.classification` (a local tab-separated, CSV, JSON or Parquet file, a Hub
-  data set, or by default the embedded prose-or-code lines of CPython's pydoc topics), with a
-  validation file (``data.val_path``) or a seeded split.
-
-The models live in :mod:`seqkit.models.rnn`; ``model.implementation`` picks torch's fused
-kernels (default) or the cells written out gate by gate.
+Labelled texts are read by :mod:`seqkit.data.classification` (a local tab-separated, CSV, JSON
+or Parquet file, a Hub data set, or by default the embedded prose-or-code lines of CPython's
+pydoc topics), with a validation file (``data.val_path``) or a seeded split. The model lives in
+:mod:`seqkit.models.rnn`; ``model.implementation`` picks torch's fused kernels (default) or the
+cells written out gate by gate. (The recurrent language models are composed from parts: model
+architecture ``recurrent`` in :mod:`seqkit.models.rnn`.)
 """
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,31 +29,27 @@ from seqkit.checks import (
 )
 from seqkit.data.classification import LabelledDataSection
 from seqkit.errors import UserError
-from seqkit.families import Job, load_init_from
-from seqkit.recipes import Recipe, SampleSection, recipe_to_dict
+from seqkit.parts.base import Job
+from seqkit.parts.compose import load_init_from
+from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.trainer.tasks import ClassificationTask
 
-LM_CELLS = {"rnn-lm": "rnn", "lstm-lm": "lstm", "gru-lm": "gru"}
-"""Language-model tasks and the cell each one trains."""
-CLASSIFIER_TASK = "rnn-classifier"
-MODEL_TYPES = ("seqkit-rnn-lm", "seqkit-rnn-classifier")
+MODEL_TYPES = ("seqkit-rnn-classifier",)
 CELLS = ("rnn", "lstm", "gru")
 IMPLEMENTATIONS = ("fused", "explicit")
 POOLINGS = ("last", "mean", "max")
 EMBEDDED_LABELLED = "pydoc-prose-or-code"
 """The classifier's labelled set when a recipe names no data."""
 DataSection = LabelledDataSection
-"""The ``data`` section: the common fields, and for the classifier label_column, labels and
-val_path (language models ignore those three)."""
+"""The ``data`` section: the common fields, label_column, labels and val_path."""
 
 
 @dataclass
 class ModelSection:
-    """The ``model`` section of a recurrent recipe (``*-lm`` and ``rnn-classifier``)."""
+    """The ``model`` section of an ``rnn-classifier`` recipe."""
 
-    cell: str | None = None
-    """rnn, lstm or gru. Language-model tasks name their cell (``lstm-lm``), so leave it unset
-    there; the classifier's default is lstm."""
+    cell: str = "lstm"
+    """rnn, lstm or gru."""
     embedding_size: int = 128
     """Width of the token embedding."""
     hidden_size: int = 256
@@ -74,24 +62,18 @@ class ModelSection:
     """The plain RNN's non-linearity: tanh or relu."""
     implementation: str = "fused"
     """fused (torch's kernels, default) or explicit (the cells written out, proven equal)."""
-    tie_weights: bool = False
-    """Language models: share the embedding with the output layer (needs embedding_size ==
-    hidden_size)."""
-    block_size: int = 128
-    """Language models: tokens per training window (the truncated-BPTT length), unless
-    data.block_size is set."""
     bidirectional: bool = True
-    """Classifier: read each text both ways."""
+    """Read each text both ways."""
     pooling: str = "last"
-    """Classifier: last (final states), mean or max over the outputs."""
+    """last (final states), mean or max over the outputs."""
     max_length: int = 256
-    """Classifier: tokens read per text (longer texts are truncated, and the run says so)."""
+    """Tokens read per text (longer texts are truncated, and the run says so)."""
     init_from: str | None = None
     """A model folder of the same task (a run's final/) to start from: fine-tuning."""
 
     def __post_init__(self) -> None:
         checks = {
-            "cell": (self.cell, (None, *CELLS)),
+            "cell": (self.cell, CELLS),
             "nonlinearity": (self.nonlinearity, ("tanh", "relu")),
             "implementation": (self.implementation, IMPLEMENTATIONS),
             "pooling": (self.pooling, POOLINGS),
@@ -108,24 +90,12 @@ class ModelSection:
                 "hidden_size": count(1, MAX_WIDTH),
                 "num_layers": count(1, MAX_DEPTH),
                 "dropout": probability(),
-                "block_size": count(1, MAX_POSITIONS),
                 "max_length": count(1, MAX_POSITIONS),
             },
         )
 
 
 # ----------------------------------------------------------------------------- shared
-
-
-def _cell_for(task: str, section: ModelSection) -> str:
-    if task in LM_CELLS:
-        if section.cell is not None and section.cell != LM_CELLS[task]:
-            raise UserError(
-                f"task {task} trains a {LM_CELLS[task]} model, but model.cell is "
-                f"{section.cell!r}; use task {section.cell}-lm instead"
-            )
-        return LM_CELLS[task]
-    return section.cell or "lstm"
 
 
 def _tokenizer_for(recipe: Recipe, section: ModelSection, texts: Any):
@@ -146,194 +116,21 @@ def _load_init_from(section: ModelSection, model_class: type, task: str, expecte
     return model
 
 
-def _sizes(section: ModelSection, cell: str, *extra: str) -> dict:
+def _sizes(section: ModelSection, *extra: str) -> dict:
     """The recipe's architecture, by config field, that an init_from folder must match."""
     names = ("embedding_size", "hidden_size", "num_layers", *extra)
-    sizes = {"cell": cell, **{name: getattr(section, name) for name in names}}
-    if cell == "rnn":
+    sizes = {"cell": section.cell, **{name: getattr(section, name) for name in names}}
+    if section.cell == "rnn":
         sizes["nonlinearity"] = section.nonlinearity
     return sizes
 
 
-def _save_folder(model, tokenizer, folder: Path, generation: bool) -> None:
-    from transformers import GenerationConfig
-
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    if generation:
-        GenerationConfig(
-            do_sample=True, temperature=0.8, max_new_tokens=200, top_k=None, top_p=None
-        ).save_pretrained(folder)
-
-
-def _shown(section: ModelSection, cell: str, hide: tuple[str, ...]) -> dict[str, Any]:
-    """The model settings worth printing: the resolved cell, without the other task's fields."""
-    return {k: v for k, v in {**asdict(section), "cell": cell}.items() if k not in hide}
-
-
 def build(recipe: Recipe, section: ModelSection) -> Job:
-    """A language model or a classifier, by the recipe's task."""
-    if recipe.task == CLASSIFIER_TASK:
-        return _build_classifier(recipe, section)
-    return _build_lm(recipe, section)
-
-
-# ----------------------------------------------------------------------------- language model
-
-
-def _build_lm(recipe: Recipe, section: ModelSection) -> Job:
-    from seqkit.data import CausalLMDataset, encode_corpus, load_corpus, split_tail
-    from seqkit.export.model_card import write_model_card
-    from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
-    from seqkit.trainer.tasks import LanguageModelingTask
-
-    cell = _cell_for(recipe.task, section)
-    text = load_corpus(recipe.data)
-    tokenizer = _tokenizer_for(recipe, section, text)
-    ids = encode_corpus(tokenizer, text)
-    # Checked now, not after training: the sample prompt must be spelled in this vocabulary.
-    tokenizer.encode(recipe.sample.prompt, what="sample.prompt")
-    torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
-    if section.init_from:
-        model = _load_init_from(section, RecurrentLMForCausalLM, recipe.task, _sizes(section, cell))
-    else:
-        if section.tie_weights and section.embedding_size != section.hidden_size:
-            raise UserError(
-                f"model.tie_weights needs model.embedding_size ({section.embedding_size}) equal "
-                f"to model.hidden_size ({section.hidden_size})"
-            )
-        model = RecurrentLMForCausalLM(
-            RecurrentLMConfig(
-                vocab_size=tokenizer.vocab_size,
-                cell=cell,
-                embedding_size=section.embedding_size,
-                hidden_size=section.hidden_size,
-                num_layers=section.num_layers,
-                dropout=section.dropout,
-                nonlinearity=section.nonlinearity,
-                implementation=section.implementation,
-                tie_word_embeddings=section.tie_weights,
-            )
-        )
-    if model.config.vocab_size != tokenizer.vocab_size:
-        raise UserError(
-            f"tokenizer has {tokenizer.vocab_size} tokens but the model expects "
-            f"{model.config.vocab_size}"
-        )
-    block_size = recipe.data.block_size or section.block_size
-    if recipe.data.val_fraction > 0:
-        train_ids, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
-        # Validation windows do not overlap, so every validation token is scored once.
-        eval_data = CausalLMDataset(val_ids, block_size, stride=block_size)
-    else:
-        train_ids, eval_data = ids, None
-    train_data = CausalLMDataset(train_ids, block_size, stride=recipe.data.stride)
-
-    def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
-        _save_folder(model, tokenizer, folder, generation=True)
-        write_model_card(
-            folder,
-            title=f"seqkit {cell.upper()} language model "
-            f"({recipe.source.stem if recipe.source else 'recipe'})",
-            family=recipe.task,
-            num_parameters=model.num_parameters(),
-            recipe=recipe_to_dict(recipe),
-            metrics=metrics,
-            datasets=[recipe.data.hub] if recipe.data.hub and not recipe.data.path else [],
-            loss_plot=run_dir / "loss.png" if (run_dir / "loss.png").is_file() else None,
-            tags=[cell, "rnn", "causal-lm", f"{recipe.tokenizer.kind}-level"],
-            pipeline_tag="text-generation",
-            how_to_load=HOW_TO_LOAD_LM,
-        )
-
-    def sample() -> str:
-        return sample_text(model, tokenizer, recipe.sample, seed=recipe.trainer.seed)
-
-    return Job(
-        task=LanguageModelingTask(model),
-        sample=sample,
-        train_data=train_data,
-        eval_data=eval_data,
-        save_final=save_final,
-        summary={
-            "corpus characters": len(text),
-            "vocabulary": tokenizer.vocab_size,
-            "train tokens": len(train_ids),
-            "parameters": model.num_parameters(),
-            "model": _shown(section, cell, hide=("bidirectional", "pooling", "max_length")),
-        },
-    )
-
-
-HOW_TO_LOAD_LM = """\
-import seqkit.models.rnn  # registers the seqkit-rnn-lm model type with the Auto classes
-from transformers import AutoModelForCausalLM
-from seqkit.data import load_tokenizer
-
-model = AutoModelForCausalLM.from_pretrained("PATH")  # implementation="explicit" to read the gates
-tokenizer = load_tokenizer("PATH")
-# or, from the command line: seqkit generate PATH --prompt "To be"
-"""
-
-
-def sample_text(model, tokenizer, settings: SampleSection, seed: int) -> str:
-    """Continue ``settings.prompt`` (a recurrent model has no context limit)."""
-    from seqkit.generation import generate
-
-    output = generate(
-        model,
-        torch.tensor([tokenizer.encode(settings.prompt)], dtype=torch.long),
-        max_new_tokens=settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    return tokenizer.decode(output[0].tolist())
-
-
-def _model_type(folder: Path) -> str | None:
-    from seqkit.folders import read_config
-
-    return read_config(folder)["model_type"]
-
-
-def load_pretrained(folder: Path):
-    """``(model, tokenizer)`` from a folder written by this family (LM or classifier)."""
-    from seqkit.data import load_tokenizer
-    from seqkit.folders import check_vocabulary, load_weights
-    from seqkit.models.rnn import RecurrentForSequenceClassification, RecurrentLMForCausalLM
-
-    if _model_type(folder) == "seqkit-rnn-classifier":
-        model = load_weights(RecurrentForSequenceClassification, folder)
-    else:
-        model = load_weights(RecurrentLMForCausalLM, folder)
-    tokenizer = load_tokenizer(folder)
-    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
-    return model.eval(), tokenizer
-
-
-def generate_command(folder: Path, args) -> int:
-    """``seqkit generate`` for a recurrent LM; a classifier folder is refused. The prompt is
-    read into the state, then tokens are sampled one at a time from it."""
-    from seqkit.cli import generate_text  # imported here: the CLI imports families lazily too
-
-    if _model_type(folder) == "seqkit-rnn-classifier":
-        raise UserError(
-            f"{folder} holds a text classifier, which does not generate text; use seqkit evaluate"
-        )
-    return generate_text(load_pretrained, folder, args)
-
-
-# ----------------------------------------------------------------------------- classifier
-
-
-def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
+    """The classifier, its tokenizer and the labelled texts, wrapped for the Trainer."""
     from seqkit.export.model_card import write_model_card
     from seqkit.models.rnn import RecurrentClassifierConfig, RecurrentForSequenceClassification
 
-    cell = _cell_for(recipe.task, section)
+    cell = section.cell
     train, val = _labelled(recipe)
     names = train.label_names
     texts = train.texts + (val.texts if val is not None else [])
@@ -356,7 +153,7 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
             section,
             RecurrentForSequenceClassification,
             recipe.task,
-            _sizes(section, cell, "bidirectional", "pooling"),
+            _sizes(section, "bidirectional", "pooling"),
         )
         if model.config.num_labels != len(names):
             raise UserError(
@@ -381,7 +178,9 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
         )
 
     def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
-        _save_folder(model, tokenizer, folder, generation=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
         write_model_card(
             folder,
             title=f"seqkit {cell.upper()} text classifier "
@@ -407,7 +206,7 @@ def _build_classifier(recipe: Recipe, section: ModelSection) -> Job:
             "classes": ", ".join(names),
             "vocabulary": tokenizer.vocab_size,
             "parameters": model.num_parameters(),
-            "model": _shown(section, cell, hide=("tie_weights", "block_size")),
+            "model": asdict(section),
         },
     )
 
@@ -421,6 +220,26 @@ model = AutoModelForSequenceClassification.from_pretrained("PATH")
 tokenizer = load_tokenizer("PATH")
 # or, from the command line: seqkit evaluate PATH
 """
+
+
+def load_pretrained(folder: Path):
+    """``(model, tokenizer)`` from a classifier folder written by this family."""
+    from seqkit.data import load_tokenizer
+    from seqkit.folders import check_vocabulary, load_weights
+    from seqkit.models.rnn import RecurrentForSequenceClassification
+
+    model = load_weights(RecurrentForSequenceClassification, folder)
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model.eval(), tokenizer
+
+
+def generate_command(folder: Path, args) -> int:
+    """``seqkit generate`` refuses a classifier folder: it does not generate text."""
+    raise UserError(
+        f"{folder} holds a text classifier, which does not generate text; use seqkit evaluate"
+    )
+
 
 # ---- labelled data: read by seqkit.data.classification, the home every classifier shares
 
@@ -507,62 +326,39 @@ class PadCollator:
 
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
-    """LM: validation loss (nats per token) and perplexity on the run's validation tail, every
-    token scored once. Classifier: validation loss and the :mod:`seqkit.metrics` scores on the
-    run's held-out texts (``--plots``: the confusion matrix as a PNG)."""
+    """Validation loss and the :mod:`seqkit.metrics` scores on the run's held-out texts
+    (``--plots``: the confusion matrix as a PNG)."""
     from seqkit.data.classification import has_validation
-    from seqkit.families import data_section_for
-    from seqkit.recipes import load_recipe
+    from seqkit.metrics import report_to_console
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its validation data"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
-    classifier = _model_type(folder) == "seqkit-rnn-classifier"
-    if not (has_validation(recipe.data) if classifier else recipe.data.val_fraction > 0):
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    if not has_validation(recipe.data):
         raise UserError(f"{run_dir}'s recipe keeps no validation data (data.val_fraction is 0)")
     model, tokenizer = load_pretrained(folder)
     batch_size = args.batch_size or recipe.trainer.eval_batch_size or recipe.trainer.batch_size
-    if classifier:
-        from seqkit.metrics import report_to_console
-
-        _, val = _labelled(recipe)
-        section = recipes.parse_section(ModelSection, recipe.model, "model")
-        rows = _encoded(_Encoder(tokenizer, section.max_length), val)
-        collate = PadCollator(model.config.pad_token_id)
-        loss, probabilities = 0.0, []
-        with torch.inference_mode():
-            for start in range(0, len(rows), batch_size):
-                batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
-                out = model(**batch)
-                loss += float(out.loss) * len(batch["labels"])
-                probabilities.append(out.logits.float().softmax(dim=-1))
-        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        scores = report_to_console(
-            val.labels,
-            torch.cat(probabilities).numpy(),
-            names,
-            run_dir,
-            plots=getattr(args, "plots", False),
-        )
-        return {"val_loss": loss / len(rows), **scores}
-
-    from seqkit.data import CausalLMDataset, encode_corpus, load_corpus, split_tail
-
+    _, val = _labelled(recipe)
     section = recipes.parse_section(ModelSection, recipe.model, "model")
-    block_size = recipe.data.block_size or section.block_size
-    ids = encode_corpus(tokenizer, load_corpus(recipe.data))
-    _, val_ids = split_tail(ids, recipe.data.val_fraction, block_size)
-    windows = CausalLMDataset(val_ids, block_size, stride=block_size)
-    total, count = 0.0, 0
+    rows = _encoded(_Encoder(tokenizer, section.max_length), val)
+    collate = PadCollator(model.config.pad_token_id)
+    loss, probabilities = 0.0, []
     with torch.inference_mode():
-        for start in range(0, len(windows), batch_size):
-            rows = [windows[i] for i in range(start, min(start + batch_size, len(windows)))]
-            batch = {key: torch.stack([row[key] for row in rows]) for key in rows[0]}
-            targets = int((batch["labels"] != -100).sum())
-            total += float(model(**batch).loss) * targets
-            count += targets
-    loss = total / count
-    return {"val_loss": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": count}
+        for start in range(0, len(rows), batch_size):
+            batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
+            out = model(**batch)
+            loss += float(out.loss) * len(batch["labels"])
+            probabilities.append(out.logits.float().softmax(dim=-1))
+    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    scores = report_to_console(
+        val.labels,
+        torch.cat(probabilities).numpy(),
+        names,
+        run_dir,
+        plots=getattr(args, "plots", False),
+    )
+    return {"val_loss": loss / len(rows), **scores}

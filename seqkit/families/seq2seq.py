@@ -43,7 +43,7 @@ from seqkit.data.seq2seq import (
     read_parallel_folder,
 )
 from seqkit.errors import UserError
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
@@ -420,10 +420,9 @@ def evaluate(folder: Path, run_dir: Path | None, args, load=None) -> dict:
             raise UserError(
                 f"{folder} is not inside a run directory; pass --source and --reference files"
             )
-        from seqkit.families import data_section_for
-        from seqkit.recipes import load_recipe
+        from seqkit.parts.compose import load_recipe
 
-        recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+        recipe = load_recipe(run_dir / "recipe.yaml")
         _, pairs = load_pairs(recipe.data, seed=recipe.trainer.seed)
         where = "the run's validation split"
     kept = [(s, t) for s, t in pairs if s.strip()]

@@ -27,7 +27,6 @@ from seqkit.data.seq2seq import (
     example_lengths,
 )
 from seqkit.errors import UserError
-from seqkit.families import Job
 from seqkit.families.seq2seq import (
     DataSection,
     attention_labels,
@@ -40,6 +39,7 @@ from seqkit.families.seq2seq import (
     vocab_options,
 )
 from seqkit.families.seq2seq import evaluate as score_translations
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.trainer.tasks import LanguageModelingTask
 

@@ -32,9 +32,9 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
 from seqkit.gan.models import DCGAN, DCGANConfig
 from seqkit.gan.task import DCGANTask, SampleGrids
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.vision.data import ImageDataSection, ImageSplits, load_splits
 
@@ -205,13 +205,12 @@ def _judged_splits(folder: Path, run_dir: Path | None) -> ImageSplits:
     other fractions, a default test split would hold images the GAN was trained on. A bare
     model folder, outside any run, is judged on the default digits split.
     """
-    from seqkit.families import data_section_for
     from seqkit.gan.quality import digits_splits
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         return digits_splits()
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     splits = load_splits(recipe.data)
     if not len(splits.test):
         raise UserError(

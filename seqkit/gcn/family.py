@@ -20,10 +20,10 @@ import torch
 from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_ranges, count, probability
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
 from seqkit.gcn.data import Graph, GraphDataSection, load_graph
 from seqkit.gcn.models import GCNConfig, GCNForNodeClassification
 from seqkit.gcn.task import NodeClassificationTask, WholeGraph, first_item, graph_batch
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 
 MODEL_TYPES = (GCNConfig.model_type,)
@@ -200,15 +200,14 @@ def node_accuracies(model, batch: dict[str, torch.Tensor], graph: Graph) -> dict
 
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     """Accuracy on the train, validation and test nodes of the run's graph."""
-    from seqkit.families import data_section_for
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its graph"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     model, _ = load_pretrained(folder)
     graph = load_graph(recipe.data)
     if graph.features.shape[1] != model.config.num_features:

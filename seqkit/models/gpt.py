@@ -20,7 +20,8 @@ C = n_embd, nh = n_head, hs = C // nh (head size), V = vocab_size.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,18 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
+from seqkit.errors import UserError
 from seqkit.models.attention import scaled_dot_product_attention
+from seqkit.parts.base import ModelBuilder
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
 # cache is a plain tuple of these, one per layer, extended by concatenation. A preallocated
@@ -466,6 +478,71 @@ class GPTLMHeadModel(PreTrainedModel):
 
 
 # ----------------------------------------------------------------------------- GPT-2 weights
+
+# ----------------------------------------------------------------------------- recipe builder
+
+
+@dataclass
+class GPTBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a GPT (``model.architecture: gpt``)."""
+
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block."""
+    n_embd: int = 128
+    """Width of the residual stream; must be divisible by n_head."""
+    block_size: int = 64
+    """Context length in tokens (learned position embeddings stop here)."""
+    dropout: float = 0.0
+    """Dropout on embeddings, attention probabilities and residual branches."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
+
+    heads: ClassVar[dict[str, type]] = {"causal-lm": GPTLMHeadModel}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "n_layer": "n_layer",
+        "n_head": "n_head",
+        "n_embd": "n_embd",
+        "n_positions": "block_size",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("gpt",)
+    stock: ClassVar[dict[str, str]] = {"gpt2": "seqkit.export.gpt:load_stock_gpt2"}
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "n_layer": count(1, MAX_DEPTH),
+                "n_head": count(1, MAX_DEPTH),
+                "n_embd": count(1, MAX_WIDTH),
+                "block_size": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
+        check_choice("model.attention", self.attention, ATTENTION_PATHS)
+        if self.n_embd % self.n_head:
+            raise UserError(
+                f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})"
+            )
+
+    def config(self, task: str, facts: dict[str, Any]) -> GPTConfig:
+        return GPTConfig(
+            vocab_size=facts["vocab_size"],
+            n_positions=self.block_size,
+            n_embd=self.n_embd,
+            n_layer=self.n_layer,
+            n_head=self.n_head,
+            resid_pdrop=self.dropout,
+            embd_pdrop=self.dropout,
+            attn_pdrop=self.dropout,
+            attention=self.attention,
+        )
+
+    def runtime_settings(self) -> dict[str, Any]:
+        return {"attention": self.attention}
+
 
 # Projections that GPT-2 stores as Conv1D ([in, out]) and we store as nn.Linear ([out, in]).
 _CONV1D_SUFFIXES = (

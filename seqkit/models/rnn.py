@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -54,6 +55,18 @@ from transformers import (
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast, SequenceClassifierOutput
+
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
+from seqkit.errors import UserError
+from seqkit.parts.base import ModelBuilder
 
 IMPLEMENTATIONS = ("fused", "explicit")
 CELL_TYPES = ("rnn", "lstm", "gru")
@@ -699,6 +712,86 @@ class RecurrentForSequenceClassification(_RecurrentPreTrainedModel):
         if pooling == "mean":
             return (output * real).sum(dim=1) / real.sum(dim=1)  # (B, D·H)
         return output.masked_fill(~real, float("-inf")).amax(dim=1)  # (B, D·H)
+
+
+# ----------------------------------------------------------------------------- recipe builder
+
+
+@dataclass
+class RecurrentBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a recurrent network
+    (``model.architecture: recurrent``)."""
+
+    cell: str = "lstm"
+    """rnn, lstm or gru."""
+    embedding_size: int = 128
+    """Width of the token embedding."""
+    hidden_size: int = 256
+    """Width of each layer's hidden state (per direction)."""
+    num_layers: int = 2
+    """Stacked recurrent layers."""
+    dropout: float = 0.0
+    """Dropout on embeddings, between layers and on the top layer's outputs."""
+    nonlinearity: str = "tanh"
+    """The plain RNN's non-linearity: tanh or relu."""
+    implementation: str = "fused"
+    """fused (torch's kernels, default) or explicit (the cells written out, proven equal)."""
+    tie_weights: bool = False
+    """Share the embedding with the output layer (needs embedding_size == hidden_size)."""
+    block_size: int = 128
+    """Tokens per training window (the truncated back-propagation length), unless
+    data.block_size is set: every window starts from a zero state."""
+
+    heads: ClassVar[dict[str, type]] = {"causal-lm": RecurrentLMForCausalLM}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "cell": "cell",
+        "embedding_size": "embedding_size",
+        "hidden_size": "hidden_size",
+        "num_layers": "num_layers",
+    }
+
+    def __post_init__(self) -> None:
+        check_choice("model.cell", self.cell, CELL_TYPES)
+        check_choice("model.nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        check_choice("model.implementation", self.implementation, IMPLEMENTATIONS)
+        check_ranges(
+            "model",
+            self,
+            {
+                "embedding_size": count(1, MAX_WIDTH),
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+                "block_size": count(1, MAX_POSITIONS),
+            },
+        )
+        if self.tie_weights and self.embedding_size != self.hidden_size:
+            raise UserError(
+                f"model.tie_weights needs model.embedding_size ({self.embedding_size}) equal "
+                f"to model.hidden_size ({self.hidden_size})"
+            )
+
+    def config(self, task: str, facts: dict[str, Any]) -> RecurrentLMConfig:
+        return RecurrentLMConfig(
+            vocab_size=facts["vocab_size"],
+            cell=self.cell,
+            embedding_size=self.embedding_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            nonlinearity=self.nonlinearity,
+            implementation=self.implementation,
+            tie_word_embeddings=self.tie_weights,
+        )
+
+    def runtime_settings(self) -> dict[str, Any]:
+        return {"implementation": self.implementation}
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        return self.block_size, None  # a recurrent network reads any length
+
+    def card_tags(self) -> list[str]:
+        return [self.cell, "rnn"]
 
 
 # ----------------------------------------------------------------------------- registration

@@ -39,7 +39,7 @@ from seqkit.checks import (
     probability,
 )
 from seqkit.errors import UserError
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe, recipe_to_dict
 
@@ -556,16 +556,15 @@ def held_out_nll(model, tokenizer, val_ids: torch.Tensor, block_size: int, batch
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, Any]:
     """Held-out NLL per token and per note, and musical statistics of generated pieces against
     held-out pieces (and, as the yardstick a perfect model would reach, training pieces)."""
-    from seqkit.families import data_section_for
     from seqkit.music.stats import compare_sets
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its held-out pieces"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     if recipe.data.val_fraction <= 0:
         raise UserError(f"{run_dir}'s recipe holds out no pieces (data.val_fraction is 0)")
     num_pieces = args.num_pieces if args.num_pieces is not None else 20  # checked by evaluate

@@ -30,7 +30,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.rl.models import QNetwork, QNetworkConfig, QTable, QTableConfig

@@ -19,7 +19,7 @@ import torch
 from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_range, probability
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.tabular.data import TableSplits, TabularDataSection, load_splits
 from seqkit.tabular.models import ACTIVATIONS, TabularRegressor, TabularRegressorConfig
@@ -161,15 +161,14 @@ def baselines(splits: TableSplits, target: str, part: str) -> dict[str, np.ndarr
 def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     """MAE and RMSE (bikes per hour) on the training, validation and test days, and the test
     errors of the two baselines of :func:`baselines`."""
-    from seqkit.families import data_section_for
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its data"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     splits = load_splits(recipe.data)
     model, _ = load_pretrained(folder)
     if model.config.num_features != len(splits.feature_names):

@@ -112,6 +112,10 @@ class _Encoder:
         return name
 
 
+CHECKPOINT_WEIGHTS = "model-{name}.safetensors"
+"""The file a task's model ``name`` is saved in inside ``checkpoints/step-N/``."""
+
+
 def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
     if isinstance(value, list):
         return [_decode(v, tensors) for v in value]

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -71,6 +71,35 @@ class Task:
     evaluation_optimizer = "model"
     """The optimizer whose training loss the default :meth:`evaluation_step` reports; a task
     whose :meth:`configure_optimizers` names its optimizers otherwise sets it to one of them."""
+
+    # What a recipe-built run needs to know of its task (see seqkit.parts).
+    default_data: str | None = None
+    """The data module a recipe of this task reads unless ``data.module`` names another."""
+    generates_text = False
+    """Whether the trained model continues a prompt (a closing sample; ``seqkit generate``)."""
+    generation_defaults: ClassVar[dict[str, Any] | None] = None
+    """The ``generation_config.json`` written beside the model, if any."""
+    pipeline_tag: str | None = None
+    """The Hub pipeline the model card names."""
+    auto_class = "AutoModel"
+    """The ``transformers`` Auto class that loads the trained model."""
+
+    @classmethod
+    def for_model(cls, model: nn.Module, facts: Mapping[str, Any]) -> Task:
+        """The task for a recipe-built ``model``. ``facts`` are what the data module said about
+        the data; they may be empty (a checkpoint read back without its data), so what the
+        model's config also holds is read from there."""
+        return cls(model)
+
+    def callbacks(self) -> list[Any]:
+        """Trainer callbacks the task needs (a GAN's sample grids)."""
+        return []
+
+    def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
+        """Scores beyond :meth:`evaluation_step`'s that ``seqkit evaluate`` reports (BLEU of
+        beam-searched translations, return over greedy episodes); ``options`` are the
+        command's (beam size, episodes...), None when called from code."""
+        return {}
 
     def __init__(self, models: Mapping[str, nn.Module] | nn.Module):
         if isinstance(models, nn.Module):
@@ -147,6 +176,17 @@ class LanguageModelingTask(SupervisedTask):
     """Supervised next-token prediction; also reports perplexity = exp(mean loss)."""
 
     throughput_unit = "tokens"
+    default_data = "text"
+    generates_text = True
+    generation_defaults: ClassVar[dict[str, Any] | None] = {
+        "do_sample": True,
+        "temperature": 0.8,
+        "max_new_tokens": 200,
+        "top_k": None,
+        "top_p": None,
+    }
+    pipeline_tag = "text-generation"
+    auto_class = "AutoModelForCausalLM"
 
     def flops_per_target(self) -> float | None:
         """6·N per token for the weights (2 forward, 4 backward; Kaplan et al. 2020), plus

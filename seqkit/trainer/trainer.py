@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from seqkit.errors import UserError
 from seqkit.trainer.callbacks import Callback, EarlyStopping, TrainerControl
 from seqkit.trainer.checkpoint import (
+    CHECKPOINT_WEIGHTS,
     CheckpointManager,
     capture_rng_state,
     load_module_weights,
@@ -603,7 +604,7 @@ class Trainer:
         staging = self.checkpoints.root / f".step-{self.step}.tmp"
         if acc.is_main_process:
             for name, model in self.task.models.items():
-                save_module_weights(model, staging / f"model-{name}.safetensors")
+                save_module_weights(model, staging / CHECKPOINT_WEIGHTS.format(name=name))
             for name, optimizer in self.optimizers.items():
                 save_tree(optimizer.state_dict(), staging, f"optimizer-{name}")
             state = {
@@ -638,7 +639,7 @@ class Trainer:
                 f"resume it with the same number (now {acc.num_processes})"
             )
         for name, model in self.task.models.items():
-            load_module_weights(model, directory / f"model-{name}.safetensors")
+            load_module_weights(model, directory / CHECKPOINT_WEIGHTS.format(name=name))
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(load_tree(directory, f"optimizer-{name}"))
         for name, scheduler in self.schedulers.items():
@@ -657,7 +658,7 @@ class Trainer:
         """Load the model weights of checkpoint ``step`` (early stopping's best)."""
         directory = self.checkpoints.root / f"step-{step}"
         for name, model in self.task.models.items():
-            load_module_weights(model, directory / f"model-{name}.safetensors")
+            load_module_weights(model, directory / CHECKPOINT_WEIGHTS.format(name=name))
 
     def unwrapped_model(self, name: str | None = None) -> nn.Module:
         """The plain module (no DDP wrapper), for saving and generation."""

@@ -32,7 +32,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.export.model_card import write_model_card
-from seqkit.families import Job
+from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.vision.augment import Augmentation
 from seqkit.vision.data import ImageDataSection, ImageSplits, channel_statistics, load_splits
@@ -277,15 +277,14 @@ def generate_command(folder: Path, args) -> int:
 
 
 def _test_split(run_dir: Path | None, folder: Path) -> ImageSplits:
-    from seqkit.families import data_section_for
-    from seqkit.recipes import load_recipe
+    from seqkit.parts.compose import load_recipe
 
     if run_dir is None:
         raise UserError(
             f"{folder} is not inside a run directory; evaluate needs the run's recipe.yaml to "
             "find its test images"
         )
-    recipe = load_recipe(run_dir / "recipe.yaml", data_section_for=data_section_for)
+    recipe = load_recipe(run_dir / "recipe.yaml")
     splits = load_splits(recipe.data)
     if not len(splits.test):
         raise UserError(f"{run_dir}'s recipe keeps no test images (data.test_fraction is 0)")

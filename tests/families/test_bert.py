@@ -11,8 +11,8 @@ import torch
 
 from seqkit.cli import main
 from seqkit.families import bert as family
-from seqkit.families import data_section_for
-from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.parts.compose import load_recipe
+from seqkit.recipes import RECIPES_DIR, parse_section
 
 MLM = str(RECIPES_DIR / "bert" / "pydoc-mlm.yaml")
 CLASSIFIER = str(RECIPES_DIR / "bert" / "pydoc-prose-or-code-classifier.yaml")
@@ -86,7 +86,7 @@ def _error_line(capsys) -> str:
 
 def test_recipes_validate():
     for path in (MLM, CLASSIFIER):
-        recipe = load_recipe(Path(path), data_section_for=data_section_for)
+        recipe = load_recipe(Path(path))
         parse_section(family.ModelSection, recipe.model, "model")
     assert recipe.data.train_examples == 500
 
@@ -122,7 +122,6 @@ def test_pretrain_then_fine_tune_and_evaluate(pretrained, tmp_path, capsys):
     recipe = load_recipe(
         Path(CLASSIFIER),
         ["data.max_length=16", f"model.init_from={final}"],
-        data_section_for=data_section_for,
     )
     job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
     mlm, _ = family.load_pretrained(final)

@@ -15,9 +15,9 @@ from sklearn.metrics import f1_score
 from seqkit.cli import main
 from seqkit.data.classification import load_labelled, python_docstrings, split_labelled
 from seqkit.errors import UserError
-from seqkit.families import data_section_for
 from seqkit.families.bow import ModelSection, build
-from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.parts.compose import load_recipe
+from seqkit.recipes import RECIPES_DIR, parse_section
 from seqkit.trainer.tasks import ClassificationTask
 from tests.families.labelled_stand_in import stand_in_overrides
 
@@ -104,7 +104,7 @@ def test_without_num_labels_classification_reports_loss_and_accuracy_only():
 
 
 def recipe_with(tmp_path, *overrides: str):
-    recipe = load_recipe(RECIPE, [*TINY[1::2], *overrides], data_section_for=data_section_for)
+    recipe = load_recipe(RECIPE, [*TINY[1::2], *overrides])
     return recipe, parse_section(ModelSection, recipe.model, "model")
 
 
@@ -176,7 +176,6 @@ def test_unsegmented_chinese_gets_a_note(tmp_path, capsys):
     overrides = stand_in_overrides(recipe, tmp_path)
     loaded = load_recipe(
         recipe, [*TINY[1::2], *overrides[1::2], "data.segmenter=none", "data.min_df=1"],
-        data_section_for=data_section_for,
     )  # fmt: skip
     build(loaded, parse_section(ModelSection, loaded.model, "model"))
     assert "data.segmenter: none does not cut into words" in capsys.readouterr().err

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from seqkit.errors import UserError
-from seqkit.families import data_section_for
 from seqkit.families import seq2seq as family
-from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.parts.compose import load_recipe
+from seqkit.recipes import RECIPES_DIR, parse_section
 
 GENERATED = RECIPES_DIR / "seq2seq" / "generated-attention.yaml"
 TINY = [
@@ -22,7 +22,7 @@ TINY = [
 
 
 def tiny_recipe(*overrides: str):
-    return load_recipe(GENERATED, [*TINY, *overrides], data_section_for=data_section_for)
+    return load_recipe(GENERATED, [*TINY, *overrides])
 
 
 def test_every_shipped_seq2seq_recipe_validates():
@@ -33,7 +33,7 @@ def test_every_shipped_seq2seq_recipe_validates():
     }  # fmt: skip
     kinds = set()
     for path in paths:
-        recipe = load_recipe(path, data_section_for=data_section_for)
+        recipe = load_recipe(path)
         assert recipe.task == "seq2seq"
         kinds.add(parse_section(family.ModelSection, recipe.model, "model").attention)
     assert kinds == set(family.ATTENTION_KINDS)  # a recipe for every seq2seq variant
@@ -127,7 +127,6 @@ def test_bahdanau_learns_the_reordering_of_the_generated_language(tmp_path):
     recipe = load_recipe(
         GENERATED,
         ["trainer.progress_bar=false", "trainer.report_to=[]"],
-        data_section_for=data_section_for,
     )
     job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
     trainer = Trainer(

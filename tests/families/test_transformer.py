@@ -11,9 +11,9 @@ import torch
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.families import data_section_for
 from seqkit.families import transformer as family
-from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.parts.compose import load_recipe
+from seqkit.recipes import RECIPES_DIR, parse_section
 
 GENERATED = RECIPES_DIR / "transformer" / "generated-toy.yaml"
 TINY = [
@@ -50,7 +50,7 @@ def _sets(overrides):
 
 def test_recipes_validate():
     for path in sorted((RECIPES_DIR / "transformer").glob("*.yaml")):
-        recipe = load_recipe(path, data_section_for=data_section_for)
+        recipe = load_recipe(path)
         assert recipe.task == "transformer"
         parse_section(family.ModelSection, recipe.model, "model")
     with pytest.raises(UserError, match="divisible"):
@@ -81,9 +81,7 @@ def test_train_evaluate_and_mismatched_vocabularies(tmp_path, capsys):
 
 
 def test_shared_embeddings_build_one_joint_vocabulary():
-    recipe = load_recipe(
-        GENERATED, [*TINY, "model.share_embeddings=true"], data_section_for=data_section_for
-    )
+    recipe = load_recipe(GENERATED, [*TINY, "model.share_embeddings=true"])
     job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
     model = job.task.model
     assert model.tgt_embed is None and model.config.share_embeddings

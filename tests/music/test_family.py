@@ -10,8 +10,9 @@ import pytest
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.families import data_section_for, get_family
-from seqkit.recipes import load_recipe, parse_section
+from seqkit.families import get_family
+from seqkit.parts.compose import load_recipe
+from seqkit.recipes import parse_section
 from tests.music.midi_factory import write_corpus
 
 RECIPES = ("recipes/music/bach-chorales-gpt.yaml", "recipes/music/bach-chorales-lstm.yaml")
@@ -81,7 +82,7 @@ def _build(tmp_path, task_file, **overrides):
     corpus = write_corpus(tmp_path / "corpus")
     sets = [f"data.path={corpus}", "data.val_fraction=0.34", "model.block_size=16"]
     sets += [f"{k}={v}" for k, v in overrides.items()]
-    recipe = load_recipe(task_file, sets, data_section_for=data_section_for)
+    recipe = load_recipe(task_file, sets)
     family = get_family(recipe.task)
     return family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
 

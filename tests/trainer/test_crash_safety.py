@@ -158,13 +158,12 @@ def _recipe(name: str) -> Callable[[Path, list], Trainer]:
     """A workload that trains the shipped recipe ``name`` as ``seqkit train`` does."""
 
     def make(run_dir: Path, callbacks: list) -> Trainer:
-        from seqkit.families import data_section_for, get_family
-        from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+        from seqkit.parts.compose import job_for, load_recipe
+        from seqkit.recipes import RECIPES_DIR
 
         overrides = [*RECIPE_OVERRIDES[name], *QUIET]
-        recipe = load_recipe(RECIPES_DIR / name, overrides, data_section_for=data_section_for)
-        family = get_family(recipe.task)
-        job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+        recipe = load_recipe(RECIPES_DIR / name, overrides)
+        job = job_for(recipe, run_dir)
         return Trainer(job.task, recipe.trainer, output_dir=run_dir, train_data=job.train_data,
                        eval_data=job.eval_data, collate_fn=job.collate_fn,
                        callbacks=[*job.callbacks, *callbacks])  # fmt: skip

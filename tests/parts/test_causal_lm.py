@@ -1,4 +1,5 @@
-"""GPT recipes choose their tokenizer: char or bpe trained on the corpus, or a saved folder."""
+"""Causal-LM recipes composed from parts: the tokenizer (char or bpe trained on the corpus, or a
+saved folder), fine-tuning from a folder, and the run's saved model config."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import torch
 
 from seqkit.data import BPETokenizer, CharTokenizer
 from seqkit.errors import UserError
-from seqkit.families import data_section_for
-from seqkit.families.gpt import ModelSection, build
-from seqkit.recipes import RECIPES_DIR, load_recipe, parse_section
+from seqkit.parts.compose import build_job, load_folder, load_recipe
+from seqkit.recipes import RECIPES_DIR
 
 TINY = ["model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16",
         "trainer.batch_size=4"]  # fmt: skip
@@ -20,20 +20,17 @@ def job_for(tmp_path, recipe: str, *overrides: str):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TEXT, encoding="utf-8")
     loaded = load_recipe(
-        RECIPES_DIR / recipe,
-        [*TINY, f"data.path={corpus}", "sample.prompt=First", *overrides],
-        data_section_for=data_section_for,
+        RECIPES_DIR / recipe, [*TINY, f"data.path={corpus}", "sample.prompt=First", *overrides]
     )
-    return build(loaded, parse_section(ModelSection, loaded.model, "model"))
+    return build_job(loaded, tmp_path / "run")
 
 
 def test_bpe_recipe_trains_a_bpe_tokenizer_on_its_corpus(tmp_path):
     job = job_for(tmp_path, "gpt/shakespeare-bpe.yaml", "tokenizer.vocab_size=300")
     assert job.summary["vocabulary"] == "300 (bpe)"
     job.save_final(tmp_path / "final", {}, tmp_path)
-    from seqkit.families.gpt import load_pretrained
-
-    model, tokenizer = load_pretrained(tmp_path / "final")
+    loaded = load_folder(tmp_path / "final")
+    model, tokenizer = loaded.model, loaded.tokenizer
     assert isinstance(tokenizer, BPETokenizer) and model.config.vocab_size == 300
     assert "byte-level-bpe" in (tmp_path / "final" / "README.md").read_text(encoding="utf-8")
 
@@ -74,5 +71,5 @@ def test_init_from_fine_tunes_the_same_weights_and_refuses_what_does_not_fit(tmp
     # A folder of another family is named as such.
     config = tmp_path / "model" / "config.json"
     config.write_text(config.read_text().replace('"seqkit-gpt"', '"seqkit-bert"'))
-    with pytest.raises(UserError, match=r"holds a 'seqkit-bert' model, not a seqkit GPT one"):
+    with pytest.raises(UserError, match=r"holds a 'seqkit-bert' model, not a seqkit gpt one"):
         job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
