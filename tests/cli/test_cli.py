@@ -144,9 +144,13 @@ def test_recipes_lists_every_recipe_with_a_description():
 
 
 @pytest.mark.parametrize(
-    "recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("gpt/*.yaml"))
+    "recipe",
+    sorted(
+        p.relative_to(RECIPES_DIR)
+        for p in [*RECIPES_DIR.glob("gpt/*.yaml"), *RECIPES_DIR.glob("decoder/*.yaml")]
+    ),
 )
-def test_every_gpt_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
+def test_every_gpt_and_decoder_recipe_trains_with_a_tiny_budget(recipe, tmp_path):
     # Each family's tests smoke-test its own recipes with tiny overrides of their own.
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 40)
@@ -185,13 +189,15 @@ def test_evaluate_a_gpt_run_scores_its_validation_tail(trained_run, tmp_path):
     result = seqkit("evaluate", str(trained_run), "--json", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(out.read_text())
-    assert metrics["tokens"] > 0
-    assert metrics["perplexity"] == pytest.approx(2.718281828 ** metrics["val_loss"], rel=1e-6)
-    assert f"val_loss: {metrics['val_loss']:.4f}" in result.stdout
+    assert metrics["eval/examples"] > 0
+    assert metrics["eval/perplexity"] == pytest.approx(
+        2.718281828 ** metrics["eval/loss"], rel=1e-6
+    )
+    assert f"eval/loss: {metrics['eval/loss']:.4f}" in result.stdout
 
 
 def test_evaluate_a_bare_model_folder_needs_its_run(trained_run, tmp_path):
     import shutil
 
     shutil.copytree(trained_run / "final", tmp_path / "model")
-    assert_user_error(seqkit("evaluate", str(tmp_path / "model")), "recipe.yaml")
+    assert_user_error(seqkit("evaluate", str(tmp_path / "model")), "--data FILE")
