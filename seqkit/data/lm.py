@@ -8,19 +8,34 @@ tokens whose target is the same window shifted by one token.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.checks import check_optional_range, check_path, check_range
 from seqkit.data.corpora import load_corpus
+from seqkit.data.token_file import (
+    TokenWindows,
+    corpus_files,
+    default_cache_root,
+    files_key,
+    text_pieces,
+    token_file,
+)
 from seqkit.data.tokenization import CharTokenizer
 from seqkit.data.tokenizer_folder import Tokenizer, load_tokenizer, train_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
-from seqkit.recipes import Recipe
+from seqkit.recipes import DataSection, Recipe
+from seqkit.trainer.config import MAX_WORKERS
 
 
 class _Encoder(Protocol):
@@ -47,13 +62,18 @@ def split_tail(
     """
     if ids.dim() != 1:
         raise ValueError(f"expected a 1-D token stream, got shape {tuple(ids.shape)}")
+    n_train = split_point(len(ids), val_fraction, block_size)
+    return ids[:n_train], ids[n_train:]
+
+
+def split_point(total: int, val_fraction: float, block_size: int) -> int:
+    """How many of ``total`` tokens train when the last ``val_fraction`` is validation; each
+    non-empty split must hold at least ``block_size + 1`` tokens."""
     if not 0 <= val_fraction < 1:
         raise UserError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
-    total = len(ids)
     # nanoGPT's prepare.py keeps `int(n * 0.9)` training tokens; rounding to 6 decimals first
     # keeps float noise from costing a token (1 - 0.9 is 0.09999999999999998).
     n_train = math.floor(round(total * (1 - val_fraction), 6))
-    train_ids, val_ids = ids[:n_train], ids[n_train:]
     needed = block_size + 1
     if n_train < needed:
         raise UserError(
@@ -61,13 +81,13 @@ def split_tail(
             f"block_size + 1 = {needed} one example needs; use a larger corpus or a smaller "
             "block_size"
         )
-    if val_fraction > 0 and len(val_ids) < needed:
+    if val_fraction > 0 and total - n_train < needed:
         raise UserError(
-            f"the validation split (data.val_fraction={val_fraction}) has {len(val_ids)} tokens "
-            f"(of {total}), fewer than the block_size + 1 = {needed} one example needs; raise "
-            "data.val_fraction, use a larger corpus, or a smaller block_size"
+            f"the validation split (data.val_fraction={val_fraction}) has {total - n_train} "
+            f"tokens (of {total}), fewer than the block_size + 1 = {needed} one example needs; "
+            "raise data.val_fraction, use a larger corpus, or a smaller block_size"
         )
-    return train_ids, val_ids
+    return n_train
 
 
 class CausalLMDataset(Dataset):
@@ -188,3 +208,119 @@ class TextCorpus(DataModule):
 
 def _kind(tokenizer: Tokenizer) -> str:
     return "char" if isinstance(tokenizer, CharTokenizer) else "bpe"
+
+
+@dataclasses.dataclass
+class PretokenizedSection(DataSection):
+    """The ``data`` section of the ``pretokenized`` data module: the text module's fields
+    (``data.path`` may also be a glob), plus where and how the token file is made."""
+
+    cache_dir: str | None = None
+    """Folder of cached token files and tokenizers (default: $SEQKIT_CACHE/tokens, else
+    ~/.cache/seqkit/tokens)."""
+    num_proc: int = 1
+    """Processes that encode the corpus the first time it is read."""
+    tokenizer_sample_chars: int | None = None
+    """Train a bpe tokenizer on the corpus's first N characters only (default: all of it). A
+    char tokenizer always reads all of it: it must see every character."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.cache_dir is not None:
+            check_path("data.cache_dir", self.cache_dir)
+        check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
+        check_optional_range(
+            "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
+        )
+
+
+class PretokenizedCorpus(TextCorpus):
+    """The ``pretokenized`` data module: a text corpus of any size, encoded once into a cached
+    token file (:mod:`seqkit.data.token_file`) and read window by window.
+
+    Same windows, split and tokenizer settings as the ``text`` module, so the two give the same
+    model; this one keeps memory flat however large ``data.path`` is, and a second run on the
+    same files and tokenizer finds both the tokenizer and the ids in the cache.
+    """
+
+    Section = PretokenizedSection
+
+    @property
+    def files(self) -> list[Path]:
+        if not self.data.path:
+            raise UserError("data.module pretokenized reads local text files: set data.path")
+        return corpus_files(self.data.path)
+
+    @property
+    def cache_root(self) -> Path:
+        return (
+            Path(self.data.cache_dir).expanduser() if self.data.cache_dir else default_cache_root()
+        )
+
+    @property
+    def text(self) -> str:
+        raise UserError("data.module pretokenized never reads the whole corpus into memory")
+
+    def tokenizer(self, init_from: Path | None) -> Tokenizer:
+        settings = self.recipe.tokenizer
+        if init_from is not None or settings.path:
+            return super().tokenizer(init_from)
+        if settings.kind == "bpe" and settings.vocab_size is None:
+            raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
+        files = self.files
+        limit = self.data.tokenizer_sample_chars if settings.kind == "bpe" else None
+        key = {"files": files_key(files), "kind": settings.kind,
+               "vocab_size": settings.vocab_size, "sample_chars": limit}  # fmt: skip
+        folder = self.cache_root / "tokenizers" / _digest(key)
+        if (folder / "tokenizer.json").is_file():
+            return load_tokenizer(folder)
+        tokenizer = train_tokenizer(
+            settings.kind, _first_chars(text_pieces(files), limit), vocab_size=settings.vocab_size
+        )
+        staging = folder.with_name(f".{folder.name}.{os.getpid()}")
+        tokenizer.save_pretrained(staging)
+        try:
+            os.replace(staging, folder)
+        except OSError:  # another run cached the same tokenizer first
+            shutil.rmtree(staging, ignore_errors=True)
+        return tokenizer
+
+    def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
+        block_size = self._block_size(window, most)
+        ids, found = token_file(self.files, tokenizer, self.cache_root, self.data.num_proc)
+        n_train = split_point(len(ids), self.data.val_fraction, block_size)
+        eval_data = None
+        if self.data.val_fraction > 0:
+            eval_data = TokenWindows(ids, n_train, len(ids), block_size, stride=block_size)
+        return Prepared(
+            train_data=TokenWindows(ids, 0, n_train, block_size, stride=self.data.stride),
+            eval_data=eval_data,
+            summary={
+                "corpus files": len(self.files),
+                "token file": f"{ids.path} ({'cached' if found else 'written'}, {ids.dtype})",
+                "train tokens": n_train,
+            },
+        )
+
+    def scoring_data(
+        self, tokenizer: Tokenizer, window: int, most: int | None, path: Path
+    ) -> Prepared:
+        block_size = self._block_size(window, most)
+        ids, _ = token_file(corpus_files(path), tokenizer, self.cache_root, self.data.num_proc)
+        windows = TokenWindows(ids, 0, len(ids), block_size, stride=block_size)
+        return Prepared(train_data=None, eval_data=windows)
+
+
+def _first_chars(pieces: Iterator[str], limit: int | None) -> Iterator[str]:
+    """The pieces up to ``limit`` characters in all (all of them when None)."""
+    seen = 0
+    for piece in pieces:
+        if limit is not None and seen + len(piece) >= limit:
+            yield piece[: limit - seen]
+            return
+        seen += len(piece)
+        yield piece
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]

@@ -80,6 +80,7 @@ DATA_MODULES = Registry(
     "data.module",
     {
         "text": "seqkit.data.lm:TextCorpus",
+        "pretokenized": "seqkit.data.lm:PretokenizedCorpus",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""

@@ -11,6 +11,9 @@ the same generator, so batches hold examples of similar length and dynamic paddi
 This is how translation toolkits batch (Sutskever et al. 2014, "Sequence to Sequence Learning with
 Neural Networks", section 3.4, batch sentences of similar length for a 2× speed-up; fairseq and
 tensor2tensor bucket likewise).
+
+An epoch too large to hold its permutation in memory (a pre-tokenized corpus) is shuffled by a
+keyed permutation evaluated batch by batch, with the same pure-function property.
 """
 
 from __future__ import annotations
@@ -19,6 +22,56 @@ from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Sampler
+
+MATERIALIZED_LIMIT = 2**24
+"""Largest epoch whose order is a materialized ``torch.randperm`` (8 bytes an example: 128 MB
+here). A larger one — a pre-tokenized corpus of a billion windows would need 8 GB — is shuffled
+by a :class:`KeyedPermutation`, computed batch by batch in constant memory."""
+
+
+class KeyedPermutation:
+    """A pseudo-random permutation of ``range(n)`` evaluated index by index, in constant memory.
+
+    A balanced Feistel network (Luby & Rackoff 1988) permutes the smallest domain of an even
+    number of bits that holds ``n``: split an index into halves (L, R) and, four times, replace
+    them with (R, L xor F(R, key)). Each round is invertible whatever F is, so the whole is a
+    bijection of the domain. Indices that land outside ``range(n)`` are encrypted again until
+    they fall inside ("cycle walking", Black & Rogaway 2002, "Ciphers with Arbitrary Finite
+    Domains"), which keeps it a bijection of ``range(n)``; the domain is under 4n, so a few
+    walks at most. The round keys come from ``generator``: the same seed, the same order.
+    """
+
+    ROUNDS = 4
+
+    def __init__(self, n: int, generator: torch.Generator):
+        bits = max(2, (n - 1).bit_length())
+        self.n = n
+        self.half = (bits + 1) // 2
+        self.mask = (1 << self.half) - 1
+        self.keys = torch.randint(0, 2**31 - 1, (self.ROUNDS,), generator=generator).tolist()
+
+    def _mix(self, right: torch.Tensor, key: int) -> torch.Tensor:
+        # A 32-bit integer hash (multiply, xor-shift); products stay below 2**59 in int64.
+        x = (right ^ key) & 0xFFFFFFFF
+        x = (x * 0x45D9F3B) & 0xFFFFFFFF
+        x = x ^ (x >> 16)
+        x = (x * 0x45D9F3B) & 0xFFFFFFFF
+        return (x ^ (x >> 16)) & self.mask
+
+    def _encrypt(self, index: torch.Tensor) -> torch.Tensor:
+        left, right = index >> self.half, index & self.mask
+        for key in self.keys:
+            left, right = right, left ^ self._mix(right, key)
+        return (left << self.half) | right
+
+    def __call__(self, index: torch.Tensor) -> torch.Tensor:
+        """The permuted positions of ``index`` (int64, each in ``range(n)``)."""
+        out = self._encrypt(index)
+        outside = out >= self.n
+        while bool(outside.any()):
+            out[outside] = self._encrypt(out[outside])
+            outside = out >= self.n
+        return out
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
@@ -99,9 +152,17 @@ class ShardedBatchSampler(Sampler[list[int]]):
         return torch.cat(batches)
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = self._order()
         global_batch = self.batch_size * self.num_processes
         offset = self.process_index * self.batch_size
+        if self.shuffle and self.lengths is None and self.dataset_size > MATERIALIZED_LIMIT:
+            permutation = KeyedPermutation(
+                self.dataset_size, torch.Generator().manual_seed(self.seed + self.epoch)
+            )
+            for k in range(self.start_batch, self.batches_per_epoch):
+                start = k * global_batch + offset
+                yield permutation(torch.arange(start, start + self.batch_size)).tolist()
+            return
+        order = self._order()
         for k in range(self.start_batch, self.batches_per_epoch):
             start = k * global_batch + offset
             yield order[start : start + self.batch_size].tolist()
