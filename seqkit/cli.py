@@ -306,10 +306,11 @@ def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> in
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    from seqkit.families import data_section_for
     from seqkit.recipes import RECIPES_DIR, list_recipes
 
-    rows = list_recipes(RECIPES_DIR, data_section_for=data_section_for)
+    # Names and descriptions only: validating each recipe would import every family (torch,
+    # transformers: seconds) to print a list; `seqkit train` validates the one it runs.
+    rows = list_recipes(RECIPES_DIR, validate=False)
     if not rows:
         print(f"no recipes found in {RECIPES_DIR}")
         return 0

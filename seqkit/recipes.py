@@ -497,6 +497,15 @@ def load_recipe(
     without it, :class:`DataSection`.
     """
     path = Path(path)
+    return recipe_from_dict(
+        apply_overrides(_read_mapping(path), overrides),
+        source=path,
+        data_section_for=data_section_for,
+    )
+
+
+def _read_mapping(path: Path) -> dict:
+    """The recipe file ``path`` read as YAML: a mapping, or a one-line UserError saying why not."""
     if path.is_dir():
         raise UserError(f"recipe {path} is a directory, not a YAML file")
     if not path.is_file():
@@ -520,9 +529,7 @@ def load_recipe(
             f"recipe {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
             f"got {type(raw).__name__}"
         )
-    return recipe_from_dict(
-        apply_overrides(raw, overrides), source=path, data_section_for=data_section_for
-    )
+    return raw
 
 
 def recipe_from_dict(
@@ -605,12 +612,16 @@ def save_recipe(recipe: Recipe, path: str | Path) -> None:
 
 
 def list_recipes(
-    root: Path = RECIPES_DIR, data_section_for: typing.Callable[[str], type] | None = None
+    root: Path = RECIPES_DIR,
+    data_section_for: typing.Callable[[str], type] | None = None,
+    validate: bool = True,
 ) -> list[tuple[str, str]]:
     """``(path relative to root, description)`` for every ``*.yaml`` under ``root``, sorted.
 
     A file that does not load is listed with the reason instead of its description, so one
-    broken recipe never hides the others.
+    broken recipe never hides the others. ``validate=False`` only reads each file's YAML and
+    its ``description`` (what ``seqkit recipes`` does): validating every section would import
+    every family, and with them torch, to print a list of file names.
     """
     root = Path(root)
     if not root.is_dir():
@@ -618,12 +629,23 @@ def list_recipes(
     rows = []
     for path in root.rglob("*.yaml"):
         try:
-            recipe = load_recipe(path, data_section_for=data_section_for)
-            description = recipe.description or "(no description)"
+            if validate:
+                description = load_recipe(path, data_section_for=data_section_for).description
+            else:
+                description = _read_description(path)
+            description = description or "(no description)"
         except UserError as error:
             description = f"(invalid recipe: {error})"
         rows.append((path.relative_to(root).as_posix(), description))
     return sorted(rows)
+
+
+def _read_description(path: Path) -> str:
+    """The ``description`` of the recipe file ``path``, checked as :func:`load_recipe` would."""
+    description = _read_mapping(path).get("description") or ""
+    if not isinstance(description, str):
+        raise UserError(f"description must be a string, got {_show(description)}")
+    return description
 
 
 def find_recipe(name_or_path: str | Path, root: Path = RECIPES_DIR) -> Path:

@@ -348,6 +348,15 @@ def test_shipped_recipes_load_and_are_listed():
         assert load_recipe(RECIPES_DIR / name, data_section_for=data_section_for).task
 
 
+def test_listing_without_validation_gives_the_same_rows():
+    # `seqkit recipes` lists without importing the families; it must show what validation would.
+    from seqkit.families import data_section_for
+
+    assert list_recipes(RECIPES_DIR, validate=False) == list_recipes(
+        RECIPES_DIR, data_section_for=data_section_for
+    )
+
+
 def test_list_recipes_reports_broken_files(tmp_path):
     write(tmp_path, "description: fine\ntask: gpt\n", "b/good.yaml")
     write(tmp_path, "task: [unclosed\n", "a/broken.yaml")
@@ -356,6 +365,7 @@ def test_list_recipes_reports_broken_files(tmp_path):
     assert [name for name, _ in rows] == ["a/broken.yaml", "b/good.yaml"]
     assert rows[0][1].startswith("(invalid recipe:")
     assert rows[1][1] == "fine"
+    assert list_recipes(tmp_path, validate=False) == rows
     assert list_recipes(tmp_path / "missing") == []
 
 

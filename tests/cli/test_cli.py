@@ -143,6 +143,25 @@ def test_recipes_lists_every_recipe_with_a_description():
     assert any(line.startswith("gpt/shakespeare-char.yaml") for line in listed)
 
 
+@pytest.mark.parametrize("argv", [["recipes"], ["--help"], ["--version"]])
+def test_listing_and_help_do_not_import_torch(argv):
+    # Importing torch and transformers takes seconds; printing a list or the usage must not.
+    code = (
+        "import contextlib, io, sys\n"
+        "from seqkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        f"        main({argv!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert out.getvalue(), 'printed nothing'\n"
+        "heavy = sorted({'torch', 'transformers', 'accelerate', 'datasets'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(
     "recipe", sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("gpt/*.yaml"))
 )
