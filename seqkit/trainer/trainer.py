@@ -20,8 +20,9 @@ Three details other trainers get wrong, and this one is tested for:
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ from seqkit.trainer.sampling import ShardedBatchSampler, ShardedEvalSampler
 from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
 from seqkit.trainer.tasks import SupervisedTask, Task
 from seqkit.trainer.throughput import ThroughputMeter
+from seqkit.trainer.trackers import start_trackers, tracker_list
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(UserError):
@@ -111,6 +115,9 @@ class Trainer:
         train_lengths: one length per training example, to batch examples of similar length
             together (length bucketing, see :class:`ShardedBatchSampler`); None for random
             batches.
+        hyperparameters: what the trackers of ``config.report_to`` record for the run, nested
+            (the whole recipe, say); default: ``config`` under ``trainer``. See
+            :func:`seqkit.trainer.trackers.start_trackers`.
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class Trainer:
         collate_fn: Callable | None = None,
         callbacks: Sequence[Callback] = (),
         train_lengths: Sequence[int] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
     ):
         config.validate()
         self.task = task if isinstance(task, Task) else SupervisedTask(task)
@@ -133,6 +141,7 @@ class Trainer:
         self.eval_data = eval_data
         self.collate_fn = collate_fn
         self.train_lengths = train_lengths
+        self.hyperparameters = hyperparameters
         self.callbacks = list(callbacks)
         if config.early_stopping_patience is not None:
             self.callbacks.append(
@@ -142,11 +151,14 @@ class Trainer:
                     config.early_stopping_mode,
                 )
             )
-        process_state()  # first, so that the Accelerator joins the right process group
+        state = process_state()  # first, so that the Accelerator joins the right process group
+        precision, source = config.resolved_mixed_precision()
+        if state.is_main_process:
+            logger.info("mixed precision: %s, from %s", precision, source)
         self.accelerator = Accelerator(
             cpu=cpu_only(),
-            mixed_precision=config.mixed_precision,
-            log_with=list(config.report_to) or None,
+            mixed_precision=precision,
+            log_with=tracker_list(config.report_to, self.output_dir) or None,
             project_dir=str(self.output_dir),
         )
         if train_data is not None:
@@ -403,7 +415,7 @@ class Trainer:
             else None
         )
         if config.report_to:
-            acc.init_trackers("tensorboard")
+            start_trackers(acc, config, self.output_dir, self.hyperparameters)
         for callback in self.callbacks:
             callback.on_train_begin(self, control)
 
