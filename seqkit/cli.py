@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seqkit.console import show_logs
 from seqkit.errors import UserError, missing_extra
 from seqkit.folders import resolve_model_dir
 from seqkit.run_folder import RunFolder
@@ -330,6 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
     from seqkit import __version__
 
     parser.add_argument("--version", action="version", version=f"seqkit {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="show only warnings and errors on stderr",
+    )
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        help="also show debugging messages on stderr",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a recipe")
@@ -377,6 +396,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_logs(args.verbosity)
     if args.command != "recipes":
         _quiet_libraries()
     try:

@@ -151,10 +151,8 @@ class Trainer:
                     config.early_stopping_mode,
                 )
             )
-        state = process_state()  # first, so that the Accelerator joins the right process group
-        precision, source = config.resolved_mixed_precision()
-        if state.is_main_process:
-            logger.info("mixed precision: %s, from %s", precision, source)
+        process_state()  # first, so that the Accelerator joins the right process group
+        precision, self._precision_source = config.resolved_mixed_precision()
         self.accelerator = Accelerator(
             cpu=cpu_only(),
             mixed_precision=precision,
@@ -405,6 +403,9 @@ class Trainer:
                 raise UserError(f"--resume: no complete checkpoint in {self.checkpoints.root}")
             self._load_checkpoint(latest)
         if acc.is_main_process:
+            # Said at the start of training, not on construction: a mistake found while the
+            # Trainer is built stays the only line a user sees.
+            logger.info("mixed precision: %s, from %s", acc.mixed_precision, self._precision_source)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.checkpoints.cleanup_staging()
         self.logger = (

@@ -303,10 +303,14 @@ def test_mixed_precision_follows_accelerate_unless_the_recipe_sets_it(
         monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
     else:
         monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
-    with caplog.at_level("INFO", logger="seqkit.trainer.trainer"):
-        trainer = Trainer(ToyLM(), config(mixed_precision=recipe), output_dir=tmp_path)
+    trainer = Trainer(
+        ToyLM(), config(mixed_precision=recipe, max_steps=1), output_dir=tmp_path,
+        train_data=ToySequences(),
+    )  # fmt: skip
     assert trainer.accelerator.mixed_precision == expected
     assert autocast_dtype(trainer) == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    with caplog.at_level("INFO", logger="seqkit.trainer.trainer"):
+        trainer.train()
     assert f"mixed precision: {expected}, from " in caplog.text
     assert source in caplog.text
 
