@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from seqkit.console import show_logs
 from seqkit.errors import UserError, missing_extra
 from seqkit.folders import resolve_model_dir
 from seqkit.run_folder import RunFolder
@@ -208,6 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             collate_fn=job.collate_fn,
             callbacks=[*job.callbacks, _StartedCallback(folder, state.is_main_process)],
             train_lengths=job.train_lengths,
+            hyperparameters=recipe_to_dict(recipe),
         )
     except BaseException:
         folder.lock.release()
@@ -330,10 +332,11 @@ def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> in
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    from seqkit.parts.compose import load_recipe
     from seqkit.recipes import RECIPES_DIR, list_recipes
 
-    rows = list_recipes(RECIPES_DIR, load=load_recipe)
+    # Names and descriptions only: validating each recipe would import every part (torch,
+    # transformers: seconds) to print a list; `seqkit train` validates the one it runs.
+    rows = list_recipes(RECIPES_DIR, validate=False)
     if not rows:
         print(f"no recipes found in {RECIPES_DIR}")
         return 0
@@ -353,6 +356,24 @@ def build_parser() -> argparse.ArgumentParser:
     from seqkit import __version__
 
     parser.add_argument("--version", action="version", version=f"seqkit {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=0,
+        help="show only warnings and errors on stderr",
+    )
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        help="also show debugging messages on stderr",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a recipe")
@@ -400,6 +421,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_logs(args.verbosity)
     if args.command != "recipes":
         _quiet_libraries()
     try:

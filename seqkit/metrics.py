@@ -22,12 +22,15 @@ would.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from seqkit.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 ZERO_DIVISION = 0.0
 """The value of a precision/recall/F1 whose denominator is zero (see the module docstring)."""
@@ -174,17 +177,15 @@ def report_to_console(
     """:func:`classification_report` for ``seqkit evaluate``: the text on stdout, the plot
     (with ``--plots``) at ``RUN/plots/confusion-matrix.png``; returns the scores and the
     number of examples."""
-    import sys
-
     plot_path = None
     if plots:
         if run_dir is None:
             raise UserError("--plots needs a run directory to write RUN/plots/ into")
         plot_path = run_dir / "plots" / "confusion-matrix.png"
     scores, text = classification_report(labels, probabilities, label_names, plot_path)
-    print(text)
+    print(text)  # the command's result: stdout
     if plot_path is not None:
-        print(f"wrote {plot_path}", file=sys.stderr)
+        logger.info("wrote %s", plot_path)
     return {**scores, "examples": len(labels)}
 
 

@@ -9,11 +9,13 @@ old file (or none), never half of one.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from pathlib import Path
 
 from seqkit.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 
 def nearest_existing_folder(path: Path) -> Path:
@@ -52,7 +54,7 @@ def check_new_file(
             raise UserError(f"{option} {path} already exists; pass --overwrite to replace it")
         if not os.access(path, os.W_OK):
             raise UserError(f"{option} {path} is read-only")
-        print(f"note: overwriting {path}", file=sys.stderr)
+        logger.warning("note: overwriting %s", path)
     check_creatable(path, option)
     return path
 

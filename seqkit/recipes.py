@@ -505,6 +505,16 @@ def load_recipe(
     registered parts are read with :func:`seqkit.parts.compose.load_recipe`, which passes both.
     """
     path = Path(path)
+    return recipe_from_dict(
+        apply_overrides(_read_mapping(path), overrides),
+        source=path,
+        data_section_for=data_section_for,
+        expand=expand,
+    )
+
+
+def _read_mapping(path: Path) -> dict:
+    """The recipe file ``path`` read as YAML: a mapping, or a one-line UserError saying why not."""
     if path.is_dir():
         raise UserError(f"recipe {path} is a directory, not a YAML file")
     if not path.is_file():
@@ -528,12 +538,7 @@ def load_recipe(
             f"recipe {path} must be a mapping of sections ({', '.join(SECTIONS)}), "
             f"got {type(raw).__name__}"
         )
-    return recipe_from_dict(
-        apply_overrides(raw, overrides),
-        source=path,
-        data_section_for=data_section_for,
-        expand=expand,
-    )
+    return raw
 
 
 def recipe_from_dict(
@@ -621,13 +626,17 @@ def save_recipe(recipe: Recipe, path: str | Path) -> None:
 
 
 def list_recipes(
-    root: Path = RECIPES_DIR, load: typing.Callable[[Path], Recipe] | None = None
+    root: Path = RECIPES_DIR,
+    load: typing.Callable[[Path], Recipe] | None = None,
+    validate: bool = True,
 ) -> list[tuple[str, str]]:
     """``(path relative to root, description)`` for every ``*.yaml`` under ``root``, sorted.
 
     ``load`` reads one recipe (default: :func:`load_recipe` without parts). A file that does not
     load is listed with the reason instead of its description, so one broken recipe never hides
-    the others.
+    the others. ``validate=False`` only reads each file's YAML and its ``description`` (what
+    ``seqkit recipes`` does): validating every section would import every part, and with them
+    torch, to print a list of file names.
     """
     root = Path(root)
     if not root.is_dir():
@@ -635,12 +644,23 @@ def list_recipes(
     rows = []
     for path in root.rglob("*.yaml"):
         try:
-            recipe = (load or load_recipe)(path)
-            description = recipe.description or "(no description)"
+            if validate:
+                description = (load or load_recipe)(path).description
+            else:
+                description = _read_description(path)
+            description = description or "(no description)"
         except UserError as error:
             description = f"(invalid recipe: {error})"
         rows.append((path.relative_to(root).as_posix(), description))
     return sorted(rows)
+
+
+def _read_description(path: Path) -> str:
+    """The ``description`` of the recipe file ``path``, checked as :func:`load_recipe` would."""
+    description = _read_mapping(path).get("description") or ""
+    if not isinstance(description, str):
+        raise UserError(f"description must be a string, got {_show(description)}")
+    return description
 
 
 def find_recipe(name_or_path: str | Path, root: Path = RECIPES_DIR) -> Path:

@@ -21,13 +21,13 @@ def test_a_new_file_in_a_new_folder_is_fine(tmp_path):
     assert not (tmp_path / "a").exists()  # checking makes nothing
 
 
-def test_an_existing_file_needs_overwrite(tmp_path, capsys):
+def test_an_existing_file_needs_overwrite(tmp_path, caplog):
     path = tmp_path / "out.txt"
     path.write_text("mine")
     with pytest.raises(UserError, match="already exists; pass --overwrite"):
         check_new_file(path, overwrite=False, option="--output")
     check_new_file(path, overwrite=True, option="--output")
-    assert "note: overwriting" in capsys.readouterr().err
+    assert f"note: overwriting {path}" in caplog.messages
     assert path.read_text() == "mine"
 
 

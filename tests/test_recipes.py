@@ -349,6 +349,13 @@ def test_shipped_recipes_load_and_are_listed():
         assert compose.load_recipe(RECIPES_DIR / name).task
 
 
+def test_listing_without_validation_gives_the_same_rows():
+    # `seqkit recipes` lists without importing the parts; it must show what validation would.
+    from seqkit.parts.compose import load_recipe
+
+    assert list_recipes(RECIPES_DIR, validate=False) == list_recipes(RECIPES_DIR, load=load_recipe)
+
+
 def test_list_recipes_reports_broken_files(tmp_path):
     write(tmp_path, "description: fine\ntask: gpt\n", "b/good.yaml")
     write(tmp_path, "task: [unclosed\n", "a/broken.yaml")
@@ -357,6 +364,7 @@ def test_list_recipes_reports_broken_files(tmp_path):
     assert [name for name, _ in rows] == ["a/broken.yaml", "b/good.yaml"]
     assert rows[0][1].startswith("(invalid recipe:")
     assert rows[1][1] == "fine"
+    assert list_recipes(tmp_path, validate=False) == rows
     assert list_recipes(tmp_path / "missing") == []
 
 

@@ -36,14 +36,36 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _is_glob(path: Path) -> bool:
+    return any(ch in str(path) for ch in "*?[")
+
+
+def _root(path: Path) -> Path:
+    """The folder file names are recorded relative to: the path's folder part before any glob
+    character (``corpus/*.txt`` -> ``corpus``)."""
+    if _is_glob(path):
+        parts = []
+        for part in path.parts:
+            if _is_glob(Path(part)):
+                break
+            parts.append(part)
+        return Path(*parts) if parts else Path(".")
+    return path if path.is_dir() else path.parent
+
+
 def _files_under(path: Path) -> list[Path]:
+    if _is_glob(path):  # a glob pattern (the pretokenized module reads those): its matches
+        root = _root(path)
+        pattern = str(path.relative_to(root)) if path.is_absolute() else str(path)
+        base = root if path.is_absolute() else Path(".")
+        return sorted(p for p in base.glob(pattern) if p.is_file())
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     return [path] if path.is_file() else []
 
 
 def _describe_files(path: Path) -> dict[str, Any]:
-    root = path if path.is_dir() else path.parent
+    root = _root(path)
     files = {}
     for file in _files_under(path):
         stat = file.stat()
@@ -133,7 +155,7 @@ def _changes(recorded: dict[str, Any], recipe: Any) -> list[str]:
 
 
 def _file_changes(recorded: dict[str, Any], path: Path) -> list[str]:
-    root = path if path.is_dir() else path.parent
+    root = _root(path)
     now = {file.relative_to(root).as_posix(): file for file in _files_under(path)}
     changes = [f"{name} is gone" for name in sorted(set(recorded) - set(now))]
     changes += [f"{name} is new" for name in sorted(set(now) - set(recorded))]

@@ -13,8 +13,8 @@ same numbers for the run's real held-out (test) images.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +37,8 @@ from seqkit.gan.task import DCGANTask, SampleGrids
 from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.vision.data import ImageDataSection, ImageSplits, load_splits
+
+logger = logging.getLogger(__name__)
 
 MODEL_TYPES = (DCGANConfig.model_type,)
 DataSection = ImageDataSection
@@ -232,7 +234,7 @@ def _quality_classifier(run_dir: Path | None, splits: ImageSplits):
         shape = (config.num_channels, config.image_size, config.image_size)
         if shape == splits.image_shape and config.num_labels == len(splits.class_names):
             return classifier.eval()
-    print("training the classifier that judges the samples...", file=sys.stderr)
+    logger.info("training the classifier that judges the samples...")
     try:
         classifier = train_quality_classifier(splits)
     except ValueError as error:
@@ -263,7 +265,7 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
     # the 180 validation digits alone is too noisy to compare with. A GAN that copies its
     # training images would score well on it; the mean confidence and the grids show that.
     reference_images = splits.train.images
-    print(f"Fréchet reference: {len(reference_images)} training images", file=sys.stderr)
+    logger.info("Fréchet reference: %d training images", len(reference_images))
     reference, _ = features_and_probabilities(classifier, reference_images)
     real = splits.test.images
     seed = getattr(args, "seed", 0) or 0
@@ -272,7 +274,7 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         from seqkit.vision.plots import save_image_grid
 
         path = save_image_grid(generated[:64], run_dir / "plots" / f"samples-seed-{seed}.png")
-        print(f"samples: {path}", file=sys.stderr)
+        logger.info("samples: %s", path)
     judged = {"generated": generated, "real_heldout": real}  # equally many images of each
     metrics: dict[str, float] = {}
     for prefix, images in judged.items():

@@ -11,7 +11,7 @@ step is one epoch) → a Hub folder with the GCN and a picture of the learned no
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +25,8 @@ from seqkit.gcn.models import GCNConfig, GCNForNodeClassification
 from seqkit.gcn.task import NodeClassificationTask, WholeGraph, first_item, graph_batch
 from seqkit.parts.base import Job
 from seqkit.recipes import Recipe, recipe_to_dict
+
+logger = logging.getLogger(__name__)
 
 MODEL_TYPES = (GCNConfig.model_type,)
 DataSection = GraphDataSection
@@ -84,7 +86,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         # Early stopping may have restored earlier weights than the last evaluation saw: the
         # card reports the model it describes.
         metrics = {**metrics, **node_accuracies(model, batch, graph)}
-        print(f"test accuracy of the saved model: {metrics['test_accuracy']:.4f}", file=sys.stderr)
+        logger.info("test accuracy of the saved model: %.4f", metrics["test_accuracy"])
         write_model_card(
             folder,
             title=f"seqkit GCN ({recipe.source.stem if recipe.source else 'recipe'})",

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -254,10 +253,6 @@ def corpus_paths(data, log: Callable[[str], None] | None = None) -> list[Path]:
             )
         paths = cached_bach_midis(cache_dir, limit=data.max_pieces, log=log)
     return paths[: data.max_pieces] if data.max_pieces else paths
-
-
-def stderr_log(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- the split

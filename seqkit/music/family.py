@@ -22,8 +22,8 @@ The model section serves both architectures; each field says which one reads it.
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ from seqkit.errors import UserError
 from seqkit.parts.base import Job
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe, recipe_to_dict
+
+logger = logging.getLogger(__name__)
 
 TASKS = ("music-gpt", "music-lstm")
 MODEL_TYPES = ("seqkit-music-gpt", "seqkit-music-lstm")
@@ -134,10 +136,6 @@ class MusicData:
     val_ids: torch.Tensor
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def _stream(tokenizer, scores) -> torch.Tensor:
     ids: list[int] = []
     for score in scores:
@@ -187,7 +185,7 @@ def prepare_data(data: DataSection, tokenizer) -> MusicData:
     from seqkit.music.corpus import corpus_paths, load_pieces, split_by_piece
     from seqkit.music.tokenization import pitch_bounds, transpositions
 
-    pieces = load_pieces(corpus_paths(data, log=_log), log=_log)
+    pieces = load_pieces(corpus_paths(data, log=logger.info), log=logger.info)
     train_pieces, val_pieces = split_by_piece(pieces, data.val_fraction)
     train_scores = [p.score for p in train_pieces]
     if data.transpose:
@@ -520,10 +518,9 @@ def compose(folder: Path, args) -> int:
         )
     else:
         print(f"wrote {out} and {png}")
-        print(
-            f"note: the model wrote no notes in {len(ids) - 1} tokens; try another --seed or "
-            "a larger --length",
-            file=sys.stderr,
+        logger.warning(
+            "note: the model wrote no notes in %d tokens; try another --seed or a larger --length",
+            len(ids) - 1,
         )
     if renderer is not None:
         render_wav(out, wav, *renderer)

@@ -11,8 +11,8 @@ mean ± std return (and, for a table, the success rate: episodes with a positive
 
 from __future__ import annotations
 
+import logging
 import statistics
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,8 @@ from seqkit.parts.base import Job
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe, recipe_to_dict
 from seqkit.rl.models import QNetwork, QNetworkConfig, QTable, QTableConfig
+
+logger = logging.getLogger(__name__)
 
 MODEL_TYPES = (QNetworkConfig.model_type, QTableConfig.model_type)
 DEFAULT_EPISODES = 20
@@ -182,7 +184,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
         if section.eval_episodes:
             metrics.update(greedy_metrics(model, recipe.data.env, section.eval_episodes, seed=0))
             shown = f"{metrics['mean_return']:.2f} ± {metrics['std_return']:.2f}"
-            print(f"greedy return over {section.eval_episodes} episodes: {shown}", file=sys.stderr)
+            logger.info("greedy return over %d episodes: %s", section.eval_episodes, shown)
         write_model_card(
             folder,
             title=f"seqkit {recipe.task} ({recipe.source.stem if recipe.source else 'recipe'})",

@@ -6,7 +6,10 @@ field is also the reference for recipe authors.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
+import re
 from dataclasses import dataclass, field
 
 from seqkit.checks import (
@@ -32,6 +35,9 @@ USES_MIN_LR = ("linear", "cosine", "cyclic", "cosine_restarts")
 """Schedules that go down to (or cycle through) ``min_lr``."""
 MIXED_PRECISION = ("no", "bf16", "fp16")
 """Values of ``mixed_precision``."""
+ACCELERATE_MIXED_PRECISION = "ACCELERATE_MIXED_PRECISION"
+"""The variable through which ``accelerate launch`` hands its precision (from
+``--mixed_precision`` or the ``accelerate config`` file) to each process it starts."""
 NAN_POLICIES = ("stop", "skip")
 """Values of ``nan_policy``."""
 TRACKERS = {
@@ -39,14 +45,19 @@ TRACKERS = {
     "wandb": ("wandb",),
     "trackio": ("trackio",),
     "comet_ml": ("comet_ml",),
-    "mlflow": ("mlflow",),
+    "mlflow": ("mlflow", "mlflow-skinny"),
     "clearml": ("clearml",),
     "dvclive": ("dvclive",),
     "swanlab": ("swanlab",),
     "aim": ("aim",),
 }
 """The trackers accelerate 1.x knows (``accelerate.utils.LoggerType`` without ``all``), each
-with the packages that provide it (any one will do)."""
+with the distributions that provide it (any one will do)."""
+_MODULE_OF = {"mlflow-skinny": "mlflow"}
+"""The module a tracker distribution installs, where its name differs."""
+PROJECT_PATTERN = re.compile(r"[A-Za-z0-9_.\- ]{1,128}")
+"""What ``project`` may hold: characters every tracker accepts in a project name (wandb refuses
+``/ \\ # ? % :``; TensorBoard and MLflow take any)."""
 MAX_WORKERS = 256
 """Most DataLoader worker processes (each is a whole Python process)."""
 
@@ -60,7 +71,9 @@ class TrainerConfig:
     batch_size: int = 32
     """Examples per micro-batch on each process."""
     grad_accum_steps: int = 1
-    """Micro-batches accumulated into one optimizer step."""
+    """Micro-batches accumulated into one optimizer step. The Trainer accumulates itself
+    (weighting micro-batches by targets), so ``accelerate launch --gradient_accumulation_steps``,
+    which only DeepSpeed reads, does not apply: set it here."""
     lr: float = 1e-3
     """Peak learning rate (reached after warm-up)."""
     seed: int = 0
@@ -102,8 +115,9 @@ class TrainerConfig:
 
     max_grad_norm: float | None = 1.0
     """Clip the global gradient norm to this value (null = no clipping)."""
-    mixed_precision: str = "no"
-    """One of no, bf16, fp16 (passed to accelerate)."""
+    mixed_precision: str | None = None
+    """One of no, bf16, fp16; null (the default) = what accelerate was told (``accelerate
+    launch --mixed_precision``, the ``accelerate config`` file), else no. A value here wins."""
     nan_policy: str = "stop"
     """What a NaN or infinite loss or gradient norm does: stop (name the step, keep the last
     good checkpoint) or skip (leave the weights unchanged for that step and count it)."""
@@ -131,7 +145,12 @@ class TrainerConfig:
     num_workers: int = 0
     """DataLoader worker processes."""
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
-    """accelerate trackers to log to (tensorboard, wandb, trackio, ...); metrics.jsonl always."""
+    """accelerate trackers to log to (tensorboard, wandb, trackio, ...); metrics.jsonl always.
+    TensorBoard writes into the run's ``tensorboard/`` folder; every tracker records this config
+    as the run's hyperparameters."""
+    project: str = "seqkit"
+    """The experiment trackers file the run under (the wandb, trackio, comet_ml and swanlab
+    project, MLflow's experiment, ClearML's project); the run is named after its folder."""
     progress_bar: bool = True
     """Show a tqdm progress bar on the main process."""
 
@@ -186,7 +205,8 @@ class TrainerConfig:
             OPTIMIZERS,
         )
         check_choice("trainer.schedule", self.schedule, SCHEDULES)
-        check_choice("trainer.mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.mixed_precision is not None:
+            check_choice("trainer.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         check_choice("trainer.nan_policy", self.nan_policy, NAN_POLICIES)
         check_choice("trainer.early_stopping_mode", self.early_stopping_mode, ("min", "max"))
         if not (
@@ -199,6 +219,11 @@ class TrainerConfig:
                 f"eval/loss, got {show(self.early_stopping_metric)}"
             )
         _check_trackers(self.report_to)
+        if not (isinstance(self.project, str) and PROJECT_PATTERN.fullmatch(self.project)):
+            raise UserError(
+                "trainer.project must be 1-128 letters, digits, spaces or - _ . (a name every "
+                f"tracker accepts), got {show(self.project)}"
+            )
         # decay_steps left at its default (max_steps) is not checked: a smoke test that cuts
         # max_steps below warm-up is legitimate and simply never leaves the warm-up.
         if self.decay_steps is not None and self.decay_steps < self.warmup_steps:
@@ -207,13 +232,47 @@ class TrainerConfig:
                 f"({self.warmup_steps}): decay starts after warm-up"
             )
 
+    def resolved_mixed_precision(self) -> tuple[str, str]:
+        """``(precision, where it came from)``: the recipe's value when it sets one, else
+        accelerate's (as ``accelerate launch`` passes it), else ``no``.
+
+        accelerate's own rule is the other way round (an explicit ``Accelerator`` argument
+        beats the launcher), so the Trainer resolves the precision and passes it explicitly.
+        """
+        if self.mixed_precision is not None:
+            return self.mixed_precision, "trainer.mixed_precision"
+        launched = os.environ.get(ACCELERATE_MIXED_PRECISION)
+        if launched is None:
+            return "no", "the default (neither the recipe nor accelerate set one)"
+        if launched.lower() not in MIXED_PRECISION:
+            raise UserError(
+                f"{ACCELERATE_MIXED_PRECISION} is {show(launched)} (from accelerate launch or "
+                f"accelerate config); seqkit trains in {', '.join(MIXED_PRECISION)}: launch "
+                "with another --mixed_precision, or set trainer.mixed_precision"
+            )
+        return launched.lower(), f"accelerate ({ACCELERATE_MIXED_PRECISION})"
+
 
 def _check_trackers(report_to: list[str]) -> None:
     """Every name in ``trainer.report_to`` must be a tracker accelerate knows, installed."""
     for i, name in enumerate(report_to):
         check_choice(f"trainer.report_to[{i}]", name, TRACKERS)
-        if not any(importlib.util.find_spec(module) for module in TRACKERS[name]):
+        if not any(_installed(distribution) for distribution in TRACKERS[name]):
             raise UserError(
                 f"trainer.report_to: the {name} tracker needs the {TRACKERS[name][0]} package, "
                 f"which is not installed (pip install {TRACKERS[name][0]}, or drop {name})"
             )
+
+
+def _installed(distribution: str) -> bool:
+    """Whether ``distribution`` is installed, judged as accelerate judges it: its module is
+    importable *and* the package is registered. A folder named like the module (the ``wandb/``
+    that wandb leaves in the working directory) is importable too, but accelerate would then
+    drop the tracker without a word and the run would log nowhere."""
+    if importlib.util.find_spec(_MODULE_OF.get(distribution, distribution)) is None:
+        return False
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True

@@ -20,8 +20,9 @@ Three details other trainers get wrong, and this one is tested for:
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ from seqkit.trainer.sampling import ShardedBatchSampler, ShardedEvalSampler
 from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
 from seqkit.trainer.tasks import SupervisedTask, Task
 from seqkit.trainer.throughput import ThroughputMeter
+from seqkit.trainer.trackers import start_trackers, tracker_list
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(UserError):
@@ -112,6 +116,9 @@ class Trainer:
         train_lengths: one length per training example, to batch examples of similar length
             together (length bucketing, see :class:`ShardedBatchSampler`); None for random
             batches.
+        hyperparameters: what the trackers of ``config.report_to`` record for the run, nested
+            (the whole recipe, say); default: ``config`` under ``trainer``. See
+            :func:`seqkit.trainer.trackers.start_trackers`.
     """
 
     def __init__(
@@ -125,6 +132,7 @@ class Trainer:
         collate_fn: Callable | None = None,
         callbacks: Sequence[Callback] = (),
         train_lengths: Sequence[int] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
     ):
         config.validate()
         self.task = task if isinstance(task, Task) else SupervisedTask(task)
@@ -134,6 +142,7 @@ class Trainer:
         self.eval_data = eval_data
         self.collate_fn = collate_fn
         self.train_lengths = train_lengths
+        self.hyperparameters = hyperparameters
         self.callbacks = list(callbacks)
         if config.early_stopping_patience is not None:
             self.callbacks.append(
@@ -144,10 +153,11 @@ class Trainer:
                 )
             )
         process_state()  # first, so that the Accelerator joins the right process group
+        precision, self._precision_source = config.resolved_mixed_precision()
         self.accelerator = Accelerator(
             cpu=cpu_only(),
-            mixed_precision=config.mixed_precision,
-            log_with=list(config.report_to) or None,
+            mixed_precision=precision,
+            log_with=tracker_list(config.report_to, self.output_dir) or None,
             project_dir=str(self.output_dir),
         )
         if train_data is not None:
@@ -394,6 +404,9 @@ class Trainer:
                 raise UserError(f"--resume: no complete checkpoint in {self.checkpoints.root}")
             self._load_checkpoint(latest)
         if acc.is_main_process:
+            # Said at the start of training, not on construction: a mistake found while the
+            # Trainer is built stays the only line a user sees.
+            logger.info("mixed precision: %s, from %s", acc.mixed_precision, self._precision_source)
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.checkpoints.cleanup_staging()
         self.logger = (
@@ -404,7 +417,7 @@ class Trainer:
             else None
         )
         if config.report_to:
-            acc.init_trackers("tensorboard")
+            start_trackers(acc, config, self.output_dir, self.hyperparameters)
         for callback in self.callbacks:
             callback.on_train_begin(self, control)
 

@@ -14,7 +14,7 @@ only; ``none``: fine-tune everything, usually with a smaller ``trainer.lr``).
 
 from __future__ import annotations
 
-import sys
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -45,6 +45,8 @@ from seqkit.vision.models import (
     ImageModel,
 )
 from seqkit.vision.tasks import DenoisingTask, ImageClassificationTask
+
+logger = logging.getLogger(__name__)
 
 MODEL_TYPES = tuple(MODEL_CLASSES)
 AUTOENCODER_TASK = "denoising-autoencoder"
@@ -332,7 +334,7 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         if plots is not None:
             shown = torch.cat([images[:8], noisy[:8], clean[:8]])
             path = save_image_grid(shown, plots / "denoising.png", columns=8, scale=6)
-            print(f"rows: clean, noisy, denoised -> {path}", file=sys.stderr)
+            logger.info("rows: clean, noisy, denoised -> %s", path)
         return {
             "test_mse": float(torch.nn.functional.mse_loss(clean, images)),
             "noisy_input_mse": float(torch.nn.functional.mse_loss(noisy, images)),
@@ -355,16 +357,15 @@ def evaluate(folder: Path, run_dir: Path | None, args) -> dict[str, float]:
         titles = [f"{names[labels[i]]} → {names[predictions[i]]}" for i in wrong.tolist()]
         if titles:
             path = save_labelled_images(images[wrong], titles, plots / "misclassified.png")
-            print(f"misclassified test images (true → predicted): {path}", file=sys.stderr)
+            logger.info("misclassified test images (true → predicted): %s", path)
         if hasattr(model, "feature_maps"):
             with torch.inference_mode():
                 maps = model.feature_maps(images[:1])
             # The input first, so each row of activations can be read against the digit.
             path = save_feature_maps([images[:1], *maps], plots / "feature_maps.png")
-            print(
-                f"feature maps of test image 0 (row 1: the image, then one row per "
-                f"convolution): {path}",
-                file=sys.stderr,
+            logger.info(
+                "feature maps of test image 0 (row 1: the image, then one row per convolution): %s",
+                path,
             )
     return {
         "test_accuracy": float((predictions == labels).float().mean()),

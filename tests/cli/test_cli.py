@@ -4,6 +4,7 @@ one line on stderr, exit code 2, no traceback, nothing of the user's overwritten
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -141,6 +142,74 @@ def test_recipes_lists_every_recipe_with_a_description():
     files = sorted(RECIPES_DIR.rglob("*.yaml"))
     assert len(listed) == len(files) >= 2
     assert any(line.startswith("gpt/shakespeare-char.yaml") for line in listed)
+
+
+@pytest.mark.parametrize("argv", [["recipes"], ["--help"], ["--version"]])
+def test_listing_and_help_do_not_import_torch(argv):
+    # Importing torch and transformers takes seconds; printing a list or the usage must not.
+    code = (
+        "import contextlib, io, sys\n"
+        "from seqkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        f"        main({argv!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert out.getvalue(), 'printed nothing'\n"
+        "heavy = sorted({'torch', 'transformers', 'accelerate', 'datasets'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.fixture
+def seqkit_logger():
+    """The ``seqkit`` logger, put back as it was after a test that runs ``main``."""
+    logger = logging.getLogger("seqkit")
+    level, handlers = logger.level, list(logger.handlers)
+    yield logger
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+@pytest.mark.parametrize(
+    ("flags", "shown"),
+    [
+        ([], ["info", "warning"]),
+        (["-q"], ["warning"]),
+        (["--verbose"], ["debug", "info", "warning"]),
+    ],
+)
+def test_library_logs_reach_stderr_at_the_chosen_level(seqkit_logger, capsys, flags, shown):
+    for _ in range(2):  # a second main() in one process adds no second handler
+        assert main([*flags, "recipes"]) == 0
+    capsys.readouterr()
+    library = logging.getLogger("seqkit.some.module")
+    library.debug("debug")
+    library.info("info")
+    library.warning("warning")
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == shown
+    assert captured.out == ""  # stdout is for the command's result
+
+
+def test_quiet_and_verbose_exclude_each_other():
+    result = seqkit("-q", "-v", "recipes")
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_train_says_which_mixed_precision_it_uses(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "seqkit", "train", QUICKSTART, *TINY,
+         "--set", "trainer.max_steps=1", "--output-dir", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ACCELERATE_MIXED_PRECISION": "bf16", "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "mixed precision: bf16, from accelerate (ACCELERATE_MIXED_PRECISION)" in (
+        result.stderr.splitlines()
+    )
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,17 @@ def test_resume_after_the_corpus_changed_is_refused_through_the_cli(tmp_path):
     corpus.write_text('The "slow" fox, and longer than before it was.\n' * 40)
     result = seqkit("train", "--resume", str(run), "--set", "trainer.max_steps=6")
     assert_user_error(result, "the data changed since", "corpus.txt has")
+
+
+def test_a_glob_records_its_matches_and_a_new_match_is_a_change(tmp_path):
+    (tmp_path / "shards").mkdir()
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / "shards" / name).write_text(f"{name} text\n" * 5, encoding="utf-8")
+    recipe = recipe_from_dict({"task": "gpt", "data": {"path": str(tmp_path / "shards/*.txt")}})
+    record = fingerprint(recipe)["data.path"]
+    assert sorted(record["files"]) == ["a.txt", "b.txt"]
+    write_fingerprint(recipe, tmp_path)
+    check_unchanged(recipe, tmp_path)
+    (tmp_path / "shards" / "c.txt").write_text("another shard\n", encoding="utf-8")
+    with pytest.raises(UserError, match="c.txt is new"):
+        check_unchanged(recipe, tmp_path)

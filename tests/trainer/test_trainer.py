@@ -281,6 +281,48 @@ def test_bad_mixed_precision_is_a_user_error(tmp_path):
         Trainer(ToyLM(), config(mixed_precision="fp8x"), output_dir=tmp_path)
 
 
+def autocast_dtype(trainer: Trainer) -> torch.dtype:
+    with trainer.accelerator.autocast():
+        return torch.nn.Linear(2, 2)(torch.ones(1, 2)).dtype
+
+
+@pytest.mark.parametrize(
+    ("recipe", "launched", "expected", "source"),
+    [
+        (None, "bf16", "bf16", "ACCELERATE_MIXED_PRECISION"),  # accelerate launch's wins ...
+        (None, "BF16", "bf16", "ACCELERATE_MIXED_PRECISION"),
+        ("no", "bf16", "no", "trainer.mixed_precision"),  # ... unless the recipe says otherwise
+        ("bf16", None, "bf16", "trainer.mixed_precision"),
+        (None, None, "no", "the default"),
+    ],
+)
+def test_mixed_precision_follows_accelerate_unless_the_recipe_sets_it(
+    tmp_path, monkeypatch, caplog, recipe, launched, expected, source
+):
+    if launched is None:
+        monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    else:
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
+    trainer = Trainer(
+        ToyLM(), config(mixed_precision=recipe, max_steps=1), output_dir=tmp_path,
+        train_data=ToySequences(),
+    )  # fmt: skip
+    assert trainer.accelerator.mixed_precision == expected
+    assert autocast_dtype(trainer) == (torch.bfloat16 if expected == "bf16" else torch.float32)
+    with caplog.at_level("INFO", logger="seqkit.trainer.trainer"):
+        trainer.train()
+    assert f"mixed precision: {expected}, from " in caplog.text
+    assert source in caplog.text
+
+
+def test_unsupported_launcher_precision_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp8")
+    with pytest.raises(UserError, match=r"ACCELERATE_MIXED_PRECISION is 'fp8'.*no, bf16, fp16"):
+        Trainer(ToyLM(), config(), output_dir=tmp_path)
+    # A recipe that names its precision does not depend on the launcher's.
+    assert Trainer(ToyLM(), config(mixed_precision="no"), output_dir=tmp_path)
+
+
 class CountingSequences(ToySequences):
     """Records every example the DataLoader fetches."""
 
