@@ -101,8 +101,14 @@ class DataSection:
     hub and embedded, so ``--set data.path=FILE`` retargets any recipe."""
     hub: str | None = None
     """A Hub data set name (e.g. karpathy/tiny_shakespeare); used when path is not set."""
+    hub_config: str | None = None
+    """The Hub data set's config (subset), e.g. wikitext-103-raw-v1 for wikitext."""
     hub_split: str = "train"
     """Split of the Hub data set to read."""
+    hub_revision: str | None = None
+    """A branch, tag or commit of the Hub data set (default: the newest)."""
+    hub_data_files: list[str] | None = None
+    """Which files of the Hub repository to read (paths or patterns; default: its own layout)."""
     text_column: str = "text"
     """Column of the Hub data set or of the JSON/CSV/Parquet file that holds the text (rows
     are joined by newlines)."""

@@ -9,11 +9,9 @@ machine here reaches the Hub, and a test must never depend on the network.
 from __future__ import annotations
 
 import codecs
-import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -110,31 +108,24 @@ def load_embedded(name: str) -> str:
 # ---------------------------------------------------------------------------- Hub
 
 
-def load_hub_text(name: str, split: str = "train", text_column: str = "text") -> str:
-    """The ``text_column`` of a Hub data set's ``split``, rows joined by "\\n".
+def load_hub_text(
+    name: str,
+    split: str = "train",
+    text_column: str = "text",
+    *,
+    config: str | None = None,
+    revision: str | None = None,
+    data_files: list[str] | None = None,
+) -> str:
+    """The ``text_column`` of a Hub data set's ``split`` (of ``config``, at ``revision``),
+    rows joined by "\n". A failure says which part of the name did not resolve
+    (:mod:`seqkit.data.hub`)."""
+    from seqkit.data.hub import describe, load_hub_dataset
 
-    Any failure to reach or load the data set (offline, unknown name, missing split) becomes
-    one :class:`UserError`, since the fix is the same: point the recipe at a local file.
-    """
-    import datasets
-
-    hint = "use a local file with --set data.path=FILE"
-    offline = bool(datasets.config.HF_HUB_OFFLINE)
-    if not offline and not _hub_reachable():
-        raise UserError(
-            f"cannot load Hub data set {name!r}: the Hub is unreachable (offline?); {hint} "
-            "(or set HF_HUB_OFFLINE=1 to use a cached copy)"
-        )
-    try:
-        with _quiet_hub_logs():
-            dataset = datasets.load_dataset(name, split=split)
-    except Exception:
-        # Deliberately broad: datasets raises ConnectionError, DatasetNotFoundError,
-        # FileNotFoundError, ValueError (bad split) ... and all of them mean "not loadable".
-        raise UserError(
-            f"cannot load Hub data set {name!r} split {split!r} (offline or unknown); {hint}"
-        ) from None
-    return records_text(dataset, text_column, f"Hub data set {name!r} split {split!r}")
+    dataset = load_hub_dataset(
+        name, config=config, split=split, revision=revision, data_files=data_files
+    )
+    return records_text(dataset, text_column, describe(name, config, split))
 
 
 def records_text(records, text_column: str, where: str) -> str:
@@ -142,11 +133,9 @@ def records_text(records, text_column: str, where: str) -> str:
 
     ``where`` names the data in the errors (a file, or a Hub data set and split).
     """
-    if text_column not in records.column_names:
-        raise UserError(
-            f"{where} has no column {text_column!r} (columns: "
-            f"{', '.join(records.column_names)}); set data.text_column"
-        )
+    from seqkit.data.hub import check_column
+
+    check_column(records, text_column, where)
     rows = records[text_column]
     if not all(isinstance(row, str) for row in rows):
         raise UserError(f"column {text_column!r} of {where} is not text (or has empty cells)")
@@ -157,7 +146,7 @@ def records_text(records, text_column: str, where: str) -> str:
     return text
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     """Whether a TCP connection to the Hub endpoint opens within a few seconds."""
     if any(os.environ.get(variable) for variable in PROXY_VARIABLES):
         return True  # only the proxy can tell; let the real request decide
@@ -170,20 +159,6 @@ def _hub_reachable() -> bool:
             return True
     except OSError:
         return False
-
-
-@contextmanager
-def _quiet_hub_logs() -> Iterator[None]:
-    """Silence retry warnings: a failure is reported once, as a UserError, by the caller."""
-    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "datasets")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 # ---------------------------------------------------------------------------- dispatch
@@ -200,7 +175,14 @@ def load_corpus(data: DataSection) -> str:
             return records_text(load_records(path=path), data.text_column, str(path))
         return read_text_file(data.path)
     if data.hub:
-        return load_hub_text(data.hub, split=data.hub_split, text_column=data.text_column)
+        return load_hub_text(
+            data.hub,
+            split=data.hub_split,
+            text_column=data.text_column,
+            config=data.hub_config,
+            revision=data.hub_revision,
+            data_files=data.hub_data_files,
+        )
     if data.embedded:
         return load_embedded(data.embedded)
     raise UserError("the recipe names no corpus: set data.path, data.hub or data.embedded")

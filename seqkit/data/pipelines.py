@@ -54,8 +54,12 @@ def load_records(
     split: str = "train",
     *,
     cache_dir: str | Path | None = None,
+    config: str | None = None,
+    revision: str | None = None,
+    data_files: list[str] | None = None,
 ):
-    """A ``datasets.Dataset`` from a local file (by suffix) or a Hub data set's ``split``.
+    """A ``datasets.Dataset`` from a local file (by suffix) or a Hub data set's ``split`` (of
+    ``config``, at ``revision``, from ``data_files``: see :mod:`seqkit.data.hub`).
 
     ``cache_dir`` is where ``datasets`` keeps the Arrow copy and every tokenized ``map`` of it
     (default: ``HF_DATASETS_CACHE``).
@@ -82,16 +86,16 @@ def load_records(
         except Exception as error:  # pyarrow/pandas parse errors have many types
             raise UserError(f"cannot read {path} as {builder}: {_root_cause(error)}") from None
     elif hub:
-        from seqkit.data.corpora import _hub_reachable
+        from seqkit.data.hub import load_hub_dataset
 
-        hint = "use a local file with --set data.path=FILE"
-        if not datasets.config.HF_HUB_OFFLINE and not _hub_reachable():
-            raise UserError(f"cannot load Hub data set {hub!r}: the Hub is unreachable; {hint}")
-        try:
-            with _quiet():
-                records = datasets.load_dataset(hub, split=split, cache_dir=cache)
-        except Exception:  # offline, unknown name, bad split: one fix for all
-            raise UserError(f"cannot load Hub data set {hub!r} split {split!r}; {hint}") from None
+        records = load_hub_dataset(
+            hub,
+            config=config,
+            split=split,
+            revision=revision,
+            data_files=data_files,
+            cache_dir=cache,
+        )
     else:
         raise UserError("no data named: set data.path or data.hub")
     if len(records) == 0:

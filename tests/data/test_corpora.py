@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -124,7 +125,7 @@ def test_unreachable_hub_fails_fast_without_offline_mode(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(socket, "create_connection", unreachable)
     monkeypatch.setattr(datasets, "load_dataset", must_not_be_called)
-    with pytest.raises(UserError, match=r"unreachable.*--set data\.path=FILE"):
+    with pytest.raises(UserError, match=r"not reachable.*--set data\.path=FILE"):
         load_hub_text("karpathy/tiny_shakespeare")
 
 
@@ -142,7 +143,7 @@ def test_hub_rows_are_joined_by_newlines(monkeypatch, offline):
 
     calls = []
 
-    def fake_load_dataset(name, split):
+    def fake_load_dataset(name, config=None, *, split, **options):
         calls.append((name, split))
         return FakeDataset({"text": ["row one", "row two"], "label": [0, 1]})
 
@@ -158,7 +159,7 @@ def test_hub_rows_are_joined_by_newlines(monkeypatch, offline):
 def test_load_corpus_prefers_path_then_hub_then_embedded(tmp_path, monkeypatch):
     path = tmp_path / "corpus.txt"
     path.write_text("local text")
-    monkeypatch.setattr(corpora_module, "load_hub_text", lambda name, split, text_column: name)
+    monkeypatch.setattr(corpora_module, "load_hub_text", lambda name, **options: name)
     everything = DataSection(path=str(path), hub="some/set", embedded="pydoc-topics")
     assert load_corpus(everything) == "local text"
     assert load_corpus(DataSection(hub="some/set", embedded="pydoc-topics")) == "some/set"
@@ -194,3 +195,40 @@ def test_a_gpt_recipe_trains_on_a_jsonl_corpus(tmp_path):
     args = ["train", "gpt/shakespeare-char", "--output-dir", str(run)]
     assert main([*args, *(f"--set={s}" for s in settings)]) == 0
     assert (run / "final" / "model.safetensors").is_file()
+
+
+@pytest.fixture
+def local_hub_set(tmp_path) -> Path:
+    """A data set laid out like a Hub repository (two splits of CSV), built here: nothing is
+    downloaded, and ``datasets`` reads it by its folder name as it reads a Hub name."""
+    folder = tmp_path / "reviews"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.csv").write_text("text,label\ngood,1\nbad,0\n", encoding="utf-8")
+    (folder / "data" / "test.csv").write_text("text,label\nfine,1\n", encoding="utf-8")
+    return folder
+
+
+def test_a_hub_set_is_named_with_config_split_and_files(local_hub_set, offline):
+    assert load_hub_text(str(local_hub_set), split="test") == "fine"
+    assert load_hub_text(str(local_hub_set), data_files=["data/train.csv"]) == "good\nbad"
+    data = DataSection(hub=str(local_hub_set), hub_split="test", text_column="text")
+    assert load_corpus(data) == "fine"
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"split": "validation"}, r"no such split 'validation'; it has \['train', 'test'\]"),
+        ({"config": "sst2"}, r"no such config 'sst2'; it has \['default'\]; set data\.hub_config"),
+        ({"text_column": "body"}, r"has no column 'body' \(columns: text, label\)"),
+    ],
+)
+def test_each_failure_names_what_did_not_resolve(local_hub_set, offline, options, words):
+    with pytest.raises(UserError, match=words) as error:
+        load_hub_text(str(local_hub_set), **options)
+    assert "\n" not in str(error.value)
+
+
+def test_an_unknown_set_offline_says_the_hub_is_not_reachable(offline):
+    with pytest.raises(UserError, match=r"'no-one/nothing'.*not reachable \(offline"):
+        load_hub_text("no-one/nothing")
