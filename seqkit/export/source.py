@@ -26,7 +26,6 @@ import yaml
 from seqkit.errors import UserError
 from seqkit.export.model_card import LOSS_PLOT_NAME, read_model_card
 from seqkit.folders import check_model_folder, read_config, run_dir_of
-from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS, load_module_weights
 
 
 @dataclass
@@ -190,6 +189,8 @@ def _is_nan(value: Any) -> bool:
 
 
 def _is_checkpoint(path: Path) -> bool:
+    from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS  # torch: only when exporting
+
     return path.name.startswith("step-") and any(path.glob(CHECKPOINT_WEIGHTS.format(name="*")))
 
 
@@ -217,6 +218,7 @@ def _checkpoint_as_folder(checkpoint: Path) -> Iterator[ExportSource]:
     if not (checkpoint / "COMPLETE").exists():
         raise UserError(f"checkpoint {checkpoint} is incomplete (its writing was cut off)")
     from seqkit.parts import compose
+    from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS, load_module_weights
 
     recipe = compose.load_recipe(recipe_path)
     step = int(checkpoint.name.removeprefix("step-")) if checkpoint.name[5:].isdigit() else None
