@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
@@ -451,11 +451,3 @@ class DecoderForCausalLM(PreTrainedModel):
             logits=logits,
             past_key_values=tuple(presents) if presents is not None else None,
         )
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for AutoConfig/AutoModelForCausalLM to load a "seqkit-decoder"
-# folder; exist_ok makes a second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(DecoderConfig.model_type, DecoderConfig, exist_ok=True)
-AutoModelForCausalLM.register(DecoderConfig, DecoderForCausalLM, exist_ok=True)

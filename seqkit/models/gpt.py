@@ -26,8 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
     GPT2Config,
     PretrainedConfig,
     PreTrainedModel,
@@ -503,11 +501,3 @@ def seqkit_state_dict_to_gpt2(state_dict: dict[str, torch.Tensor]) -> dict[str, 
         name: tensor.t().contiguous() if name.endswith(_CONV1D_SUFFIXES) else tensor
         for name, tensor in state_dict.items()
     }
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for AutoConfig/AutoModelForCausalLM to load a "seqkit-gpt"
-# folder; exist_ok makes a second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(GPTConfig.model_type, GPTConfig, exist_ok=True)
-AutoModelForCausalLM.register(GPTConfig, GPTLMHeadModel, exist_ok=True)

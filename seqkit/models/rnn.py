@@ -46,9 +46,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -699,15 +696,3 @@ class RecurrentForSequenceClassification(_RecurrentPreTrainedModel):
         if pooling == "mean":
             return (output * real).sum(dim=1) / real.sum(dim=1)  # (B, D·H)
         return output.masked_fill(~real, float("-inf")).amax(dim=1)  # (B, D·H)
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for the Auto classes to load these folders; exist_ok makes a
-# second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(RecurrentLMConfig.model_type, RecurrentLMConfig, exist_ok=True)
-AutoModelForCausalLM.register(RecurrentLMConfig, RecurrentLMForCausalLM, exist_ok=True)
-AutoConfig.register(RecurrentClassifierConfig.model_type, RecurrentClassifierConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    RecurrentClassifierConfig, RecurrentForSequenceClassification, exist_ok=True
-)
