@@ -189,7 +189,10 @@ def _load(path: str) -> Any:
 def register_auto_classes() -> None:
     """Register every entry of :data:`AUTO_CLASSES` with its Auto classes (imports torch and
     every seqkit model module). Idempotent; ``import seqkit`` arranges for it to run by
-    itself, so call it only to register before transformers' Auto machinery is imported."""
+    itself, so call it only to register before transformers' Auto machinery is imported.
+
+    An entry whose module fails to import is skipped, so one broken module leaves the other
+    model types loadable; the first such error is raised once the rest are registered."""
     global _registered
     with _lock:
         if _registered:
@@ -197,13 +200,20 @@ def register_auto_classes() -> None:
         _uninstall()  # the imports below need no watching
         import transformers
 
+        failures: list[Exception] = []
         for entry in AUTO_CLASSES:
-            config_class = _load(entry.config)
+            try:
+                config_class = _load(entry.config)
+                models = [(getattr(transformers, a), _load(m)) for a, m in entry.models]
+            except Exception as error:
+                failures.append(error)
+                continue
             transformers.AutoConfig.register(entry.model_type, config_class, exist_ok=True)
-            for auto_name, model_path in entry.models:
-                auto_class = getattr(transformers, auto_name)
-                auto_class.register(config_class, _load(model_path), exist_ok=True)
-        _registered = True
+            for auto_class, model_class in models:
+                auto_class.register(config_class, model_class, exist_ok=True)
+        _registered = not failures
+        if failures:
+            raise failures[0]
 
 
 def _register_from_import() -> None:
@@ -211,7 +221,7 @@ def _register_from_import() -> None:
     that has nothing to do with it."""
     try:
         register_auto_classes()
-    except Exception as error:  # noqa: BLE001 - see the docstring; register_auto_classes raises it
+    except Exception as error:
         warnings.warn(
             f"seqkit could not register its model types with transformers' Auto classes "
             f"({type(error).__name__}: {error}); call seqkit.models.auto.register_auto_classes() "

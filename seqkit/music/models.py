@@ -12,7 +12,6 @@ names, so a composer's ``model.safetensors`` loads into the plain classes unchan
 
 from __future__ import annotations
 
-
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
 
