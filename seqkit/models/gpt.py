@@ -448,6 +448,11 @@ class GPTLMHeadModel(PreTrainedModel, GenerationMixin):
                 )
             pos_emb = self.transformer.wpe.weight[past_length : past_length + T]  # (T, C)
         else:
+            if int(position_ids.max()) >= self.config.n_positions:
+                raise ValueError(
+                    f"position {int(position_ids.max())} is outside the context "
+                    f"({self.config.n_positions} positions): the sequence is longer than it"
+                )
             pos_emb = self.transformer.wpe(position_ids)  # (T, C) or (B, T, C)
         x = tok_emb + pos_emb  # (B, T, C): (T, C) broadcasts over the batch
         if self.training and self.transformer.drop.p > 0:
