@@ -288,38 +288,50 @@ def test_text_generation_pipeline_on_a_seqkit_folder(tmp_path, name):
 
 
 def test_fill_mask_and_text_classification_pipelines_on_seqkit_bert_folders(tmp_path):
+    """The pipelines run seqkit's BERT on what ``AutoTokenizer`` encodes. A BERT run's folder
+    keeps seqkit's tokenizer as it is, which does not frame a text with [CLS] … [SEP] (seqkit's
+    data code does); ``add_bert_framing`` (what ``seqkit export`` applies) makes it."""
+    from seqkit.export.bert import add_bert_framing
+
     tokenizer = train_tokenizer("bpe", CORPUS * 8, vocab_size=300)
     mask = tokenizer.special_token_roles["mask"]
-    config = {
-        "vocab_size": tokenizer.vocab_size,
-        "hidden_size": 16,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "max_position_embeddings": 32,
-        "num_labels": 3,
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    framed = lambda text: [tokenizer.cls_token_id, *tokenizer.encode(text), tokenizer.sep_token_id]  # noqa: E731
-
-    torch.manual_seed(0)
-    masked_lm = large(bert.BertForMaskedLM(bert.BertConfig(**config)))
-    masked_lm.save_pretrained(tmp_path / "mlm")
-    tokenizer.save_pretrained(tmp_path / "mlm")
+    config = bert.BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        num_labels=3,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     text = f"To be, or {mask} to be"
-    filled = pipeline("fill-mask", model=str(tmp_path / "mlm"))(text, top_k=3)
-    ids = framed(text)
-    with torch.no_grad():
-        logits = masked_lm(torch.tensor([ids])).logits[0, ids.index(tokenizer.mask_token_id)]
-    assert [row["token"] for row in filled] == logits.topk(3).indices.tolist()
+
+    for framed in (False, True):
+        torch.manual_seed(0)
+        masked_lm = large(bert.BertForMaskedLM(config))
+        folder = tmp_path / f"mlm-{framed}"
+        masked_lm.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        if framed:
+            assert add_bert_framing(folder)
+        ids = tokenizer.encode(text)
+        if framed:
+            ids = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+        filled = pipeline("fill-mask", model=str(folder))(text, top_k=3)
+        with torch.no_grad():
+            logits = masked_lm(torch.tensor([ids])).logits[0, ids.index(tokenizer.mask_token_id)]
+        assert [row["token"] for row in filled] == logits.topk(3).indices.tolist()
 
     torch.manual_seed(0)
-    classifier = large(bert.BertForSequenceClassification(bert.BertConfig(**config)))
+    classifier = large(bert.BertForSequenceClassification(config))
     classifier.save_pretrained(tmp_path / "classifier")
     tokenizer.save_pretrained(tmp_path / "classifier")
+    assert add_bert_framing(tmp_path / "classifier")
     text = "Whether 'tis nobler"
     answer = pipeline("text-classification", model=str(tmp_path / "classifier"))(text)[0]
+    ids = [tokenizer.cls_token_id, *tokenizer.encode(text), tokenizer.sep_token_id]
     with torch.no_grad():
-        probabilities = classifier(torch.tensor([framed(text)])).logits[0].softmax(-1)
+        probabilities = classifier(torch.tensor([ids])).logits[0].softmax(-1)
     assert answer["label"] == f"LABEL_{int(probabilities.argmax())}"
     assert answer["score"] == pytest.approx(float(probabilities.max()))
