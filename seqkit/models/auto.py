@@ -7,18 +7,21 @@ transformers' public API (``AutoConfig.register``, ``AutoModelForX.register``), 
 "custom models" guide describes; this module only decides *when* it runs.
 
 When. Registering needs the classes, and the classes need ``torch`` and transformers'
-``PreTrainedModel``. Measured on this project's 2-core machine (``python -c``, three runs
-each): ``import seqkit`` 0.03-0.04 s, ``import transformers`` 1.0 s, ``from transformers import
-PreTrainedModel`` 6.4-6.7 s, and every seqkit model module on top of that 6.3-7.1 s (within
-the noise: the modules themselves cost a few hundred ms). So registering at ``import seqkit``
-would make ``seqkit recipes`` or ``seqkit --help`` 150× slower, and registering at
-``import transformers`` would add 5 s to anything that only wants transformers' logging or a
-tokenizer. Registration therefore waits for the first moment transformers' Auto machinery
-exists — the module ``transformers.models.auto``, which ``AutoConfig``, every
-``AutoModelFor…``, ``AutoTokenizer``, ``pipeline`` and ``PreTrainedModel`` itself import —
-by which time torch and ``PreTrainedModel`` are (almost always) loaded already and registering
-costs only the seqkit model modules' own import. No Auto class can look a model type up
-before that module exists, so no lookup can miss the registration.
+``PreTrainedModel``. Measured on this project's 2-core machine (shared, so noisy; ``python -c``,
+three runs each): ``import seqkit`` 0.03-0.04 s, ``import transformers`` 1.0 s, ``from
+transformers import PreTrainedModel`` 6.4-6.7 s, and every seqkit model module on top of that
+6.3-7.1 s (the modules themselves cost a few hundred ms). So registering at ``import seqkit``
+would make ``seqkit recipes`` or ``seqkit --help`` some 100× slower, and registering at
+``import transformers`` would add 5 s to anything that only wants transformers' logging (the
+CLI's set-up) or a tokenizer. Registration therefore waits for the first moment transformers'
+Auto machinery exists — the module ``transformers.models.auto``, which ``AutoConfig``, every
+``AutoModelFor…``, ``AutoTokenizer``, ``pipeline`` and ``PreTrainedModel`` itself import — by
+which time torch and ``PreTrainedModel`` are (almost always) loaded already and registering
+costs only the seqkit model modules' own import. No Auto class can look a model type up before
+that module exists, so no lookup can miss the registration. What ``import seqkit`` pays is
+this module: 3.6 ms under ``python -X importtime`` (it avoids ``dataclasses``, which would pull
+in ``inspect``); the whole process, median of 11 runs, went from 0.057-0.064 s to
+0.062-0.070 s.
 
 How. :func:`install` (called by ``seqkit/__init__.py``) registers at once if
 ``transformers.models.auto`` is already imported; otherwise it puts a finder at the front of
@@ -41,26 +44,19 @@ registers on demand — raises it.
 
 from __future__ import annotations
 
+# Only modules that a bare ``python`` has loaded already, or nearly free ones: this module is
+# imported by ``import seqkit`` (a dataclass here would pull in ``inspect``, ~10 ms).
 import importlib
-import importlib.abc
 import sys
 import threading
 import warnings
-from dataclasses import dataclass
+from collections import namedtuple
 from types import ModuleType
-from typing import Any
 
-
-@dataclass(frozen=True)
-class AutoEntry:
-    """One seqkit model type: its config class and the Auto classes that load its models."""
-
-    model_type: str
-    """The ``model_type`` written in ``config.json``."""
-    config: str
-    """``"module:ConfigClass"``."""
-    models: tuple[tuple[str, str], ...]
-    """``(Auto class name in transformers, "module:ModelClass")`` pairs."""
+AutoEntry = namedtuple("AutoEntry", ["model_type", "config", "models"])
+AutoEntry.__doc__ = """One seqkit model type: ``model_type`` (as written in ``config.json``),
+``config`` (``"module:ConfigClass"``) and ``models``, the ``(Auto class name in transformers,
+"module:ModelClass")`` pairs that load it."""
 
 
 def _entry(model_type: str, module: str, config: str, **models: str) -> AutoEntry:
@@ -181,7 +177,7 @@ _trigger_loaded = False
 _in_flight = threading.local()  # .depth: wrapped imports under way in this thread
 
 
-def _load(path: str) -> Any:
+def _load(path: str) -> object:
     module, name = path.split(":")
     return getattr(importlib.import_module(module), name)
 
@@ -231,19 +227,21 @@ def _register_from_import() -> None:
         )
 
 
-class _WatchedLoader(importlib.abc.Loader):
+class _WatchedLoader:
     """Runs the real loader, counting the imports under way; registers after the outermost
     one once ``transformers.models.auto`` exists. Other attributes (``get_source``,
     ``get_resource_reader``…) are the real loader's."""
 
-    def __init__(self, loader: importlib.abc.Loader, name: str) -> None:
+    def __init__(self, loader: object, name: str) -> None:
         self._loader = loader
         self._name = name
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
+        if name == "_loader":  # not set yet (a copy being built): no endless recursion
+            raise AttributeError(name)
         return getattr(self._loader, name)
 
-    def create_module(self, spec: Any) -> ModuleType | None:
+    def create_module(self, spec: object) -> ModuleType | None:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -259,11 +257,13 @@ class _WatchedLoader(importlib.abc.Loader):
             _register_from_import()
 
 
-class _AutoRegistrationFinder(importlib.abc.MetaPathFinder):
+class _AutoRegistrationFinder:
     """Finds nothing itself: asks the other finders, and wraps the loader of what they find
     for ``transformers`` and ``seqkit`` modules."""
 
-    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> Any:
+    def find_spec(
+        self, fullname: str, path: object, target: ModuleType | None = None
+    ) -> object | None:
         if fullname.partition(".")[0] not in ("transformers", "seqkit"):
             return None
         for finder in sys.meta_path:
