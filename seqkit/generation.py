@@ -159,8 +159,9 @@ def generate(
 
     Args:
         model: any model whose ``forward(input_ids, past_key_values=..., use_cache=True)`` returns
-            ``.logits`` and ``.past_key_values``. It runs in eval mode under
-            ``torch.inference_mode``; its previous training mode is restored afterwards.
+            ``.logits`` and its cache (``.cache`` or ``.past_key_values``). It runs in eval
+            mode under ``torch.inference_mode``; its previous training mode is restored
+            afterwards.
         input_ids: (B, T) prompt token ids, T ≥ 1.
         max_new_tokens: number of tokens to add (fewer if every row reaches ``eos_token_id``).
         temperature: logits are divided by it before sampling; 0 means greedy.
