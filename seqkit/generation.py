@@ -9,8 +9,9 @@ logits, applied in this order:
   smallest set of likeliest tokens whose probabilities add up to at least p.
 
 :func:`generate` works with any model whose ``forward(input_ids, past_key_values=...,
-use_cache=True)`` returns ``.logits`` (B, T, V) and ``.past_key_values``: the cache is opaque
-here and simply handed back to the model with the next token.
+use_cache=True)`` returns ``.logits`` (B, T, V) and its cache (``.cache``, or
+``.past_key_values`` before transformers renamed it): the cache is opaque here and simply handed
+back to the model with the next token.
 
 Encoder–decoder models (seq2seq GRUs, Transformer translators) decode through
 :func:`greedy_search` and :func:`beam_search` instead, which see the model only through a
@@ -71,6 +72,15 @@ def _context_length(model: nn.Module) -> int | None:
     return getattr(config, "n_positions", None)
 
 
+def _returned_cache(output: Any) -> Any:
+    """The cache a model returned. transformers 5.x renamed its outputs' ``past_key_values`` to
+    ``cache``; the old name still reads, but logs a deprecation warning, so read the field the
+    output class declares."""
+    if "cache" in getattr(output, "__dataclass_fields__", ()):
+        return output.cache
+    return output.past_key_values
+
+
 @torch.inference_mode()
 def _generate(
     model: nn.Module,
@@ -106,7 +116,7 @@ def _generate(
             # them. Once the window is full every step pays this, as in nanoGPT.
             start = length - max_context if window_full else 0
             output = model(tokens[:, start:length], use_cache=use_cache and not window_full)
-        past = output.past_key_values if use_cache and not window_full else None
+        past = _returned_cache(output) if use_cache and not window_full else None
         logits = output.logits[:, -1, :]  # (B, V): the distribution of the next token
 
         if do_sample:
@@ -149,8 +159,9 @@ def generate(
 
     Args:
         model: any model whose ``forward(input_ids, past_key_values=..., use_cache=True)`` returns
-            ``.logits`` and ``.past_key_values``. It runs in eval mode under
-            ``torch.inference_mode``; its previous training mode is restored afterwards.
+            ``.logits`` and its cache (``.cache`` or ``.past_key_values``). It runs in eval
+            mode under ``torch.inference_mode``; its previous training mode is restored
+            afterwards.
         input_ids: (B, T) prompt token ids, T ≥ 1.
         max_new_tokens: number of tokens to add (fewer if every row reaches ``eos_token_id``).
         temperature: logits are divided by it before sampling; 0 means greedy.

@@ -214,7 +214,7 @@ def to_native(source: ExportSource, folder: Path) -> WrittenModel:
     copy_folder_files(source.folder, folder, skip_model=True)
     _, auto_name, task = _HEADS[type(model).__name__]
     lines = [
-        "import seqkit.models.bert  # registers the 'seqkit-bert' model type with the Auto classes",
+        "import seqkit  # registers every seqkit model type with the Auto classes",
         f"from transformers import AutoConfig, {auto_name}",
         "",
         f'path = "{PATH_PLACEHOLDER}"',

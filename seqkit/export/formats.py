@@ -1,9 +1,9 @@
 """The two shapes an export can take, and what every writer of them shares.
 
 * ``native``: the seqkit classes themselves, in the Hub format. ``AutoConfig`` and the Auto
-  model classes load the folder once the seqkit module that registers the model type is
-  imported. Any seqkit model exports this way; the folder is copied as training wrote it,
-  byte for byte, and then loaded through the Auto classes to prove that it works.
+  model classes load the folder after ``import seqkit`` (:mod:`seqkit.models.auto`). Any
+  seqkit model exports this way; the folder is copied as training wrote it, byte for byte,
+  and then loaded through the Auto classes to prove that it works.
 * ``transformers``: the stock ``transformers`` class of the same architecture (GPT →
   ``GPT2LMHeadModel``), loadable where seqkit is not installed. Only families with a converter
   in :data:`seqkit.export.registry.STOCK_CONVERTERS` have it.
@@ -183,9 +183,8 @@ def write_native(source: ExportSource, folder: Path) -> WrittenModel:
     with loading(f"{source.folder} as {model_class.__name__}"):
         model = auto_class.from_pretrained(folder, use_safetensors=True)
 
-    module = config_class.__module__
     lines = [
-        f"import {module}  # registers the {model_type!r} model type with the Auto classes",
+        "import seqkit  # registers every seqkit model type with the Auto classes",
         f"from transformers import AutoConfig, {auto_class.__name__}"
         + (", AutoTokenizer" if has_auto_tokenizer(folder) else ""),
         "",
@@ -265,24 +264,36 @@ def write_stock_causal_lm(
 
 
 def write_native_causal_lm(
-    source: ExportSource, folder: Path, model: Any, *, module: str, tags: list[str]
+    source: ExportSource, folder: Path, model: Any, *, tags: list[str]
 ) -> WrittenModel:
     """Save ``model`` (seqkit's class, converted from ``source`` where it was stock) into
-    ``folder``; ``module`` is the seqkit module whose import registers its model type."""
+    ``folder``, and say how to load it: the Auto classes after ``import seqkit``, and a
+    ``text-generation`` pipeline where the folder has a tokenizer ``AutoTokenizer`` reads."""
     model.save_pretrained(folder)
     copy_folder_files(source.folder, folder, skip_model=True)
     copy_generation_config(source.folder, folder)
-    model_type = model.config.model_type
+    tokenizer = has_auto_tokenizer(folder)
+    prompt = sample_prompt(source)
+    # As for the stock classes: a prompt never has more tokens than characters.
+    new_tokens = max(1, min(50, model.config.n_positions - len(prompt)))
     lines = [
-        f"import {module}  # registers the {model_type!r} model type with the Auto classes",
-        "from transformers import AutoConfig, AutoModelForCausalLM",
+        "import seqkit  # registers every seqkit model type with the Auto classes",
+        "from transformers import AutoConfig, AutoModelForCausalLM"
+        + (", pipeline" if tokenizer else ""),
         "",
         f'path = "{PATH_PLACEHOLDER}"',
         "config = AutoConfig.from_pretrained(path)",
         f"model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit {type(model).__name__}",
-        f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
-        f"{json.dumps(sample_prompt(source))}",
     ]
+    if tokenizer:
+        lines += [
+            'generator = pipeline("text-generation", model=path)',
+            f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
+        ]
+    lines.append(
+        f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
+        f"{json.dumps(prompt)}"
+    )
     return WrittenModel(
         architecture=type(model).__name__,
         num_parameters=model.num_parameters(),

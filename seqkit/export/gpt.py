@@ -112,6 +112,4 @@ def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
 def to_native(source: ExportSource, folder: Path) -> WrittenModel:
     """Write ``source`` (a stock GPT-2 folder, or a seqkit one) in seqkit's own classes."""
     model = _load_any(source.folder, source.model_type)
-    return write_native_causal_lm(
-        source, folder, model, module="seqkit.models.gpt", tags=["gpt", "text-generation"]
-    )
+    return write_native_causal_lm(source, folder, model, tags=["gpt", "text-generation"])

@@ -1,12 +1,11 @@
 """Which seqkit model types exist, and which ``transformers`` Auto classes load each of them.
 
-Every seqkit model file registers its config with ``AutoConfig.register`` and its model with one
-or more Auto model classes (``AutoModelForCausalLM.register``...) when it is imported. That
+Every seqkit model type is registered with ``AutoConfig`` and one or more Auto model classes
+(``AutoModelForCausalLM``...) from the one table :data:`seqkit.models.auto.AUTO_CLASSES`. That
 registration is the single source of truth used here: nothing lists the families a second time.
-:func:`import_model_modules` imports every family module named in
-:data:`seqkit.families.FAMILY_MODULES` and every module of :mod:`seqkit.models`, so a family that
-lands later is found without touching this file; :func:`seqkit_config_classes` then reads back
-what they registered.
+:func:`import_model_modules` makes sure it has happened (and imports every family module named
+in :data:`seqkit.families.FAMILY_MODULES` and every module of :mod:`seqkit.models`);
+:func:`seqkit_config_classes` then reads back what was registered.
 
 The other table here, :data:`STOCK_CONVERTERS`, names the modules that convert a seqkit model to
 the stock ``transformers`` class of the same architecture and back (GPT ↔ ``GPT2LMHeadModel``,
@@ -15,6 +14,7 @@ BERT ↔ ``Bert*``, the open-model decoder ↔ ``LlamaForCausalLM``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 from typing import Any
@@ -40,10 +40,16 @@ Each module defines ``SEQKIT_MODEL_TYPES`` and ``STOCK_MODEL_TYPES`` (the types 
 
 
 def import_model_modules() -> None:
-    """Import every family module and every :mod:`seqkit.models` module, for their
-    registrations. A module that fails to import is skipped: one broken family must not make
-    every other family unexportable (its own tests report it)."""
+    """Register seqkit's model types with the Auto classes, and import every family module and
+    every :mod:`seqkit.models` module. A module that fails to import is skipped: one broken
+    family must not make every other family unexportable (its own tests report it)."""
     from seqkit.families import FAMILY_MODULES
+    from seqkit.models.auto import register_auto_classes
+
+    # Registers every module that imports, then raises the first failure: that family's own
+    # tests report it; the others are registered.
+    with contextlib.suppress(Exception):
+        register_auto_classes()
 
     names = list(dict.fromkeys(FAMILY_MODULES.values()))
     import seqkit.models

@@ -156,7 +156,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 
 
 HOW_TO_LOAD = """\
-import seqkit.gan.models  # registers the seqkit-dcgan model type with the Auto classes
+import seqkit  # registers every seqkit model type with the Auto classes
 from transformers import AutoModel
 
 gan = AutoModel.from_pretrained("PATH")

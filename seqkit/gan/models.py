@@ -25,7 +25,7 @@ import math
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
 
@@ -159,7 +159,3 @@ class DCGAN(PreTrainedModel):
         images = self.generator(noise.to(self.device))
         self.generator.train(was_training)
         return (images + 1) / 2
-
-
-AutoConfig.register(DCGANConfig.model_type, DCGANConfig, exist_ok=True)
-AutoModel.register(DCGANConfig, DCGAN, exist_ok=True)

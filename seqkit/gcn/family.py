@@ -125,7 +125,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 
 
 HOW_TO_LOAD = """\
-import seqkit.gcn.models  # registers the seqkit-gcn model type with the Auto classes
+import seqkit  # registers every seqkit model type with the Auto classes
 from seqkit.gcn.models import gcn_normalize
 from transformers import AutoModel
 

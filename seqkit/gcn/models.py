@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
@@ -207,7 +207,3 @@ class GCNForNodeClassification(PreTrainedModel):
             selected = mask if mask is not None else torch.ones_like(labels, dtype=torch.bool)
             loss = F.cross_entropy(hidden[selected], labels[selected])
         return NodeClassificationOutput(loss=loss, logits=hidden, hidden_states=last_hidden)
-
-
-AutoConfig.register(GCNConfig.model_type, GCNConfig, exist_ok=True)
-AutoModel.register(GCNConfig, GCNForNodeClassification, exist_ok=True)

@@ -43,10 +43,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForMaskedLM,
-    AutoModelForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -373,13 +369,3 @@ def to_transformers_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str,
         ]
         converted["cls.predictions.decoder.bias"] = converted["cls.predictions.bias"]
     return converted
-
-
-# ----------------------------------------------------------------------------- registration
-
-AutoConfig.register(BertConfig.model_type, BertConfig, exist_ok=True)
-AutoModel.register(BertConfig, BertModel, exist_ok=True)
-AutoModelForMaskedLM.register(BertConfig, BertForMaskedLM, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    BertConfig, BertForSequenceClassification, exist_ok=True
-)

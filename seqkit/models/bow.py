@@ -24,8 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -102,9 +100,3 @@ class BagOfWordsForSequenceClassification(PreTrainedModel):
         logits = hidden
         loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
-
-
-AutoConfig.register(BagOfWordsConfig.model_type, BagOfWordsConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    BagOfWordsConfig, BagOfWordsForSequenceClassification, exist_ok=True
-)

@@ -36,8 +36,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig, PreTrainedModel
+from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from seqkit.checks import (
@@ -53,6 +54,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
+from seqkit.models.hub_generation import cache_argument, causal_lm_output, read_cache, write_cache
 from seqkit.parts.base import ModelBuilder
 
 # One layer's cache: the rotated keys and the values of every position so far, each
@@ -343,7 +345,7 @@ class DecoderConfig(PretrainedConfig):
 # ----------------------------------------------------------------------------- the model
 
 
-class DecoderForCausalLM(PreTrainedModel):
+class DecoderForCausalLM(PreTrainedModel, GenerationMixin):
     """Token embedding, ``n_layer`` blocks, a final RMSNorm and the output projection.
 
     There is no position embedding at the input: positions enter every attention layer through
@@ -354,6 +356,11 @@ class DecoderForCausalLM(PreTrainedModel):
     model shifts nothing), -100 marks a position to ignore, and the loss is the mean
     cross-entropy over the others. ``transformers.LlamaForCausalLM`` instead takes labels equal
     to the inputs and shifts them itself.
+
+    ``transformers``' ``generate()`` and ``pipeline("text-generation")`` run this model, with a
+    key/value cache (:mod:`seqkit.models.hub_generation`); seqkit's own
+    :func:`seqkit.generation.generate` is the faster path and slides a window past
+    ``n_positions``, where ``generate()`` stops with an error.
     """
 
     config_class = DecoderConfig
@@ -409,9 +416,10 @@ class DecoderForCausalLM(PreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         labels: torch.LongTensor | None = None,
-        past_key_values: tuple[LayerKV, ...] | None = None,
+        past_key_values: tuple[LayerKV, ...] | Cache | None = None,
         use_cache: bool = False,
         position_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """Next-token logits for every input position, and the loss when ``labels`` are given.
@@ -422,22 +430,29 @@ class DecoderForCausalLM(PreTrainedModel):
                 docstring); -100 marks a position that does not count.
             past_key_values: the cache returned by an earlier call with ``use_cache=True``: one
                 ``(k, v)`` pair per layer, each (B, nkv, S_past, hs), keys already rotated.
-                ``input_ids`` then holds only the new tokens.
-            use_cache: return the keys and values of all positions so far as
-                ``past_key_values``.
+                ``input_ids`` then holds only the new tokens. A ``transformers`` ``Cache`` (what
+                ``generate()`` passes, also as ``cache=``) is read and extended in place instead.
+            use_cache: return the keys and values of all positions so far as the output's
+                cache.
             position_ids: (B, T) or (T,) positions; by default they continue after the cache.
-            **kwargs: accepted for compatibility with generic callers (e.g. an all-ones
-                ``attention_mask``); padding masks are not supported.
+            attention_mask: (B, S) must be all ones if given: padding is not supported. (Named
+                in the signature because ``generate()`` builds (B, T) positions only for a
+                model that declares it.)
+            **kwargs: accepted for compatibility with generic callers (``return_dict``…).
 
         Returns:
-            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and
-            ``past_key_values`` (or None).
+            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and the
+            cache (or None): seqkit's tuple, or the ``Cache`` it was given.
         """
-        attention_mask = kwargs.pop("attention_mask", None)
         if attention_mask is not None and not bool(attention_mask.all()):
             raise ValueError(
                 "DecoderForCausalLM does not support padding: attention_mask must be all 1"
             )
+        past_key_values = cache_argument(past_key_values, kwargs)
+        hub_cache = past_key_values if isinstance(past_key_values, Cache) else None
+        if hub_cache is not None:  # transformers' generate(): see seqkit.models.hub_generation
+            past_key_values = read_cache(hub_cache)
+            use_cache = True
 
         T = input_ids.size(1)
         past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
@@ -459,11 +474,9 @@ class DecoderForCausalLM(PreTrainedModel):
             loss = F.cross_entropy(
                 logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
             )
-        return CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=tuple(presents) if presents is not None else None,
-        )
+        if hub_cache is not None:
+            return causal_lm_output(logits, loss, write_cache(hub_cache, presents, past_length))
+        return causal_lm_output(logits, loss, tuple(presents) if presents is not None else None)
 
 
 # ----------------------------------------------------------------------------- recipe builder
@@ -542,11 +555,3 @@ class DecoderBuilder(ModelBuilder):
 
     def runtime_settings(self) -> dict[str, Any]:
         return {"attention": self.attention}
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for AutoConfig/AutoModelForCausalLM to load a "seqkit-decoder"
-# folder; exist_ok makes a second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(DecoderConfig.model_type, DecoderConfig, exist_ok=True)
-AutoModelForCausalLM.register(DecoderConfig, DecoderForCausalLM, exist_ok=True)

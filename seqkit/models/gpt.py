@@ -26,14 +26,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    GPT2Config,
-    PretrainedConfig,
-    PreTrainedModel,
-)
+from transformers import GenerationMixin, GPT2Config, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
+from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from seqkit.checks import (
@@ -47,6 +42,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import scaled_dot_product_attention
+from seqkit.models.hub_generation import cache_argument, causal_lm_output, read_cache, write_cache
 from seqkit.parts.base import ModelBuilder
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
@@ -339,7 +335,7 @@ class GPTConfig(PretrainedConfig):
 # ----------------------------------------------------------------------------- the model
 
 
-class GPTLMHeadModel(PreTrainedModel):
+class GPTLMHeadModel(PreTrainedModel, GenerationMixin):
     """GPT-2: embeddings, ``n_layer`` blocks, a final LayerNorm and a tied output projection.
 
     ``labels`` convention (it differs from ``transformers``' GPT-2): labels are the next-token
@@ -348,6 +344,11 @@ class GPTLMHeadModel(PreTrainedModel):
     this is nanoGPT's ``targets``. ``transformers.GPT2LMHeadModel`` instead takes labels equal to
     the inputs and shifts them internally. The loss is the mean cross-entropy over the targets
     that are not -100.
+
+    ``transformers``' ``generate()`` and ``pipeline("text-generation")`` run this model, with a
+    key/value cache (:mod:`seqkit.models.hub_generation`); seqkit's own
+    :func:`seqkit.generation.generate` is the faster path and slides a window past
+    ``n_positions``, where ``generate()`` stops with an error.
     """
 
     config_class = GPTConfig
@@ -407,9 +408,10 @@ class GPTLMHeadModel(PreTrainedModel):
         self,
         input_ids: torch.LongTensor,
         labels: torch.LongTensor | None = None,
-        past_key_values: tuple[LayerKV, ...] | None = None,
+        past_key_values: tuple[LayerKV, ...] | Cache | None = None,
         use_cache: bool = False,
         position_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """Next-token logits for every input position, and the loss when ``labels`` are given.
@@ -420,30 +422,37 @@ class GPTLMHeadModel(PreTrainedModel):
                 docstring); -100 marks a position that does not count.
             past_key_values: the cache returned by an earlier call with ``use_cache=True``: one
                 ``(k, v)`` pair per layer, each (B, nh, S_past, hs). ``input_ids`` then holds
-                only the new tokens.
-            use_cache: return the keys and values of all positions so far as
-                ``past_key_values``.
+                only the new tokens. A ``transformers`` ``Cache`` (what ``generate()`` passes,
+                also as ``cache=``) is read and extended in place instead.
+            use_cache: return the keys and values of all positions so far as the output's
+                cache.
             position_ids: (B, T) or (T,) positions; by default they continue after the cache.
-            **kwargs: accepted for compatibility with generic callers (e.g. an all-ones
-                ``attention_mask``); padding masks are not supported.
+            attention_mask: (B, S) must be all ones if given: padding is not supported. (Named
+                in the signature because ``generate()`` builds (B, T) positions only for a
+                model that declares it.)
+            **kwargs: accepted for compatibility with generic callers (``return_dict``…).
 
         Returns:
-            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and
-            ``past_key_values`` (or None).
+            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and the
+            cache (or None): seqkit's tuple, or the ``Cache`` it was given.
         """
-        attention_mask = kwargs.pop("attention_mask", None)
         if attention_mask is not None and not bool(attention_mask.all()):
             raise ValueError(
                 "GPTLMHeadModel does not support padding: attention_mask must be all 1"
             )
+        past_key_values = cache_argument(past_key_values, kwargs)
+        hub_cache = past_key_values if isinstance(past_key_values, Cache) else None
+        if hub_cache is not None:  # transformers' generate(): see seqkit.models.hub_generation
+            past_key_values = read_cache(hub_cache)
+            use_cache = True
 
         T = input_ids.size(1)
+        past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
         tok_emb = self.transformer.wte(input_ids)  # (B, T, C)
         if position_ids is None:
             # Positions continue after the cache: past, past + 1, …, past + T - 1. Their
             # embeddings are consecutive rows of wpe, so a slice (a view, whose backward is a
             # plain copy) replaces building the indices and gathering rows.
-            past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
             if past_length + T > self.config.n_positions:
                 raise ValueError(
                     f"sequence of {past_length + T} tokens is longer than the context "
@@ -451,6 +460,11 @@ class GPTLMHeadModel(PreTrainedModel):
                 )
             pos_emb = self.transformer.wpe.weight[past_length : past_length + T]  # (T, C)
         else:
+            if int(position_ids.max()) >= self.config.n_positions:
+                raise ValueError(
+                    f"position {int(position_ids.max())} is outside the context "
+                    f"({self.config.n_positions} positions): the sequence is longer than it"
+                )
             pos_emb = self.transformer.wpe(position_ids)  # (T, C) or (B, T, C)
         x = tok_emb + pos_emb  # (B, T, C): (T, C) broadcasts over the batch
         if self.training and self.transformer.drop.p > 0:
@@ -470,11 +484,9 @@ class GPTLMHeadModel(PreTrainedModel):
             loss = F.cross_entropy(
                 logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
             )
-        return CausalLMOutputWithPast(
-            loss=loss,
-            logits=logits,
-            past_key_values=tuple(presents) if presents is not None else None,
-        )
+        if hub_cache is not None:
+            return causal_lm_output(logits, loss, write_cache(hub_cache, presents, past_length))
+        return causal_lm_output(logits, loss, tuple(presents) if presents is not None else None)
 
 
 # ----------------------------------------------------------------------------- GPT-2 weights
@@ -580,11 +592,3 @@ def seqkit_state_dict_to_gpt2(state_dict: dict[str, torch.Tensor]) -> dict[str, 
         name: tensor.t().contiguous() if name.endswith(_CONV1D_SUFFIXES) else tensor
         for name, tensor in state_dict.items()
     }
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for AutoConfig/AutoModelForCausalLM to load a "seqkit-gpt"
-# folder; exist_ok makes a second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(GPTConfig.model_type, GPTConfig, exist_ok=True)
-AutoModelForCausalLM.register(GPTConfig, GPTLMHeadModel, exist_ok=True)

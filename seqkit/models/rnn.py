@@ -46,13 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    PretrainedConfig,
-    PreTrainedModel,
-)
+from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast, SequenceClassifierOutput
 
@@ -66,6 +60,7 @@ from seqkit.checks import (
     probability,
 )
 from seqkit.errors import UserError
+from seqkit.models.hub_generation import cache_argument, causal_lm_output
 from seqkit.parts.base import ModelBuilder
 
 IMPLEMENTATIONS = ("fused", "explicit")
@@ -577,7 +572,7 @@ def _lengths_from_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | No
 # ----------------------------------------------------------------------------- language model
 
 
-class RecurrentLMForCausalLM(_RecurrentPreTrainedModel):
+class RecurrentLMForCausalLM(_RecurrentPreTrainedModel, GenerationMixin):
     """A recurrent language model: embedding → RNN/LSTM/GRU stack → linear layer over the
     vocabulary (Mikolov et al. 2010; Karpathy's char-rnn; Zaremba et al. 2014).
 
@@ -587,6 +582,9 @@ class RecurrentLMForCausalLM(_RecurrentPreTrainedModel):
     The cache that :func:`seqkit.generation.generate` hands back is the recurrent state itself:
     everything the model remembers of the past is in h (and c), so continuing a text costs one
     step per new token, and there is no context limit (the config has no ``n_positions``).
+    ``transformers``' ``generate()`` and ``pipeline("text-generation")`` hand the same state
+    back (passed as ``cache=``); strategies that reorder a ``Cache`` (beam search) are not
+    supported, as the state is not one.
     """
 
     config_class = RecurrentLMConfig
@@ -599,6 +597,11 @@ class RecurrentLMForCausalLM(_RecurrentPreTrainedModel):
         self.rnn = self._stack(config, bidirectional=False)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size)
         self.post_init()
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # generate() must not create a DynamicCache: the state is not per-layer keys/values.
+        return False
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embedding
@@ -628,12 +631,17 @@ class RecurrentLMForCausalLM(_RecurrentPreTrainedModel):
             labels: (B, T) next-token targets aligned with the inputs; -100 does not count.
             past_key_values: the recurrent state returned by an earlier call with
                 ``use_cache=True`` (h, or (h, c) for the LSTM, each (L, B, H)); the new tokens
-                continue from it. The name is the one generic generation code passes.
-            use_cache: return the final state as ``past_key_values``.
+                continue from it. The name is the one generic generation code passes;
+                transformers' ``generate()`` passes it as ``cache=``.
+            use_cache: return the final state as the output's cache.
             attention_mask: (B, T), 1 on real tokens; right padding only. Padded rows end
                 their state at their own last token.
             **kwargs: ignored (accepted from generic callers).
         """
+        past_key_values = cache_argument(past_key_values, kwargs)
+        if past_key_values is not None and attention_mask is not None:
+            # generate() extends the mask over the whole text while feeding one new token.
+            attention_mask = attention_mask[:, -input_ids.size(1) :]
         lengths = _lengths_from_mask(attention_mask)
         x = self._drop(self.embedding(input_ids))  # (B, T, E)
         output, state = self.rnn.run(
@@ -645,9 +653,7 @@ class RecurrentLMForCausalLM(_RecurrentPreTrainedModel):
             loss = F.cross_entropy(
                 logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
             )
-        return CausalLMOutputWithPast(
-            loss=loss, logits=logits, past_key_values=state if use_cache else None
-        )
+        return causal_lm_output(logits, loss, state if use_cache else None)
 
 
 # ----------------------------------------------------------------------------- classifier
@@ -792,15 +798,3 @@ class RecurrentBuilder(ModelBuilder):
 
     def card_tags(self) -> list[str]:
         return [self.cell, "rnn"]
-
-
-# ----------------------------------------------------------------------------- registration
-
-# Importing this module is enough for the Auto classes to load these folders; exist_ok makes a
-# second import (e.g. after importlib.reload) harmless.
-AutoConfig.register(RecurrentLMConfig.model_type, RecurrentLMConfig, exist_ok=True)
-AutoModelForCausalLM.register(RecurrentLMConfig, RecurrentLMForCausalLM, exist_ok=True)
-AutoConfig.register(RecurrentClassifierConfig.model_type, RecurrentClassifierConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    RecurrentClassifierConfig, RecurrentForSequenceClassification, exist_ok=True
-)

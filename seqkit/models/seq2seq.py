@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
@@ -414,8 +414,3 @@ class Seq2SeqModel(PreTrainedModel):
             )
         finally:
             self.train(was_training)
-
-
-# Importing this module is enough for AutoConfig/AutoModel to load a "seqkit-seq2seq" folder.
-AutoConfig.register(Seq2SeqConfig.model_type, Seq2SeqConfig, exist_ok=True)
-AutoModel.register(Seq2SeqConfig, Seq2SeqModel, exist_ok=True)

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
@@ -572,9 +572,3 @@ class TransformerForSeq2Seq(PreTrainedModel):
             length_penalty=length_penalty,
             **common,
         )
-
-
-# ----------------------------------------------------------------------------- registration
-
-AutoConfig.register(TransformerConfig.model_type, TransformerConfig, exist_ok=True)
-AutoModel.register(TransformerConfig, TransformerForSeq2Seq, exist_ok=True)

@@ -341,7 +341,7 @@ def save_pretrained(model, tokenizer, folder: Path) -> None:
 
 
 HOW_TO_LOAD = """\
-import seqkit.music.models  # registers the seqkit-music-* model types with the Auto classes
+import seqkit  # registers every seqkit model type with the Auto classes
 from transformers import AutoModelForCausalLM
 from seqkit.music.tokenization import MusicTokenizer
 

@@ -12,8 +12,6 @@ names, so a composer's ``model.safetensors`` loads into the plain classes unchan
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModelForCausalLM
-
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
 
@@ -40,10 +38,3 @@ class MusicLSTMForCausalLM(RecurrentLMForCausalLM):
     """An LSTM that composes: the recurrent LM, loaded from and saved as ``seqkit-music-lstm``."""
 
     config_class = MusicLSTMConfig
-
-
-# Importing this module is enough for the Auto classes to load composer folders.
-AutoConfig.register(MusicGPTConfig.model_type, MusicGPTConfig, exist_ok=True)
-AutoModelForCausalLM.register(MusicGPTConfig, MusicGPTForCausalLM, exist_ok=True)
-AutoConfig.register(MusicLSTMConfig.model_type, MusicLSTMConfig, exist_ok=True)
-AutoModelForCausalLM.register(MusicLSTMConfig, MusicLSTMForCausalLM, exist_ok=True)

@@ -217,7 +217,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 
 
 HOW_TO_LOAD = """\
-import seqkit.rl.models  # registers the seqkit-dqn and seqkit-qtable model types
+import seqkit  # registers every seqkit model type with the Auto classes
 from transformers import AutoModel
 
 agent = AutoModel.from_pretrained("PATH")   # QNetwork or QTable; agent.config.env_id names the env

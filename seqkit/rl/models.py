@@ -18,7 +18,7 @@ import itertools
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
 
@@ -104,9 +104,3 @@ class QNetwork(PreTrainedModel):
 
     def forward(self, observations: torch.Tensor, **kwargs) -> torch.Tensor:
         return self.net(observations)  # (B, D) → (B, A)
-
-
-AutoConfig.register(QTableConfig.model_type, QTableConfig, exist_ok=True)
-AutoModel.register(QTableConfig, QTable, exist_ok=True)
-AutoConfig.register(QNetworkConfig.model_type, QNetworkConfig, exist_ok=True)
-AutoModel.register(QNetworkConfig, QNetwork, exist_ok=True)

@@ -119,7 +119,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 
 
 HOW_TO_LOAD = """\
-import seqkit.tabular.models  # registers the seqkit-tabular-mlp model type
+import seqkit  # registers every seqkit model type with the Auto classes
 from transformers import AutoModel
 
 model = AutoModel.from_pretrained("PATH")

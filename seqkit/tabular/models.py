@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
@@ -104,7 +104,3 @@ class TabularRegressor(PreTrainedModel):
         self.eval()
         standardised = self(features).predictions[:, 0]
         return standardised * self.config.target_std + self.config.target_mean
-
-
-AutoConfig.register(TabularRegressorConfig.model_type, TabularRegressorConfig, exist_ok=True)
-AutoModel.register(TabularRegressorConfig, TabularRegressor, exist_ok=True)

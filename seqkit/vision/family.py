@@ -238,7 +238,7 @@ def build(recipe: Recipe, section: ModelSection) -> Job:
 
 
 HOW_TO_LOAD = """\
-import seqkit.vision.models  # registers the seqkit image model types with the Auto classes
+import seqkit  # registers every seqkit model type with the Auto classes
 from transformers import AutoModelForImageClassification
 
 model = AutoModelForImageClassification.from_pretrained("PATH")

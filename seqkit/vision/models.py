@@ -31,9 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForImageClassification,
     PretrainedConfig,
     PreTrainedModel,
 )
@@ -411,7 +408,7 @@ class ConvAutoencoder(ImageModel):
         return AutoencoderOutput(loss=loss, reconstruction=reconstruction)
 
 
-# ----------------------------------------------------------------------------- registration
+# ----------------------------------------------------------------------------- lookup tables
 
 CLASSIFIERS: dict[str, tuple[type[ImageConfig], type[ImageClassifier]]] = {
     "image-mlp": (MLPConfig, MLPForImageClassification),
@@ -419,12 +416,6 @@ CLASSIFIERS: dict[str, tuple[type[ImageConfig], type[ImageClassifier]]] = {
     "resnet": (ResNetConfig, ResNetForImageClassification),
 }
 """Recipe ``task`` names of the classifiers, with their config and model classes."""
-
-for _config, _model in CLASSIFIERS.values():
-    AutoConfig.register(_config.model_type, _config, exist_ok=True)
-    AutoModelForImageClassification.register(_config, _model, exist_ok=True)
-AutoConfig.register(AutoencoderConfig.model_type, AutoencoderConfig, exist_ok=True)
-AutoModel.register(AutoencoderConfig, ConvAutoencoder, exist_ok=True)
 
 MODEL_CLASSES: dict[str, type[ImageModel]] = {
     **{config.model_type: model for config, model in CLASSIFIERS.values()},
