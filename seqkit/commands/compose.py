@@ -10,7 +10,6 @@ done by :func:`seqkit.music.composing.compose`; this module only declares the co
 from __future__ import annotations
 
 import argparse
-
 from typing import TYPE_CHECKING
 
 from seqkit.checks import MAX_NEW_TOKENS, MAX_SEED, check_optional_range, check_range
