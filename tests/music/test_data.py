@@ -174,3 +174,26 @@ def test_old_music_tasks_are_shorthands_for_causal_lm_on_chorales(tmp_path):
     path.write_text(yaml.safe_dump({"task": "music-gpt", "data": {"module": "text"}}))
     with pytest.raises(UserError, match=r"task music-gpt trains data\.module chorales"):
         load_recipe(path)
+
+
+def test_a_resumed_music_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
+    """Resuming reads the run's model/ folder (config with the data module, miditok tokenizer)
+    and goes on exactly where the checkpoint stopped."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    corpus = write_corpus(tmp_path / "corpus")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    settings = {"data.path": corpus, "model.block_size": 16, "trainer.save_every": 2}
+    _train(RECIPES[1], straight, **settings)
+    # The same run, cut off after its step-2 checkpoint.
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step-4")
+    shutil.rmtree(resumed / "final")
+    assert read_config(resumed / "model")["data_module"] == "chorales"
+    assert main(["train", str(resumed), "--resume"]) == 0
+    a = load_file(straight / "final" / "model.safetensors")
+    b = load_file(resumed / "final" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
