@@ -177,6 +177,8 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     data_name = DATA_MODULES.name_of(type(parts.data))
     if data_name != parts.task_class.default_data:
         setattr(model.config, DATA_MODULE_FIELD, data_name)
+    elif hasattr(model.config, DATA_MODULE_FIELD):  # fine-tuned from a model of other data
+        delattr(model.config, DATA_MODULE_FIELD)
     if parts.task_class.generates_text:
         parts.data.check_sample(tokenizer)
     prepared = parts.data.prepare(tokenizer, *parts.builder.window(model.config))
