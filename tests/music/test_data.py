@@ -79,6 +79,12 @@ def test_evaluate_reports_nll_per_token_and_note_and_musical_statistics(tmp_path
     # The generated corpus is scales over a held bass: held-out pieces are (almost) all in key.
     assert metrics["eval/held_out_in_key_share"] >= 0.9
     assert "eval/nll_per_note:" in capsys.readouterr().out
+    # --data scores every piece of a MIDI folder (here the whole corpus, held out or not).
+    argv = ["evaluate", str(run), "--data", str(corpus), "--num-pieces", "2", "--json"]
+    assert main([*argv, str(tmp_path / "all.json")]) == 0
+    scored = json.loads((tmp_path / "all.json").read_text())
+    assert scored["eval/held_out_pieces"] == 2 and scored["eval/tokens"] > metrics["eval/tokens"]
+    assert "eval/train_in_key_share" not in scored  # no training pieces when scoring a file
 
 
 def _build(tmp_path, task_file, **overrides):
