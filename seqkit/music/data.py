@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -32,6 +32,9 @@ from seqkit.errors import UserError
 from seqkit.music.tokenization import MusicTokenizer, load_music_tokenizer
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection, Recipe
+
+if TYPE_CHECKING:
+    from seqkit.music.corpus import Piece
 
 MAX_TRANSPOSE = 6
 MAX_BEAT_RESOLUTION = 96
@@ -128,9 +131,9 @@ class MidiCorpus(DataModule):
 
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
-        self.train_pieces: list = []
-        self.held_out: list = []
-        """The pieces of the last :meth:`prepare` or :meth:`scoring_data`, for evaluation."""
+        # The pieces of the last prepare() or scoring_data(): what evaluation compares against.
+        self.train_pieces: list[Piece] = []
+        self.held_out: list[Piece] = []
 
     def tokenizer(self, init_from: Path | None) -> MusicTokenizer:
         if init_from is not None:
