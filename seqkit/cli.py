@@ -269,6 +269,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         from seqkit.parts.registry import TASKS
 
         task_class = TASKS.get(loaded.task_name)
+        # Data that is not text says what generating from it is (a composer: seqkit compose).
+        generate_data = getattr(loaded.data_class, "generate_command", None)
+        if generate_data is not None:
+            return generate_data(loaded, args)
         if task_class.generates_text:
             return generate_text(lambda _: (loaded.model, loaded.tokenizer), Path(args.model), args)
         # A task whose model makes something other than text (a GAN's image grid).

@@ -50,8 +50,6 @@ FAMILY_MODULES: dict[str, str] = {
     "gcn": "seqkit.gcn.family",
     "q-learning": "seqkit.rl.family",
     "dqn": "seqkit.rl.family",
-    "music-gpt": "seqkit.music.family",
-    "music-lstm": "seqkit.music.family",
 }
 
 

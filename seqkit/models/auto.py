@@ -119,18 +119,6 @@ AUTO_CLASSES: tuple[AutoEntry, ...] = (
         AutoModelForSequenceClassification="BagOfWordsForSequenceClassification",
     ),
     _entry(
-        "seqkit-music-gpt",
-        "seqkit.music.models",
-        "MusicGPTConfig",
-        AutoModelForCausalLM="MusicGPTForCausalLM",
-    ),
-    _entry(
-        "seqkit-music-lstm",
-        "seqkit.music.models",
-        "MusicLSTMConfig",
-        AutoModelForCausalLM="MusicLSTMForCausalLM",
-    ),
-    _entry(
         "seqkit-mlp",
         "seqkit.vision.models",
         "MLPConfig",

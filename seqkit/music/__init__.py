@@ -1,4 +1,4 @@
-"""Symbolic music: MIDI corpora, a miditok tokenizer, and the LSTM and GPT composers.
+"""Symbolic music: MIDI corpora, a miditok tokenizer, and what composing with a causal LM means.
 
 The pipeline, one module per step:
 
@@ -7,12 +7,12 @@ The pipeline, one module per step:
   with ``symusic``, skips bad files with a reason, and splits them into train and validation *by
   piece*;
 * :mod:`seqkit.music.tokenization` turns a piece into REMI tokens with ``miditok`` and back;
-* :mod:`seqkit.music.models` gives the composers their own model types (a GPT and an LSTM from
-  :mod:`seqkit.models`, unchanged apart from the name);
+* :mod:`seqkit.music.data` is the ``chorales`` data module: pieces split, tokenized and cut into
+  windows for ``task: causal-lm`` with any registered ``model.architecture`` (a GPT, an LSTM);
+* :mod:`seqkit.music.composing` says what a sample of such a model is: ``seqkit compose``, the
+  closing sample of a run, and the musical side of ``seqkit evaluate``;
 * :mod:`seqkit.music.stats` measures pieces (key, pitch classes, range, density);
-* :mod:`seqkit.music.render` writes MIDI, piano-roll PNGs and, where fluidsynth exists, WAV;
-* :mod:`seqkit.music.family` ties them to recipes (``music-gpt``, ``music-lstm``), ``seqkit
-  compose`` and ``seqkit evaluate``.
+* :mod:`seqkit.music.render` writes MIDI, piano-roll PNGs and, where fluidsynth exists, WAV.
 
 Nothing heavy is imported here, so ``import seqkit.music`` is free.
 """

@@ -136,6 +136,12 @@ class MusicTokenizer:
             raise UserError(f"{path} is not a usable miditok tokenizer ({error})") from None
 
 
+def load_music_tokenizer(folder: str | Path) -> MusicTokenizer:
+    """The REMI tokenizer saved in ``folder`` (a composer's model folder, or a run's
+    ``model/``): what the ``chorales`` data module reads a folder's tokenizer with."""
+    return MusicTokenizer.from_pretrained(Path(folder))
+
+
 def pitch_bounds(score: symusic.Score) -> tuple[int, int]:
     """Lowest and highest pitch among the pitched notes of ``score``."""
     lows, highs = [], []

@@ -103,7 +103,12 @@ class Prepared:
 
 
 class DataModule:
-    """Base of the data modules: the recipe's data → tokenizer → data sets."""
+    """Base of the data modules: the recipe's data → tokenizer → data sets.
+
+    A data module may also define ``generate_command(loaded, args) -> int`` (a classmethod):
+    ``seqkit generate`` on a model trained on its data runs it instead of the task's
+    generation (a composer points to ``seqkit compose``).
+    """
 
     Section: ClassVar[type[DataSection]] = DataSection
     """The dataclass the recipe's ``data`` section is validated into."""
@@ -150,6 +155,23 @@ class DataModule:
     def datasets_for_card(self) -> list[str]:
         """Hub data set names for the model card."""
         return [self.data.hub] if self.data.hub and not self.data.path else []
+
+    def sample(self, model: Any, tokenizer: Any) -> str:
+        """What a run of a generating task prints after training: by default the recipe's
+        ``sample`` settings continuing ``sample.prompt`` as text. Data whose examples are not
+        text (MIDI) says here what a sample is."""
+        from seqkit.generation import sample_text
+
+        return sample_text(model, tokenizer, self.recipe.sample, seed=self.recipe.trainer.seed)
+
+    def extra_evaluation(
+        self, model: Any, tokenizer: Any, eval_data: Any, metrics: dict[str, float], options: Any
+    ) -> dict[str, float]:
+        """Scores of the data's own that ``seqkit evaluate`` adds (NLL per note and musical
+        statistics of generated pieces), after :meth:`prepare` or :meth:`scoring_data` made
+        ``eval_data``; ``metrics`` are the task's on it (``eval/loss``...), ``options`` the
+        command's (None when called from code)."""
+        return {}
 
 
 @dataclass

@@ -33,6 +33,11 @@ from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS
 
 RUN_MODEL = "model"
 """The folder of a run that holds its model config and tokenizer from step 0."""
+DATA_MODULE_FIELD = "data_module"
+"""The ``config.json`` field naming the data module a model was trained on, when it is not its
+task's default (``chorales``): how a model folder or checkpoint says which data module reads its
+tokenizer and what a sample of it is (a GPT folder that composes MIDI). The one home of that
+fact; a folder without it holds the task's default data (text)."""
 
 
 # ----------------------------------------------------------------------------- recipes
@@ -40,23 +45,43 @@ RUN_MODEL = "model"
 
 def expand_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
     """``raw`` (a recipe mapping) with a one-word ``task`` of earlier recipes written out as
-    the task, ``model.architecture`` and the model fields it fixes."""
+    the task, ``model.architecture``, the model and data fields it fixes, the old task's
+    defaults, and its model field names as the architecture's."""
     task = raw.get("task")
     if not isinstance(task, str) or task not in SHORTHANDS:
         return raw
     short = SHORTHANDS[task]
     model = raw.get("model") or {}
-    if not isinstance(model, dict):
+    data = raw.get("data") or {}
+    if not isinstance(model, dict) or not isinstance(data, dict):
         return raw  # the recipe loader names the mistake
-    fixed = {"architecture": short.architecture, **short.presets}
-    for key, value in fixed.items():
-        if key in model and model[key] != value:
+    renamed: dict[Any, Any] = {}
+    written_as: dict[Any, Any] = {}
+    for key, value in model.items():
+        new = short.renames.get(key, key)
+        if new is None:
+            continue  # accepted and ignored by the old task
+        if new in renamed:
             raise UserError(
-                f"task {task} trains model.{key} {value}, but the recipe sets "
-                f"model.{key} {show(model[key])}; write task: {short.task} and choose "
-                f"model.{key} yourself"
+                f"task {task}: model.{written_as[new]} and model.{key} both set model.{new}; "
+                "set only one of them"
             )
-    return {**raw, "task": short.task, "model": {**fixed, **model}}
+        renamed[new], written_as[new] = value, key
+    expanded = {"model": {"architecture": short.architecture, **short.presets}}
+    if short.data:
+        expanded["data"] = dict(short.data)
+    given = {"model": renamed, "data": data}
+    for section, fixed in list(expanded.items()):
+        for key, value in fixed.items():
+            if key in given[section] and given[section][key] != value:
+                raise UserError(
+                    f"task {task} trains {section}.{key} {value}, but the recipe sets "
+                    f"{section}.{key} {show(given[section][key])}; write task: {short.task} "
+                    f"and choose {section}.{key} yourself"
+                )
+        defaults = short.defaults if section == "model" else {}
+        expanded[section] = {**fixed, **defaults, **given[section]}
+    return {**raw, "task": short.task, **expanded}
 
 
 def is_composed(task: str) -> bool:
@@ -149,6 +174,11 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     _check_vocabulary(model, tokenizer)
+    data_name = DATA_MODULES.name_of(type(parts.data))
+    if data_name != parts.task_class.default_data:
+        setattr(model.config, DATA_MODULE_FIELD, data_name)
+    elif hasattr(model.config, DATA_MODULE_FIELD):  # fine-tuned from a model of other data
+        delattr(model.config, DATA_MODULE_FIELD)
     if parts.task_class.generates_text:
         parts.data.check_sample(tokenizer)
     prepared = parts.data.prepare(tokenizer, *parts.builder.window(model.config))
@@ -168,9 +198,7 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     if parts.task_class.generates_text:
 
         def sample() -> str:
-            from seqkit.generation import sample_text
-
-            return sample_text(model, tokenizer, recipe.sample, seed=recipe.trainer.seed)
+            return parts.data.sample(model, tokenizer)
 
     return Job(
         task=task,
@@ -291,10 +319,10 @@ def load_init_from(
 HOW_TO_LOAD = """\
 import {module}  # registers the {model_type} model type with the Auto classes
 from transformers import {auto_class}
-from seqkit.data import load_tokenizer
+from {tokenizer_module} import {tokenizer_loader}
 
 model = {auto_class}.from_pretrained("PATH")
-tokenizer = load_tokenizer("PATH")
+tokenizer = {tokenizer_loader}("PATH")
 """
 
 
@@ -345,8 +373,22 @@ def write_model_folder(
             module=type(model).__module__,
             model_type=model.config.model_type,
             auto_class=task_class.auto_class,
+            tokenizer_module=_public_module(parts.data.load_tokenizer),
+            tokenizer_loader=parts.data.load_tokenizer.__name__,
         ),
     )
+
+
+def _public_module(function: Any) -> str:
+    """The shortest package that exports ``function`` (``seqkit.data``, not
+    ``seqkit.data.tokenizer_folder``), for the model card's loading code."""
+    module = function.__module__
+    parts = module.split(".")
+    for end in range(2, len(parts)):
+        package = importlib.import_module(".".join(parts[:end]))
+        if getattr(package, function.__name__, None) is function:
+            return package.__name__
+    return module
 
 
 def builder_for_model_type(model_type: str) -> tuple[type[ModelBuilder], str] | None:
@@ -378,16 +420,23 @@ def _run_recipe(run_dir: Path | None) -> Recipe | None:
     return load_recipe(run_dir / "recipe.yaml")
 
 
-def _parts_of(model_type: str, recipe: Recipe | None) -> tuple[ModelBuilder, str, type]:
-    """The builder (with the run's settings, else the defaults), task and data module class."""
+def _parts_of(config: dict[str, Any], recipe: Recipe | None) -> tuple[ModelBuilder, str, type]:
+    """The builder (with the run's settings, else the defaults), task and data module class
+    (the one ``config`` names in :data:`DATA_MODULE_FIELD`, else the task's default) of a
+    model whose ``config.json`` holds ``config``."""
+    model_type = config["model_type"]
     found = builder_for_model_type(model_type)
     if found is None:
         raise UserError(f"seqkit cannot load a model of type {model_type!r}")
     builder_class, task = found
+    builder = builder_class()
     if recipe is not None and is_composed(recipe.task):
         parts = resolve(recipe)
-        return parts.builder, parts.task_name, type(parts.data)
-    return builder_class(), task, data_module_class(task, None)
+        builder, task = parts.builder, parts.task_name
+    data_name = config.get(DATA_MODULE_FIELD)
+    if data_name is not None and not isinstance(data_name, str):
+        raise UserError(f"config.json: {DATA_MODULE_FIELD} must be a name, got {show(data_name)}")
+    return builder, task, data_module_class(task, {"module": data_name})
 
 
 def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
@@ -396,8 +445,9 @@ def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
 
     check_model_folder(folder)
     recipe = _run_recipe(run_dir)
-    model_type = read_config(folder)["model_type"]
-    builder, task, data_class = _parts_of(model_type, recipe)
+    config = read_config(folder)
+    model_type = config["model_type"]
+    builder, task, data_class = _parts_of(config, recipe)
     if model_type in builder.stock:  # a stock transformers folder, converted on load
         module_name, function = builder.stock[model_type].split(":")
         model, tokenizer = getattr(importlib.import_module(module_name), function)(folder)
@@ -422,7 +472,7 @@ def load_checkpoint(checkpoint: Path) -> Loaded:
             f"{run_dir} has no {RUN_MODEL}/config.json (a run from before seqkit wrote it)"
         )
     recipe = _run_recipe(run_dir)
-    builder, task, data_class = _parts_of(read_config(saved)["model_type"], recipe)
+    builder, task, data_class = _parts_of(read_config(saved), recipe)
     model = _from_saved_config(builder.model_class(task), builder, saved)
     # The task names the modules the Trainer saved (a GAN's generator and discriminator).
     for name, module in TASKS.get(task).for_model(model, {}).models.items():
@@ -520,4 +570,7 @@ def evaluate(
         metrics = trainer.evaluate()
     metrics["eval/examples"] = len(prepared.eval_data)
     scores = task.extra_evaluation(loaded.tokenizer, prepared.eval_data, options)
+    scores |= data.extra_evaluation(
+        loaded.model, loaded.tokenizer, prepared.eval_data, metrics, options
+    )
     return metrics | {f"eval/{name}": value for name, value in scores.items()}

@@ -81,6 +81,7 @@ DATA_MODULES = Registry(
     {
         "text": "seqkit.data.lm:TextCorpus",
         "pretokenized": "seqkit.data.lm:PretokenizedCorpus",
+        "chorales": "seqkit.music.data:MidiCorpus",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -94,6 +95,14 @@ class Shorthand:
     architecture: str
     presets: dict[str, Any] = field(default_factory=dict)
     """Model fields the shorthand fixes (``lstm-lm`` fixes ``cell: lstm``)."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Data fields the shorthand fixes (``music-gpt`` fixes ``module: chorales``)."""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Model fields the shorthand sets unless the recipe does: the defaults of the old task,
+    where the architecture's own differ, so an old recipe builds the model it always built."""
+    renames: dict[str, str | None] = field(default_factory=dict)
+    """Old model field name → the architecture's (``music-lstm``'s ``n_layer`` is
+    ``num_layers``); None for a field the old task accepted and ignored."""
 
 
 SHORTHANDS: dict[str, Shorthand] = {
@@ -101,4 +110,19 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-lm": Shorthand("causal-lm", "recurrent", {"cell": "rnn"}),
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
+    "music-gpt": Shorthand(
+        "causal-lm",
+        "gpt",
+        data={"module": "chorales"},
+        defaults={"n_layer": 2, "n_embd": 256, "block_size": 256, "dropout": 0.1},
+        renames={"hidden_size": None},
+    ),
+    "music-lstm": Shorthand(
+        "causal-lm",
+        "recurrent",
+        {"cell": "lstm"},
+        data={"module": "chorales"},
+        defaults={"embedding_size": 256, "hidden_size": 512, "block_size": 256, "dropout": 0.1},
+        renames={"n_layer": "num_layers", "n_embd": "embedding_size", "n_head": None},
+    ),
 }

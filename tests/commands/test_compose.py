@@ -10,6 +10,7 @@ import pretty_midi
 import pytest
 
 from seqkit.cli import main
+from seqkit.folders import read_config
 from seqkit.music import render
 from seqkit.music.stats import pitched_notes
 from tests.music.midi_factory import make_score, write_corpus, write_piece
@@ -19,10 +20,13 @@ TINY = [
     "--set", "trainer.eval_every=6", "--set", "trainer.save_every=6",
     "--set", "trainer.warmup_steps=0", "--set", "trainer.progress_bar=false",
     "--set", "trainer.report_to=[]", "--set", "sample.max_new_tokens=8",
-    "--set", "model.n_layer=1", "--set", "model.n_embd=16", "--set", "model.n_head=2",
-    "--set", "model.hidden_size=16", "--set", "model.block_size=32",
-    "--set", "data.stride=8", "--set", "data.val_fraction=0.34",
+    "--set", "model.block_size=32", "--set", "data.stride=8", "--set", "data.val_fraction=0.34",
 ]  # fmt: skip
+SIZES = {
+    "gpt": ["--set", "model.n_layer=1", "--set", "model.n_embd=16", "--set", "model.n_head=2"],
+    "lstm": ["--set", "model.num_layers=1", "--set", "model.embedding_size=16",
+             "--set", "model.hidden_size=16"],
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +38,7 @@ def runs(tmp_path_factory):
     for kind in ("gpt", "lstm"):
         run = root / f"run-{kind}"
         argv = ["train", f"recipes/music/bach-chorales-{kind}.yaml", "--output-dir", str(run)]
-        assert main([*argv, *TINY, "--set", f"data.path={corpus}"]) == 0
+        assert main([*argv, *TINY, *SIZES[kind], "--set", f"data.path={corpus}"]) == 0
         trained[kind] = run
     return trained
 
@@ -157,3 +161,49 @@ def test_bad_input_is_one_line_and_nothing_is_overwritten(runs, tmp_path, capsys
     assert "--length" in _user_error(capsys, ["compose", gpt, "--out", fresh, "--length", "0"])
     assert "seqkit compose" in _user_error(capsys, ["generate", gpt, "--prompt", "x"])
     assert not Path(fresh).exists()
+
+
+@pytest.mark.parametrize("kind", ["gpt", "lstm"])
+def test_a_checkpoint_composes_after_the_corpus_is_gone(runs, tmp_path, kind, capsys):
+    """A composer is a plain causal LM whose config names the chorales data module: its
+    checkpoint composes from the run's model/ folder alone, without the MIDI corpus."""
+    config = read_config(runs[kind] / "final")
+    assert config["model_type"] == {"gpt": "seqkit-gpt", "lstm": "seqkit-rnn-lm"}[kind]
+    assert config["data_module"] == "chorales"
+    corpus = runs[kind].parent / "corpus"
+    hidden = corpus.rename(tmp_path / "corpus-away")
+    try:
+        checkpoint = runs[kind] / "checkpoints" / "step-6"
+        out = tmp_path / "from-checkpoint.mid"
+        argv = ["compose", str(checkpoint), "--out", str(out), "--length", "24", "--seed", "1"]
+        assert main(argv) == 0
+        assert f"wrote {out}" in capsys.readouterr().out
+        # The checkpoint of the last step holds the final weights: the same piece.
+        final = tmp_path / "from-final.mid"
+        assert main(["compose", str(runs[kind]), "--out", str(final), *argv[4:]]) == 0
+        assert final.read_bytes() == out.read_bytes()
+        error = _user_error(capsys, ["generate", str(checkpoint), "--prompt", "x"])
+        assert "seqkit compose" in error
+    finally:
+        hidden.rename(corpus)
+
+
+def test_a_model_folder_outside_its_run_composes_and_a_text_model_does_not(runs, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "composer"
+    shutil.copytree(runs["lstm"] / "final", folder)
+    out = tmp_path / "bare.mid"
+    assert main(["compose", str(folder), "--out", str(out), "--length", "8"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    from seqkit.data import CharTokenizer
+    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.parts.compose import save_pretrained
+
+    text = tmp_path / "text-model"
+    tokenizer = CharTokenizer.train("abc ")
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, n_positions=8, n_embd=8, n_layer=1,
+                       n_head=2)  # fmt: skip
+    save_pretrained(GPTLMHeadModel(config), tokenizer, text)
+    error = _user_error(capsys, ["compose", str(text), "--out", str(tmp_path / "no.mid")])
+    assert "is not a composer" in error and not (tmp_path / "no.mid").exists()

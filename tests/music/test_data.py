@@ -1,5 +1,6 @@
-"""The music recipes end to end: music21 chorales → cache → training → evaluate, plus the
-data options a recipe can set."""
+"""The music recipes end to end (task causal-lm, a GPT or an LSTM, the chorales data module):
+music21 chorales → cache → training → evaluate, the data options a recipe can set, and the
+old one-word tasks music-gpt and music-lstm."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import json
 import math
 
 import pytest
+import yaml
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.families import get_family
-from seqkit.parts.compose import load_recipe
-from seqkit.recipes import parse_section
+from seqkit.folders import read_config
+from seqkit.parts.compose import build_job, load_recipe, resolve
 from tests.music.midi_factory import write_corpus
 
 RECIPES = ("recipes/music/bach-chorales-gpt.yaml", "recipes/music/bach-chorales-lstm.yaml")
@@ -20,9 +21,6 @@ RECIPES = ("recipes/music/bach-chorales-gpt.yaml", "recipes/music/bach-chorales-
 
 TINY = {
     "data.val_fraction": 0.34,
-    "model.n_layer": 1,
-    "model.n_embd": 16,
-    "model.hidden_size": 24,
     "trainer.max_steps": 4,
     "trainer.batch_size": 4,
     "trainer.eval_every": 4,
@@ -31,10 +29,14 @@ TINY = {
     "trainer.report_to": "[]",
     "sample.max_new_tokens": 16,
 }
+SIZES = {
+    RECIPES[0]: {"model.n_layer": 1, "model.n_embd": 16},
+    RECIPES[1]: {"model.num_layers": 1, "model.embedding_size": 16, "model.hidden_size": 24},
+}
 
 
 def _train(recipe: str, run, **overrides) -> None:
-    settings = {**TINY, **overrides}
+    settings = {**TINY, **SIZES[recipe], **overrides}
     sets = [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
     # In-process: the CLI's subprocess contract is tested elsewhere, and a second interpreter
     # would pay every import again.
@@ -49,9 +51,9 @@ def test_lstm_recipe_trains_on_cached_chorales(tmp_path, chorale_cache, capsys):
     assert "pieces: 2 train, 1 held out" in capsys.readouterr().err
     assert len(list((cache / "bach-chorales").glob("*.mid"))) == 3
     assert (run / "final" / "tokenizer.json").is_file()
-    assert json.loads((run / "final" / "config.json").read_text())["model_type"] == (
-        "seqkit-music-lstm"
-    )
+    # A plain recurrent LM; the folder says which data module reads its tokenizer.
+    config = read_config(run / "final")
+    assert config["model_type"] == "seqkit-rnn-lm" and config["data_module"] == "chorales"
 
 
 def test_evaluate_reports_nll_per_token_and_note_and_musical_statistics(tmp_path, capsys):
@@ -67,31 +69,35 @@ def test_evaluate_reports_nll_per_token_and_note_and_musical_statistics(tmp_path
     argv = ["evaluate", str(run), "--num-pieces", "3", "--json", str(metrics_file)]
     assert main(argv) == 0
     metrics = json.loads(metrics_file.read_text())
-    assert metrics["val_notes"] > 0 and metrics["val_tokens"] > metrics["val_notes"]
+    assert metrics["eval/notes"] > 0 and metrics["eval/tokens"] > metrics["eval/notes"]
     # The same total cost, shared among fewer notes than tokens.
-    assert metrics["val_nll_per_note"] > metrics["val_nll_per_token"] > 0
-    assert metrics["generated_pieces"] == 3 and metrics["held_out_pieces"] == 2
+    assert metrics["eval/nll_per_note"] > metrics["eval/loss"] > 0
+    assert metrics["eval/examples"] * 32 == metrics["eval/tokens"]
+    assert metrics["eval/generated_pieces"] == 3 and metrics["eval/held_out_pieces"] == 2
     for key in ("pitch_class_distance_generated_vs_held_out", "held_out_in_key_share"):
-        assert 0 <= metrics[key] <= 1
+        assert 0 <= metrics[f"eval/{key}"] <= 1
     # The generated corpus is scales over a held bass: held-out pieces are (almost) all in key.
-    assert metrics["held_out_in_key_share"] >= 0.9
-    assert "val_nll_per_note:" in capsys.readouterr().out
+    assert metrics["eval/held_out_in_key_share"] >= 0.9
+    assert "eval/nll_per_note:" in capsys.readouterr().out
+    # --data scores every piece of a MIDI folder (here the whole corpus, held out or not).
+    argv = ["evaluate", str(run), "--data", str(corpus), "--num-pieces", "2", "--json"]
+    assert main([*argv, str(tmp_path / "all.json")]) == 0
+    scored = json.loads((tmp_path / "all.json").read_text())
+    assert scored["eval/held_out_pieces"] == 2 and scored["eval/tokens"] > metrics["eval/tokens"]
+    assert "eval/train_in_key_share" not in scored  # no training pieces when scoring a file
 
 
 def _build(tmp_path, task_file, **overrides):
     corpus = write_corpus(tmp_path / "corpus")
     sets = [f"data.path={corpus}", "data.val_fraction=0.34", "model.block_size=16"]
     sets += [f"{k}={v}" for k, v in overrides.items()]
-    recipe = load_recipe(task_file, sets)
-    family = get_family(recipe.task)
-    return family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+    return build_job(load_recipe(task_file, sets), tmp_path / "run")
 
 
 def test_transposition_adds_every_key_the_range_allows(tmp_path):
-    plain = _build(tmp_path, RECIPES[1], **{"model.n_embd": 8, "model.hidden_size": 8})
-    more = _build(
-        tmp_path, RECIPES[1], **{"model.n_embd": 8, "model.hidden_size": 8, "data.transpose": 6}
-    )
+    small = {"model.embedding_size": 8, "model.hidden_size": 8}
+    plain = _build(tmp_path, RECIPES[1], **small)
+    more = _build(tmp_path, RECIPES[1], **small, **{"data.transpose": 6})
     assert len(more.train_data.ids) > 2 * len(plain.train_data.ids)
     # Held-out pieces are never transposed: the validation set stays the real pieces.
     assert torch_equal(more.eval_data.ids, plain.eval_data.ids)
@@ -119,7 +125,7 @@ def test_bad_music_settings_are_user_errors(tmp_path, overrides, message):
 def test_every_piece_opening_gets_a_training_window(tmp_path):
     from seqkit.music.tokenization import MusicTokenizer
 
-    job = _build(tmp_path, RECIPES[1], **{"model.n_embd": 8, "model.hidden_size": 8})
+    job = _build(tmp_path, RECIPES[1], **{"model.embedding_size": 8, "model.hidden_size": 8})
     windows, bos = job.train_data, MusicTokenizer.create().bos_token_id
     ids, block = windows.ids, windows.block_size
     openings = (ids == bos).nonzero().flatten().tolist()
@@ -141,3 +147,59 @@ def test_held_out_tokens_are_scored_once(tmp_path):
     windows = job.eval_data
     assert windows.stride == windows.block_size == 16
     assert math.floor((len(windows.ids) - 1) / 16) == len(windows)
+
+
+def test_old_music_tasks_are_shorthands_for_causal_lm_on_chorales(tmp_path):
+    """An old recipe (or an old run's recipe.yaml) of task music-gpt / music-lstm still loads:
+    the task's architecture, data module, model defaults and field names written out."""
+    old = {
+        "music-gpt": {"n_layer": 1, "n_head": 2, "hidden_size": 99},
+        "music-lstm": {"n_layer": 3, "n_embd": 16, "n_head": 4},
+    }
+    built = {}
+    for task, model in old.items():
+        path = tmp_path / f"{task}.yaml"
+        path.write_text(yaml.safe_dump({"task": task, "model": model}))
+        recipe = load_recipe(path)
+        assert recipe.task == "causal-lm" and recipe.data.module == "chorales"
+        built[task] = resolve(recipe).builder
+    gpt, lstm = built["music-gpt"], built["music-lstm"]
+    # The old defaults where the recipe is silent (not the text GPT's n_embd 128, dropout 0).
+    assert (gpt.n_layer, gpt.n_head, gpt.n_embd, gpt.block_size, gpt.dropout) == (
+        1, 2, 256, 256, 0.1,
+    )  # fmt: skip
+    assert (lstm.cell, lstm.num_layers, lstm.embedding_size, lstm.hidden_size) == (
+        "lstm", 3, 16, 512,
+    )  # fmt: skip
+    path = tmp_path / "both.yaml"
+    path.write_text(
+        yaml.safe_dump({"task": "music-lstm", "model": {"n_layer": 1, "num_layers": 2}})
+    )
+    with pytest.raises(UserError, match=r"model\.n_layer and model\.num_layers both set"):
+        load_recipe(path)
+    path.write_text(yaml.safe_dump({"task": "music-gpt", "data": {"module": "text"}}))
+    with pytest.raises(UserError, match=r"task music-gpt trains data\.module chorales"):
+        load_recipe(path)
+
+
+def test_a_resumed_music_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path):
+    """Resuming reads the run's model/ folder (config with the data module, miditok tokenizer)
+    and goes on exactly where the checkpoint stopped."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    corpus = write_corpus(tmp_path / "corpus")
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    settings = {"data.path": corpus, "model.block_size": 16, "trainer.save_every": 2}
+    _train(RECIPES[1], straight, **settings)
+    # The same run, cut off after its step-2 checkpoint.
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step-4")
+    shutil.rmtree(resumed / "final")
+    assert read_config(resumed / "model")["data_module"] == "chorales"
+    assert main(["train", str(resumed), "--resume"]) == 0
+    a = load_file(straight / "final" / "model.safetensors")
+    b = load_file(resumed / "final" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
