@@ -62,6 +62,7 @@ TASKS = Registry(
     "task",
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
+        "seq2seq": "seqkit.trainer.translation:TranslationTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -72,6 +73,8 @@ MODEL_BUILDERS = Registry(
         "gpt": "seqkit.models.gpt:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
+        "rnn-seq2seq": "seqkit.models.seq2seq:RNNSeq2SeqBuilder",
+        "transformer": "seqkit.models.transformer:TransformerBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -80,6 +83,7 @@ DATA_MODULES = Registry(
     "data.module",
     {
         "text": "seqkit.data.lm:TextCorpus",
+        "sentence-pairs": "seqkit.data.seq2seq:SentencePairs",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -100,4 +104,7 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-lm": Shorthand("causal-lm", "recurrent", {"cell": "rnn"}),
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
+    # A recipe that names model.architecture under task seq2seq is already written out.
+    "seq2seq": Shorthand("seq2seq", "rnn-seq2seq"),
+    "transformer": Shorthand("seq2seq", "transformer"),
 }
