@@ -686,14 +686,14 @@ class SentencePairs(DataModule):
         """Every pair of a ``source<TAB>reference`` file, or of a source and a reference file
         (``(source, reference)``)."""
         if isinstance(path, tuple):
-            pairs = read_parallel_files(*path)
+            pairs, where = read_parallel_files(*path), path[0]
         else:
-            pairs = read_pair_file(path)
-        return Prepared(
-            train_data=None,
-            eval_data=self._dataset(tokenizer, pairs),
-            collate_fn=collate_translation,
-        )
+            pairs, where = read_pair_file(path), path
+        examples = self._dataset(tokenizer, pairs)
+        if len(examples) == 0:
+            empty = "source line" if all(not s.strip() for s, _ in pairs) else "pair has a side that"
+            raise UserError(f"no sentence pairs to evaluate in {where} (every {empty} is empty)")
+        return Prepared(train_data=None, eval_data=examples, collate_fn=collate_translation)
 
     def vocabulary(self, tokenizer: TranslationTokenizer) -> str:
         sizes = f"{tokenizer.source.vocab_size} / {tokenizer.target.vocab_size}"

@@ -179,7 +179,8 @@ def score_translations(
     batch_size: int = 64,
 ) -> dict[str, float]:
     """sacreBLEU BLEU, chrF and lowercased BLEU of the model's translations of ``pairs``'
-    sources against their references; prints each score with its signature (to stderr).
+    sources against their references; prints each score with its signature, and notes on
+    what was skipped, unknown or truncated on stderr.
 
     Pairs whose source is empty are skipped and counted; an empty reference is scored as it is.
     """
@@ -208,7 +209,7 @@ def score_translations(
     scores = {name: metric.corpus_score(hypotheses, references) for name, metric in metrics.items()}
     print(f"{len(kept)} sentences, beam size {beam_size}", file=sys.stderr)
     for name, metric in metrics.items():
-        print(f"{scores[name]}  signature: {metric.get_signature()}", file=sys.stderr)
+        print(f"{scores[name]}  signature: {metric.get_signature()}")
     if len(kept) < len(pairs):
         print(
             f"note: {len(pairs) - len(kept)} pair(s) with an empty source line were skipped",
@@ -218,6 +219,13 @@ def score_translations(
     if empty_references:
         print(
             f"note: {empty_references} reference line(s) are empty; they are scored as they are",
+            file=sys.stderr,
+        )
+    if counts.get("unknown") or counts.get("truncated"):
+        print(
+            f"source words outside the vocabulary (mapped to <unk>): {counts.get('unknown', 0)}; "
+            f"sentences truncated to {model.config.max_source_length} tokens: "
+            f"{counts.get('truncated', 0)}",
             file=sys.stderr,
         )
     return {

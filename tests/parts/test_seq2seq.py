@@ -154,7 +154,7 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     assert set(metrics) >= {"eval/loss", "eval/bleu", "eval/chrf", "eval/bleu_lowercase"}
     assert 0 <= metrics["eval/bleu"] <= 100 and metrics["eval/sentences"] == 2
     assert metrics["eval/beam_size"] == 2
-    printed = capsys.readouterr().err
+    printed = capsys.readouterr().out
     assert "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:" in printed
     assert "chrF2" in printed
     # The saved beam width when the command sets none.

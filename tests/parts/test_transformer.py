@@ -66,7 +66,7 @@ def test_train_evaluate_and_mismatched_vocabularies(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run / "final")]) == 0
     out = capsys.readouterr()
-    assert "eval/bleu:" in out.out and "eval/chrf:" in out.out and "signature:" in out.err
+    assert "eval/bleu:" in out.out and "eval/chrf:" in out.out and "signature:" in out.out
 
     plot = tmp_path / "attention.png"
     code = main(["translate", str(run / "final"), "--text", "la kato granda la fiso vidas .",
