@@ -65,8 +65,10 @@ def _data_files(args: argparse.Namespace, loaded) -> str | tuple[str, str] | Non
     if args.data is not None:
         raise UserError("give --data FILE or --source with --reference, not both")
     if not getattr(loaded.data_class, "paired_files", False):
-        raise UserError(f"--source/--reference are for translation models; {args.model} holds a "
-                        f"{loaded.task_name} model (use --data FILE)")
+        raise UserError(
+            f"--source/--reference are for translation models; {args.model} holds a "
+            f"{loaded.task_name} model (use --data FILE)"
+        )
     for option, value in (("--source", args.source), ("--reference", args.reference)):
         check_path(option, value)
     return args.source, args.reference

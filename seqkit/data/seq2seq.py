@@ -486,7 +486,6 @@ MAX_GENERATED_PAIRS = 10**6
 """Most pairs of the generated corpus (they are all made in memory before training)."""
 
 
-
 @dataclass
 class PairsSection(DataSection):
     """The ``data`` section of a translation recipe: a parallel corpus.
@@ -583,9 +582,8 @@ class SentencePairs(DataModule):
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
         # A model scored without its run (seqkit evaluate --data) has no data section of ours.
-        self.data: PairsSection = recipe.data if isinstance(recipe.data, PairsSection) else (
-            PairsSection()
-        )
+        data = recipe.data
+        self.data: PairsSection = data if isinstance(data, PairsSection) else PairsSection()
         self._pairs: tuple[list[Pair], list[Pair]] | None = None
 
     @property
@@ -691,7 +689,8 @@ class SentencePairs(DataModule):
             pairs, where = read_pair_file(path), path
         examples = self._dataset(tokenizer, pairs)
         if len(examples) == 0:
-            empty = "source line" if all(not s.strip() for s, _ in pairs) else "pair has a side that"
+            sources_empty = all(not s.strip() for s, _ in pairs)
+            empty = "source line" if sources_empty else "pair has a side that"
             raise UserError(f"no sentence pairs to evaluate in {where} (every {empty} is empty)")
         return Prepared(train_data=None, eval_data=examples, collate_fn=collate_translation)
 

@@ -159,9 +159,10 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     assert "chrF2" in printed
     # The saved beam width when the command sets none.
     options = SimpleNamespace(model=str(folder), beam_size=None, batch_size=None)
-    assert compose.evaluate(loaded, (str(source), str(reference)), None, options)[
-        "eval/beam_size"
-    ] == 3
+    assert (
+        compose.evaluate(loaded, (str(source), str(reference)), None, options)["eval/beam_size"]
+        == 3
+    )
 
     with pytest.raises(UserError, match="--data FILE"):
         compose.evaluate(loaded, None, None, options)  # no run: no validation data

@@ -101,10 +101,11 @@ def test_shared_embeddings_build_one_joint_vocabulary():
     batch = job.collate_fn([job.train_data[i] for i in range(4)])
     assert torch.isfinite(job.task.training_step(job.task.models, batch, "model"))
     assert "reference:" in job.sample()
+    sizes = {"source_vocab_size": 10, "target_vocab_size": 11}
+    facts = {**sizes, "max_source_length": 8, "max_target_length": 8}
+    facts |= {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
     with pytest.raises(UserError, match="one joint vocabulary"):
-        TransformerBuilder(share_embeddings=True).config("seq2seq", {
-            "source_vocab_size": 10, "target_vocab_size": 11, "max_source_length": 8,
-            "max_target_length": 8, "pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3})  # fmt: skip
+        TransformerBuilder(share_embeddings=True).config("seq2seq", facts)
 
 
 def test_joint_bpe_vocabulary_trains_translates_and_reloads(tmp_path, capsys):
