@@ -317,11 +317,27 @@ def load_init_from(
 HOW_TO_LOAD = """\
 import {module}  # registers the {model_type} model type with the Auto classes
 from transformers import {auto_class}
-from seqkit.data import load_tokenizer
+from {tokenizer_module} import {tokenizer_import}
 
 model = {auto_class}.from_pretrained("PATH")
-tokenizer = load_tokenizer("PATH")
+tokenizer = {tokenizer_call}("PATH")
 """
+
+
+def _tokenizer_loader(data: DataModule) -> dict[str, str]:
+    """The import and the call of the data module's ``load_tokenizer``, for the card: a
+    function (``load_tokenizer``) or a class method (``TranslationTokenizer.from_pretrained``)."""
+    loader = data.load_tokenizer
+    name = loader.__qualname__
+    if name == "load_tokenizer" and loader.__module__ == "seqkit.data.tokenizer_folder":
+        module = "seqkit.data"  # the public name
+    else:
+        module = loader.__module__
+    return {
+        "tokenizer_module": module,
+        "tokenizer_import": name.split(".")[0],
+        "tokenizer_call": name,
+    }
 
 
 def generation_config(task: str, builder: ModelBuilder | None, config: Any) -> Any:
@@ -389,7 +405,9 @@ def write_model_folder(
             module=type(model).__module__,
             model_type=model.config.model_type,
             auto_class=task_class.auto_class,
-        ),
+            **_tokenizer_loader(parts.data),
+        )
+        + getattr(task_class, "how_to_use", ""),
     )
 
 

@@ -252,6 +252,13 @@ class TranslationTask(SupervisedTask):
     generation_defaults: ClassVar[dict[str, Any] | None] = None
     """None: the decoding defaults are the model section's (``beam_size``...), which the model
     builder's ``generation_settings`` writes."""
+    how_to_use = """
+from seqkit.trainer.translation import translate_texts
+
+print(translate_texts(model, tokenizer, ["Ein Hund läuft im Schnee."], beam_size=5))
+# or, from the command line: seqkit translate PATH --text "Ein Hund läuft im Schnee." --beam-size 5
+"""
+    """Lines the model card adds to its loading code."""
 
     @classmethod
     def for_model(cls, model: nn.Module, facts: Mapping[str, Any]) -> TranslationTask:

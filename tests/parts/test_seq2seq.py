@@ -4,6 +4,7 @@ is translated, evaluated and exported after its data folder is gone."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -129,7 +130,12 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     assert loaded.task_name == "seq2seq"
     model, tokenizer = loaded.model, loaded.tokenizer
     assert decoding_defaults(folder) == {"beam_size": 3, "length_penalty": 1.0}
-    assert "pipeline_tag: translation" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "pipeline_tag: translation" in card
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1).replace("PATH", str(folder))
+    namespace: dict = {}
+    exec(code, namespace)  # the card's own loading and translating code runs
+    assert type(namespace["model"]) is type(loaded.model)
     sentences = [s for s, _ in load_pairs(recipe.data)[1]][:3]
     greedy = translate_texts(model, tokenizer, sentences, beam_size=1, batch_size=2)
     assert len(greedy) == 3 and all(isinstance(t, str) for t in greedy)
