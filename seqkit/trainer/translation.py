@@ -293,6 +293,15 @@ print(translate_texts(model, tokenizer, ["Ein Hund läuft im Schnee."], beam_siz
         )
 
     @classmethod
+    def generate_command(cls, loaded: Any, args: Any) -> int:
+        """``seqkit generate`` continues a prompt; a translation model answers ``seqkit
+        translate`` instead."""
+        raise UserError(
+            f"{args.model} holds a translation model, which translates rather than continues a "
+            f'prompt: use seqkit translate {args.model} --text "..."'
+        )
+
+    @classmethod
     def closing_sample(
         cls, model: nn.Module, tokenizer: Any, examples: Any, generation: Mapping[str, Any]
     ) -> str:

@@ -239,3 +239,16 @@ def test_bahdanau_learns_the_reordering_of_the_generated_language(tmp_path):
     )
     bleu = sacrebleu.corpus_bleu(hypotheses, [[t for _, t in val[:100]]]).score
     assert bleu > 60, bleu
+
+
+def test_init_from_starts_from_a_trained_translator_and_refuses_another_size(tmp_path):
+    job = compose.build_job(tiny_recipe(), tmp_path / "first")
+    job.save_final(tmp_path / "final", {}, tmp_path)
+    tuned = compose.build_job(tiny_recipe(f"model.init_from={tmp_path / 'final'}"), tmp_path)
+    for name, value in job.task.model.state_dict().items():
+        assert torch.equal(value, tuned.task.model.state_dict()[name]), name
+    with pytest.raises(UserError, match=r"model\.embedding_dim 16 vs 8"):
+        compose.build_job(
+            tiny_recipe(f"model.init_from={tmp_path / 'final'}", "model.embedding_dim=16"),
+            tmp_path,
+        )
