@@ -77,10 +77,16 @@ def _stop(recipe, section):
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build`` replaced by one that raises :class:`Accepted`."""
+    """Every family's ``build``, and the composition of a recipe's parts, replaced by one that
+    raises :class:`Accepted`."""
+    from seqkit.parts import compose
+
     with contextlib.ExitStack() as stack:
         for name in set(FAMILY_MODULES.values()):
             stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
+        stack.enter_context(
+            mock.patch.object(compose, "build_job", lambda *args, **kwargs: _stop(None, None))
+        )
         yield
 
 

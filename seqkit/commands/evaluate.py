@@ -39,7 +39,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         check_path("--data", args.data)
     loaded = open_trained(args.model)
     if loaded is not None:
-        metrics = evaluate(loaded, args.data, args.batch_size, args)
+        metrics = evaluate(loaded, _data_files(args, loaded), args.batch_size, args)
     else:
         if args.data is not None:
             raise UserError(f"--data is not supported yet for {args.model}'s model family")
@@ -55,6 +55,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_files(args: argparse.Namespace, loaded) -> str | tuple[str, str] | None:
+    """``--data FILE``, or ``(source, reference)`` from ``--source`` and ``--reference`` for
+    a data module that reads such a pair of files."""
+    if args.source is None and args.reference is None:
+        return args.data
+    if (args.source is None) != (args.reference is None):
+        raise UserError("--source and --reference go together (one sentence a line each)")
+    if args.data is not None:
+        raise UserError("give --data FILE or --source with --reference, not both")
+    if not getattr(loaded.data_class, "paired_files", False):
+        raise UserError(
+            f"--source/--reference are for translation models; {args.model} holds a "
+            f"{loaded.task_name} model (use --data FILE)"
+        )
+    for option, value in (("--source", args.source), ("--reference", args.reference)):
+        check_path(option, value)
+    return args.source, args.reference
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("evaluate", help="measure a trained model")
     parser.add_argument("model", metavar="RUN_OR_MODEL_DIR")
@@ -68,7 +87,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     family = parser.add_argument_group("family-specific options")
-    family.add_argument("--source", help="translation: source sentences, one a line")
+    family.add_argument(
+        "--source",
+        help="translation: source sentences, one a line (with --reference; or --data FILE of "
+        "source<TAB>reference lines)",
+    )
     family.add_argument("--reference", help="translation: reference translations, one a line")
     family.add_argument("--beam-size", type=int, default=None, help="translation: beam width")
     family.add_argument(

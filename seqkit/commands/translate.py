@@ -4,11 +4,11 @@
 matrix, source words across, generated words down); ``--input FILE`` translates a file line by
 line, in batches, to standard output or ``--output FILE``. ``--beam-size`` 1 is greedy.
 
-A family supports this command by defining ``translate_batch(model, tokenizer, texts,
-beam_size, length_penalty, max_length) -> (translations, DecodeOutput, source_ids, counts)``
-(``counts``: ``unknown`` source words and ``truncated`` sentences) and
-``attention_labels(tokenizer, source_ids, target_ids) -> (source_words, target_words)``.
-Nothing a user already has is overwritten unless ``--overwrite`` says so.
+The model is read through the parts (:func:`seqkit.parts.compose.open_trained`): a model
+folder, a run, or a checkpoint ``RUN/checkpoints/step-N`` (with the run's ``model/``, so the
+corpus is never read). Any model of the ``seq2seq`` task translates
+(:mod:`seqkit.trainer.translation`); the beam defaults are the ``generation_config.json``
+beside it. Nothing a user already has is overwritten unless ``--overwrite`` says so.
 """
 
 from __future__ import annotations
@@ -76,7 +76,15 @@ def plot_attention(weights, source_words, target_words, path: Path) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from seqkit.families import family_for_model
+    from seqkit.parts.compose import open_trained
+    from seqkit.parts.registry import TASKS
+    from seqkit.trainer.translation import (
+        TranslationTask,
+        attention_labels,
+        decoding_defaults,
+        model_folder_of,
+        translate_batch,
+    )
 
     if (args.text is None) == (args.input is None):
         raise UserError("give exactly one of --text TEXT or --input FILE")
@@ -96,22 +104,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
         if value:
             check_new_file(value, overwrite=args.overwrite, option=option)
 
-    folder = resolve_model_dir(args.model)
-    family = family_for_model(folder)
-    if not hasattr(family, "translate_batch"):
+    loaded = open_trained(args.model)
+    if loaded is None or not issubclass(TASKS.get(loaded.task_name), TranslationTask):
+        folder = resolve_model_dir(args.model)
         raise UserError(f"{folder} holds a model that does not translate (not an encoder–decoder)")
-    model, tokenizer = family.load_pretrained(folder)
-    defaults = family.decoding_defaults(folder) if hasattr(family, "decoding_defaults") else {}
-    beam_size = args.beam_size or defaults.get("beam_size", 1)
+    folder = model_folder_of(args.model)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    defaults = decoding_defaults(folder)
+    beam_size = args.beam_size or defaults["beam_size"]
     length_penalty = (
-        args.length_penalty
-        if args.length_penalty is not None
-        else defaults.get("length_penalty", 1.0)
+        args.length_penalty if args.length_penalty is not None else defaults["length_penalty"]
     )
     max_source_length = getattr(model.config, "max_source_length", None)
 
     if args.text is not None:
-        translations, output, source_ids, counts = family.translate_batch(
+        translations, output, source_ids, counts = translate_batch(
             model, tokenizer, [args.text], beam_size, length_penalty, args.max_length
         )
         _report(counts, max_source_length)
@@ -119,7 +126,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         if args.plot_attention:
             if output.attentions is None:
                 raise UserError(f"{folder}'s model has no attention (attention: none) to plot")
-            source_words, target_words = family.attention_labels(
+            source_words, target_words = attention_labels(
                 tokenizer, source_ids[0].tolist(), output.sequences[0].tolist()
             )
             plot_attention(
@@ -135,7 +142,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     counts_total: dict[str, int] = {}
     for start in range(0, len(wanted), args.batch_size):
         chunk = wanted[start : start + args.batch_size]
-        translations, _, _, counts = family.translate_batch(
+        translations, _, _, counts = translate_batch(
             model, tokenizer, [lines[i] for i in chunk], beam_size, length_penalty, args.max_length
         )
         for i, translation in zip(chunk, translations, strict=True):

@@ -35,8 +35,11 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from seqkit.checks import MAX_POSITIONS, MAX_VOCAB, check_choice, check_ranges, count
 from seqkit.data.bpe import BPETokenizer
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
+from seqkit.recipes import DataSection, Recipe
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -369,6 +372,8 @@ class TranslationDataset(Dataset):
         max_source_length: int,
         max_target_length: int,
     ) -> None:
+        self.pairs = list(pairs)
+        """The pairs as text, all of them (BLEU scores translations of these)."""
         self.examples: list[tuple[list[int], list[int]]] = []
         self.unknown = self.truncated = self.skipped = 0
         for source_text, target_text in pairs:
@@ -449,3 +454,251 @@ def encode_sources(
         input_ids[i, : len(ids)] = torch.tensor(ids)
         mask[i, : len(ids)] = 1
     return input_ids, mask, {"unknown": unknown, "truncated": truncated}
+
+
+def read_pair_file(path: Path) -> list[Pair]:
+    """Pairs from a file of ``source<TAB>reference`` lines (further columns, such as the
+    attribution of Tatoeba exports, are ignored)."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    pairs = []
+    for number, line in enumerate(lines, start=1):
+        columns = line.split("\t")
+        if len(columns) < 2:
+            raise UserError(
+                f"{path} line {number} has no tab; a pair file holds one source<TAB>reference "
+                "pair a line (or give --source and --reference files)"
+            )
+        pairs.append((columns[0], columns[1]))
+    if not pairs:
+        raise UserError(f"{path} holds no sentence pairs")
+    return pairs
+
+
+# ----------------------------------------------------------------------------- data module
+
+GENERATED = "generated"
+MAX_GENERATED_PAIRS = 10**6
+"""Most pairs of the generated corpus (they are all made in memory before training)."""
+
+
+@dataclass
+class PairsSection(DataSection):
+    """The ``data`` section of a translation recipe: a parallel corpus.
+
+    ``path`` is a folder with ``train.SRC``/``train.TGT`` and ``val.SRC``/``val.TGT``; ``hub``
+    a Hub data set with one column per language; ``embedded: generated`` the toy language pair.
+    """
+
+    source_lang: str = "de"
+    """Source language: file suffix (train.de) or Hub column."""
+    target_lang: str = "en"
+    """Target language."""
+    hub_val_split: str = "validation"
+    """Split of the Hub data set used for validation."""
+    tokenizer: str = "word"
+    """word (words seen min_freq times, others <unk>) or bpe (byte-level BPE of vocab_size
+    tokens, never unknown; one joint vocabulary when the model shares its embeddings)."""
+    min_freq: int = 2
+    """Word vocabularies: words seen fewer times in the training side become <unk>."""
+    vocab_size: int = 8000
+    """BPE vocabularies: tokens per vocabulary (256 bytes, 4 specials and the merges)."""
+    lowercase: bool = False
+    """Lowercase both sides before building the vocabularies."""
+    max_source_length: int = 64
+    """Longer source sentences are truncated (counted in the summary)."""
+    max_target_length: int = 64
+    """Longer target sentences are truncated, eos included."""
+    generated_pairs: int = 4000
+    """Sentence pairs of the generated corpus (embedded: generated); val_fraction of them are
+    held out."""
+    max_train_pairs: int | None = None
+    """Use only the first N training pairs (quick experiments)."""
+    bucket_by_length: bool = True
+    """Batch pairs of similar length together (shuffled pools sorted by length), so batches
+    pad little; false draws every batch at random."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("data.tokenizer", self.tokenizer, VOCAB_KINDS)
+        check_ranges(
+            "data",
+            self,
+            {
+                "min_freq": count(1, None),
+                "vocab_size": count(1, MAX_VOCAB),
+                "max_source_length": count(1, MAX_POSITIONS),
+                "max_target_length": count(2, MAX_POSITIONS),  # one token and eos
+                "generated_pairs": count(1, MAX_GENERATED_PAIRS),
+                "max_train_pairs": count(1, None),
+            },
+        )
+
+
+def load_pairs(data: PairsSection, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    """``(train, validation)`` sentence pairs from whichever source the data section names."""
+    if data.path:
+        train, val = read_parallel_folder(Path(data.path), data.source_lang, data.target_lang)
+    elif data.hub:
+        train = read_hub_pairs(data.hub, data.hub_split, data.source_lang, data.target_lang)
+        val = read_hub_pairs(data.hub, data.hub_val_split, data.source_lang, data.target_lang)
+    elif data.embedded == GENERATED:
+        pairs = generated_pairs(data.generated_pairs, seed=seed)
+        held_out = int(len(pairs) * data.val_fraction)
+        train, val = pairs[: len(pairs) - held_out], pairs[len(pairs) - held_out :]
+    else:
+        raise UserError(
+            "a translation recipe needs data.path (a folder of parallel files), data.hub, or "
+            f"data.embedded: {GENERATED}"
+            + (f" (got data.embedded: {data.embedded!r})" if data.embedded else "")
+        )
+    if data.max_train_pairs is not None:
+        train = train[: data.max_train_pairs]
+    if not train:
+        raise UserError("the parallel corpus has no training pairs")
+    return train, val
+
+
+class SentencePairs(DataModule):
+    """The ``sentence-pairs`` data module: a parallel corpus, its vocabularies, and batches of
+    pairs of similar length.
+
+    Vocabularies (:class:`TranslationTokenizer`, saved as ``translation_vocab.json``) are built
+    on the training side: one per language, or one joint vocabulary of both when the recipe's
+    ``model.share_embeddings`` asks for one embedding matrix (Vaswani et al. 2017, section 3.4).
+    Pairs are truncated to ``data.max_source_length``/``max_target_length``; with
+    ``data.bucket_by_length`` the Trainer batches pairs of similar length (less padding).
+    """
+
+    Section = PairsSection
+    load_tokenizer = staticmethod(TranslationTokenizer.from_pretrained)
+    paired_files = True
+    """``seqkit evaluate --source FILE --reference FILE`` gives :meth:`scoring_data` the two."""
+
+    def __init__(self, recipe: Recipe):
+        super().__init__(recipe)
+        # A model scored without its run (seqkit evaluate --data) has no data section of ours.
+        data = recipe.data
+        self.data: PairsSection = data if isinstance(data, PairsSection) else PairsSection()
+        self._pairs: tuple[list[Pair], list[Pair]] | None = None
+
+    @property
+    def pairs(self) -> tuple[list[Pair], list[Pair]]:
+        """``(train, validation)`` pairs, read once."""
+        if self._pairs is None:
+            self._pairs = load_pairs(self.data, seed=self.recipe.trainer.seed)
+        return self._pairs
+
+    def _joint(self) -> bool:
+        # The model section decides whether source and target share one embedding, and so
+        # one vocabulary; the data module only builds it.
+        model = self.recipe.model if isinstance(self.recipe.model, dict) else {}
+        return model.get("share_embeddings") is True
+
+    def tokenizer(self, init_from: Path | None) -> TranslationTokenizer:
+        if init_from is not None:
+            return TranslationTokenizer.from_pretrained(init_from)
+        data = self.data
+        train, _ = self.pairs
+        sources, targets = [s for s, _ in train], [t for _, t in train]
+        options = dict(
+            kind=data.tokenizer,
+            min_freq=data.min_freq,
+            vocab_size=data.vocab_size,
+            lowercase=data.lowercase,
+        )
+        if self._joint():
+            joint = build_vocab(sources + targets, **options)  # one vocabulary, both languages
+            return TranslationTokenizer(joint, joint, data.source_lang, data.target_lang)
+        return TranslationTokenizer(
+            build_vocab(sources, **options),
+            build_vocab(targets, **options),
+            data.source_lang,
+            data.target_lang,
+        )
+
+    def facts(self, tokenizer: TranslationTokenizer) -> dict:
+        return {
+            "source_vocab_size": tokenizer.source.vocab_size,
+            "target_vocab_size": tokenizer.target.vocab_size,
+            "pad_token_id": PAD_ID,
+            "bos_token_id": BOS_ID,
+            "eos_token_id": EOS_ID,
+            "max_source_length": self.data.max_source_length,
+            "max_target_length": self.data.max_target_length,
+        }
+
+    @staticmethod
+    def check_model(tokenizer: TranslationTokenizer, config: object, folder: Path) -> None:
+        """Refuse vocabularies that do not fit the model's embeddings (a wrong translation
+        otherwise, or an index past the embedding)."""
+        from seqkit.folders import check_vocabulary
+
+        for side, vocab in (("source", tokenizer.source), ("target", tokenizer.target)):
+            size = getattr(config, f"{side}_vocab_size", None)
+            check_vocabulary(folder, vocab.vocab_size, size, side)
+        if getattr(config, "share_embeddings", False) and (
+            tokenizer.source.to_dict() != tokenizer.target.to_dict()
+        ):
+            raise UserError(
+                f"{folder}: the model shares one embedding between source and target, but the "
+                "folder's source and target vocabularies differ"
+            )
+
+    def _dataset(self, tokenizer: TranslationTokenizer, pairs: list[Pair]) -> TranslationDataset:
+        lengths = (self.data.max_source_length, self.data.max_target_length)
+        return TranslationDataset(pairs, tokenizer, *lengths)
+
+    def prepare(self, tokenizer: TranslationTokenizer, window: int, most: int | None) -> Prepared:
+        train_pairs, val_pairs = self.pairs
+        train_data = self._dataset(tokenizer, train_pairs)
+        eval_data = self._dataset(tokenizer, val_pairs) if val_pairs else None
+        if len(train_data) == 0:
+            raise UserError("every training pair has an empty side; nothing to train on")
+        summary: dict = {
+            "pairs (train / validation)": f"{len(train_data)} / {len(eval_data or [])}",
+            "unknown words (train)": train_data.unknown,
+            "truncated pairs (train)": train_data.truncated,
+        }
+        if train_data.skipped:
+            summary["skipped pairs with an empty side (train)"] = train_data.skipped
+        return Prepared(
+            train_data=train_data,
+            eval_data=eval_data,
+            collate_fn=collate_translation,
+            train_lengths=example_lengths(train_data) if self.data.bucket_by_length else None,
+            summary=summary,
+        )
+
+    def scoring_data(
+        self,
+        tokenizer: TranslationTokenizer,
+        window: int,
+        most: int | None,
+        path: Path | tuple[Path, Path],
+    ) -> Prepared:
+        """Every pair of a ``source<TAB>reference`` file, or of a source and a reference file
+        (``(source, reference)``)."""
+        if isinstance(path, tuple):
+            pairs, where = read_parallel_files(*path), path[0]
+        else:
+            pairs, where = read_pair_file(path), path
+        examples = self._dataset(tokenizer, pairs)
+        if len(examples) == 0:
+            sources_empty = all(not s.strip() for s, _ in pairs)
+            empty = "source line" if sources_empty else "pair has a side that"
+            raise UserError(f"no sentence pairs to evaluate in {where} (every {empty} is empty)")
+        return Prepared(train_data=None, eval_data=examples, collate_fn=collate_translation)
+
+    def vocabulary(self, tokenizer: TranslationTokenizer) -> str:
+        sizes = f"{tokenizer.source.vocab_size} / {tokenizer.target.vocab_size}"
+        joint = tokenizer.source is tokenizer.target
+        return f"{sizes} (source / target{', joint' if joint else ''}; {self.data.tokenizer})"
+
+    def card_tags(self, tokenizer: TranslationTokenizer) -> list[str]:
+        kind = "bpe" if isinstance(tokenizer.source, SubwordVocab) else "word-level"
+        return ["translation", kind]

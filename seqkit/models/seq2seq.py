@@ -34,7 +34,7 @@ Decoding goes through :func:`seqkit.generation.greedy_search` / ``beam_search`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,17 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
+from seqkit.errors import UserError
 from seqkit.generation import DecodeOutput, beam_search, greedy_search
+from seqkit.parts.base import ModelBuilder
 
 ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
 
@@ -414,3 +424,95 @@ class Seq2SeqModel(PreTrainedModel):
             )
         finally:
             self.train(was_training)
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+@dataclass
+class RNNSeq2SeqBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a recurrent encoder–decoder
+    (``model.architecture: rnn-seq2seq``; the old ``task: seq2seq``)."""
+
+    attention: str = "bahdanau"
+    """none (Cho et al. 2014), bahdanau (additive), luong-dot or luong-general."""
+    embedding_dim: int = 256
+    """Width of the word embeddings."""
+    hidden_size: int = 512
+    """Decoder GRU width; the bidirectional encoder has hidden_size / 2 per direction."""
+    num_layers: int = 1
+    """GRU layers in the encoder and in the decoder."""
+    dropout: float = 0.3
+    """Dropout on embeddings, between layers and before the output layer."""
+    teacher_forcing_ratio: float = 1.0
+    """Probability of feeding the reference token while training (below 1 is slower)."""
+    beam_size: int = 1
+    """Default beam width of translate and evaluate (1 = greedy)."""
+    length_penalty: float = 1.0
+    """Beam search ranks by log-prob / length ** length_penalty."""
+    max_length: int = 64
+    """Most tokens generated per sentence."""
+
+    heads: ClassVar[dict[str, type]] = {"seq2seq": Seq2SeqModel}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "attention": "attention",
+        "embedding_dim": "embedding_dim",
+        "hidden_size": "hidden_size",
+        "num_layers": "num_layers",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("seq2seq", "gru")
+
+    def __post_init__(self) -> None:
+        from seqkit.trainer.translation import check_decoding
+
+        check_choice("model.attention", self.attention, ATTENTION_KINDS)
+        check_ranges(
+            "model",
+            self,
+            {
+                "embedding_dim": count(1, MAX_WIDTH),
+                "hidden_size": count(2, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+                "teacher_forcing_ratio": probability(high_open=False),
+            },
+        )
+        if self.hidden_size % 2:  # the bidirectional encoder gives each direction half
+            raise UserError(f"model.hidden_size must be even, got {self.hidden_size}")
+        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
+
+    def config(self, task: str, facts: dict[str, Any]) -> Seq2SeqConfig:
+        return Seq2SeqConfig(
+            source_vocab_size=facts["source_vocab_size"],
+            target_vocab_size=facts["target_vocab_size"],
+            embedding_dim=self.embedding_dim,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            attention=self.attention,
+            teacher_forcing_ratio=self.teacher_forcing_ratio,
+            max_length=self.max_length,
+            max_source_length=facts["max_source_length"],
+            pad_token_id=facts["pad_token_id"],
+            bos_token_id=facts["bos_token_id"],
+            eos_token_id=facts["eos_token_id"],
+            decoder_start_token_id=facts["bos_token_id"],
+        )
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        """The longest source; a recurrent model takes any length."""
+        return config.max_source_length, None
+
+    def generation_settings(self, config: Any) -> dict[str, Any]:
+        return {
+            "num_beams": self.beam_size,
+            "length_penalty": self.length_penalty,
+            "max_length": self.max_length,
+            "bos_token_id": config.bos_token_id,
+            "eos_token_id": config.eos_token_id,
+            "pad_token_id": config.pad_token_id,
+            "decoder_start_token_id": config.decoder_start_token_id,
+        }
+
+    def card_tags(self) -> list[str]:
+        return [*self.tags, f"attention-{self.attention}"]

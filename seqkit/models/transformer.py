@@ -27,7 +27,8 @@ Shape legend: B batch, S source positions, T target positions, C = d_model, V vo
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +37,10 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import Seq2SeqLMOutput
 
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_ranges, count, probability
+from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
+from seqkit.parts.base import ModelBuilder
 
 LayerCache = tuple[KeyValue, KeyValue]
 """One decoder layer's cache: (self-attention keys/values so far, the memory's keys/values)."""
@@ -242,8 +246,11 @@ class TransformerConfig(PretrainedConfig):
         "hidden_size": "d_model",
         "num_attention_heads": "n_head",
         "num_hidden_layers": "num_encoder_layers",
-        # The name seqkit's translation helpers read for the longest source sentence.
+        # The names seqkit's translation helpers read for the longest source sentence and the
+        # vocabularies (the recurrent encoder–decoder's config fields).
         "max_source_length": "max_position_embeddings",
+        "source_vocab_size": "src_vocab_size",
+        "target_vocab_size": "tgt_vocab_size",
     }
 
     src_vocab_size: int = 8000
@@ -572,3 +579,133 @@ class TransformerForSeq2Seq(PreTrainedModel):
             length_penalty=length_penalty,
             **common,
         )
+
+
+# ----------------------------------------------------------------------------- builder
+
+
+@dataclass
+class TransformerBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains an encoder–decoder Transformer
+    (``model.architecture: transformer``; defaults: a small model for CPU)."""
+
+    d_model: int = 256
+    """Width of every layer."""
+    n_head: int = 8
+    """Attention heads; must divide d_model."""
+    num_encoder_layers: int = 3
+    """Encoder layers."""
+    num_decoder_layers: int = 3
+    """Decoder layers."""
+    d_ff: int = 512
+    """Feed-forward hidden width."""
+    dropout: float = 0.1
+    """Dropout on embeddings and sub-layer outputs."""
+    attention_dropout: float = 0.0
+    """Dropout on attention probabilities."""
+    position_encoding: str = "sinusoidal"
+    """sinusoidal (the paper) or learned."""
+    norm_position: str = "post"
+    """post (the paper) or pre (LayerNorm before each sub-layer; easier to train deep)."""
+    share_embeddings: bool = False
+    """One joint vocabulary (the data module builds it) and one source/target/output embedding."""
+    label_smoothing: float = 0.1
+    """ε_ls of the training loss."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the formula written out)."""
+    beam_size: int = 1
+    """Default beam width of translate and evaluate (1 = greedy)."""
+    length_penalty: float = 1.0
+    """Beam search ranks by log-prob / length ** length_penalty."""
+    max_length: int = 64
+    """Most tokens generated per sentence."""
+
+    heads: ClassVar[dict[str, type]] = {"seq2seq": TransformerForSeq2Seq}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "d_model": "d_model",
+        "n_head": "n_head",
+        "num_encoder_layers": "num_encoder_layers",
+        "num_decoder_layers": "num_decoder_layers",
+        "d_ff": "d_ff",
+        "share_embeddings": "share_embeddings",
+        "position_encoding": "position_encoding",
+        "norm_position": "norm_position",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("transformer", "encoder-decoder")
+
+    def __post_init__(self) -> None:
+        from seqkit.trainer.translation import check_decoding
+
+        for name, value, valid in (
+            ("position_encoding", self.position_encoding, POSITION_ENCODINGS),
+            ("norm_position", self.norm_position, NORM_POSITIONS),
+            ("attention", self.attention, ATTENTION_PATHS),
+        ):
+            check_choice(f"model.{name}", value, valid)
+        check_ranges(
+            "model",
+            self,
+            {
+                "d_model": count(2, MAX_WIDTH),
+                "n_head": count(1, MAX_DEPTH),
+                "num_encoder_layers": count(1, MAX_DEPTH),
+                "num_decoder_layers": count(1, MAX_DEPTH),
+                "d_ff": count(1, MAX_WIDTH),
+                "dropout": probability(),
+                "attention_dropout": probability(),
+                "label_smoothing": probability(),
+            },
+        )
+        if self.d_model % 2:  # sinusoidal encodings pair a sine with a cosine
+            raise UserError(f"model.d_model must be even, got {self.d_model}")
+        if self.d_model % self.n_head:
+            raise UserError(
+                f"model.d_model ({self.d_model}) must be divisible by model.n_head ({self.n_head})"
+            )
+        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
+
+    def config(self, task: str, facts: dict[str, Any]) -> TransformerConfig:
+        source, target = facts["source_vocab_size"], facts["target_vocab_size"]
+        if self.share_embeddings and source != target:
+            raise UserError(
+                f"model.share_embeddings needs one joint vocabulary, but the tokenizer has "
+                f"{source} source and {target} target tokens"
+            )
+        return TransformerConfig(
+            src_vocab_size=source,
+            tgt_vocab_size=target,
+            share_embeddings=self.share_embeddings,
+            d_model=self.d_model,
+            n_head=self.n_head,
+            num_encoder_layers=self.num_encoder_layers,
+            num_decoder_layers=self.num_decoder_layers,
+            d_ff=self.d_ff,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            # Room for the longest source, and for the longest target the decoder may generate.
+            max_position_embeddings=max(
+                facts["max_source_length"], facts["max_target_length"], self.max_length + 1
+            ),
+            position_encoding=self.position_encoding,
+            norm_position=self.norm_position,
+            label_smoothing=self.label_smoothing,
+            attention=self.attention,
+            pad_token_id=facts["pad_token_id"],
+            bos_token_id=facts["bos_token_id"],
+            eos_token_id=facts["eos_token_id"],
+            decoder_start_token_id=facts["bos_token_id"],
+        )
+
+    def runtime_settings(self) -> dict[str, Any]:
+        return {"attention": self.attention}
+
+    def generation_settings(self, config: Any) -> dict[str, Any]:
+        return {
+            "num_beams": self.beam_size,
+            "length_penalty": self.length_penalty,
+            "max_length": self.max_length,
+            "bos_token_id": config.bos_token_id,
+            "eos_token_id": config.eos_token_id,
+            "pad_token_id": config.pad_token_id,
+            "decoder_start_token_id": config.decoder_start_token_id,
+        }

@@ -55,6 +55,11 @@ class ModelBuilder:
         a model loaded from a folder (``init_from``, a checkpoint) takes them from the recipe."""
         return {}
 
+    def generation_settings(self, config: Any) -> dict[str, Any]:
+        """Decoding defaults the recipe's model section sets (``num_beams``...), written with
+        the task's own into ``generation_config.json`` beside the model."""
+        return {}
+
     def window(self, config: Any) -> tuple[int, int | None]:
         """``(default, most)`` tokens per training example for a model of ``config``: its
         context length, which is also the most it takes (None: no limit)."""

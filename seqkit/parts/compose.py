@@ -55,6 +55,8 @@ def expand_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
     data = raw.get("data") or {}
     if not isinstance(model, dict) or not isinstance(data, dict):
         return raw  # the recipe loader names the mistake
+    if task in TASKS and "architecture" in model:
+        return raw  # a task name that is also a shorthand (seq2seq), written out in full
     renamed: dict[Any, Any] = {}
     written_as: dict[Any, Any] = {}
     for key, value in model.items():
@@ -174,6 +176,7 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     _check_vocabulary(model, tokenizer)
+    _check_model(parts.data, tokenizer, model, saved if resume else init_from_folder(parts))
     data_name = DATA_MODULES.name_of(type(parts.data))
     if data_name != parts.task_class.default_data:
         setattr(model.config, DATA_MODULE_FIELD, data_name)
@@ -193,12 +196,22 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         model.config.save_pretrained(folder)
         if tokenizer is not None:
             tokenizer.save_pretrained(folder)
+        generation = generation_config(parts.task_name, parts.builder, model.config)
+        if generation is not None:
+            generation.save_pretrained(folder)  # a checkpoint's decoding defaults
 
     sample = None
     if parts.task_class.generates_text:
 
         def sample() -> str:
             return parts.data.sample(model, tokenizer)
+
+    elif hasattr(parts.task_class, "closing_sample"):  # e.g. translations of three pairs
+        examples = prepared.eval_data or prepared.train_data
+
+        def sample() -> str:
+            settings = parts.builder.generation_settings(model.config)
+            return parts.task_class.closing_sample(model, tokenizer, examples, settings)
 
     return Job(
         task=task,
@@ -228,6 +241,19 @@ def job_for(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
 
     family = get_family(recipe.task)
     return family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+
+
+def init_from_folder(parts: Parts) -> Path | None:
+    return Path(parts.builder.init_from) if parts.builder.init_from else None
+
+
+def _check_model(data: Any, tokenizer: Any, model: Any, folder: Path | None) -> None:
+    """A data module's own check that ``tokenizer`` fits ``model`` (vocabularies the config
+    does not call ``vocab_size``: a translation model's source and target); ``folder`` is
+    where both were read, for the message."""
+    check = getattr(data, "check_model", None)
+    if check is not None and tokenizer is not None:
+        check(tokenizer, model.config, folder if folder is not None else Path("the run"))
 
 
 def _check_vocabulary(model: Any, tokenizer: Any) -> None:
@@ -319,25 +345,56 @@ def load_init_from(
 HOW_TO_LOAD = """\
 import {module}  # registers the {model_type} model type with the Auto classes
 from transformers import {auto_class}
-from {tokenizer_module} import {tokenizer_loader}
+from {tokenizer_module} import {tokenizer_import}
 
 model = {auto_class}.from_pretrained("PATH")
-tokenizer = {tokenizer_loader}("PATH")
+tokenizer = {tokenizer_call}("PATH")
 """
 
 
-def save_pretrained(model: Any, tokenizer: Any, folder: Path, task: str = "causal-lm") -> None:
-    """Write weights, config, tokenizer and the task's generation defaults as a Hub folder
-    (without a model card: :func:`write_model_folder` adds one)."""
+def _tokenizer_loader(data: DataModule) -> dict[str, str]:
+    """The import and the call of the data module's ``load_tokenizer``, for the card: a
+    function (``load_tokenizer``) or a class method (``TranslationTokenizer.from_pretrained``)."""
+    loader = data.load_tokenizer
+    name = loader.__qualname__
+    module = loader.__module__ if "." in name else _public_module(loader)
+    return {
+        "tokenizer_module": module,
+        "tokenizer_import": name.split(".")[0],
+        "tokenizer_call": name,
+    }
+
+
+def generation_config(task: str, builder: ModelBuilder | None, config: Any) -> Any:
+    """The ``GenerationConfig`` saved beside a model: the task's defaults, then the model
+    section's (a translation recipe's ``beam_size``); None when neither has any."""
+    settings = dict(TASKS.get(task).generation_defaults or {})
+    if builder is not None:
+        settings.update(builder.generation_settings(config))
+    if not settings:
+        return None
+    from transformers import GenerationConfig
+
+    return GenerationConfig(**settings)
+
+
+def save_pretrained(
+    model: Any,
+    tokenizer: Any,
+    folder: Path,
+    task: str = "causal-lm",
+    builder: ModelBuilder | None = None,
+) -> None:
+    """Write weights, config, tokenizer and the generation defaults of the task and of the
+    ``builder``'s settings as a Hub folder (without a model card: :func:`write_model_folder`
+    adds one)."""
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     if tokenizer is not None:
         tokenizer.save_pretrained(folder)
-    defaults = TASKS.get(task).generation_defaults
-    if defaults:
-        from transformers import GenerationConfig
-
-        GenerationConfig(**defaults).save_pretrained(folder)
+    generation = generation_config(task, builder, model.config)
+    if generation is not None:
+        generation.save_pretrained(folder)
 
 
 def write_model_folder(
@@ -353,7 +410,7 @@ def write_model_folder(
     model card with the recipe, the metrics and the loss plot."""
     from seqkit.export.model_card import write_model_card
 
-    save_pretrained(model, tokenizer, folder, parts.task_name)
+    save_pretrained(model, tokenizer, folder, parts.task_name, parts.builder)
     task_class = parts.task_class
     architecture = MODEL_BUILDERS.name_of(type(parts.builder))
     loss_plot = run_dir / "loss.png" if run_dir is not None else None
@@ -373,9 +430,9 @@ def write_model_folder(
             module=type(model).__module__,
             model_type=model.config.model_type,
             auto_class=task_class.auto_class,
-            tokenizer_module=_public_module(parts.data.load_tokenizer),
-            tokenizer_loader=parts.data.load_tokenizer.__name__,
-        ),
+            **_tokenizer_loader(parts.data),
+        )
+        + getattr(task_class, "how_to_use", ""),
     )
 
 
@@ -456,6 +513,7 @@ def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
     tokenizer = data_class.load_tokenizer(folder)
     if tokenizer is not None and hasattr(model.config, "vocab_size"):
         check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    _check_model(data_class, tokenizer, model, folder)
     return Loaded(model.eval(), tokenizer, task, builder, data_class, recipe)
 
 
@@ -479,6 +537,7 @@ def load_checkpoint(checkpoint: Path) -> Loaded:
         load_module_weights(module, checkpoint / CHECKPOINT_WEIGHTS.format(name=name))
     tokenizer = data_class.load_tokenizer(saved)
     _check_vocabulary(model, tokenizer)
+    _check_model(data_class, tokenizer, model, saved)
     return Loaded(model.eval(), tokenizer, task, builder, data_class, recipe)
 
 
@@ -525,11 +584,15 @@ def write_checkpoint_folder(checkpoint: Path, folder: Path, metrics: dict[str, A
 
 
 def evaluate(
-    loaded: Loaded, data_path: str | None, batch_size: int | None, options: Any = None
+    loaded: Loaded,
+    data_path: str | tuple[str, ...] | None,
+    batch_size: int | None,
+    options: Any = None,
 ) -> dict[str, float]:
     """The task's evaluation of a loaded model through the Trainer's evaluator — the numbers
     training logs as ``eval/...`` — on its run's validation data, or on every example of
-    ``data_path`` (a file in the recipe's format); then the task's own scorers
+    ``data_path`` (a file in the recipe's format, or the files that together hold the examples:
+    a translation's source and reference files); then the task's own scorers
     (:meth:`~seqkit.trainer.tasks.Task.extra_evaluation`: BLEU, greedy return...), given the
     command's ``options``."""
     from seqkit.trainer import Trainer
@@ -545,7 +608,8 @@ def evaluate(
     data = loaded.data_class(recipe)
     window = loaded.builder.window(loaded.model.config)
     if data_path is not None:
-        prepared = data.scoring_data(loaded.tokenizer, *window, Path(data_path))
+        path = tuple(map(Path, data_path)) if isinstance(data_path, tuple) else Path(data_path)
+        prepared = data.scoring_data(loaded.tokenizer, *window, path)
     else:
         prepared = data.prepare(loaded.tokenizer, *window)
     if prepared.eval_data is None:

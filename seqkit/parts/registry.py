@@ -62,6 +62,7 @@ TASKS = Registry(
     "task",
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
+        "seq2seq": "seqkit.trainer.translation:TranslationTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -72,6 +73,8 @@ MODEL_BUILDERS = Registry(
         "gpt": "seqkit.models.gpt:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
+        "rnn-seq2seq": "seqkit.models.seq2seq:RNNSeq2SeqBuilder",
+        "transformer": "seqkit.models.transformer:TransformerBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -82,6 +85,7 @@ DATA_MODULES = Registry(
         "text": "seqkit.data.lm:TextCorpus",
         "pretokenized": "seqkit.data.lm:PretokenizedCorpus",
         "chorales": "seqkit.music.data:MidiCorpus",
+        "sentence-pairs": "seqkit.data.seq2seq:SentencePairs",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -125,4 +129,7 @@ SHORTHANDS: dict[str, Shorthand] = {
         defaults={"embedding_size": 256, "hidden_size": 512, "block_size": 256, "dropout": 0.1},
         renames={"n_layer": "num_layers", "n_embd": "embedding_size", "n_head": None},
     ),
+    # A recipe that names model.architecture under task seq2seq is already written out.
+    "seq2seq": Shorthand("seq2seq", "rnn-seq2seq"),
+    "transformer": Shorthand("seq2seq", "transformer"),
 }

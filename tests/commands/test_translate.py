@@ -129,7 +129,8 @@ def test_evaluate_prints_bleu_chrf_and_signature(run, capsys):
     assert code == 0, err
     assert "BLEU = " in out and "chrF2 = " in out
     assert "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:" in out
-    assert "bleu: " in out and "8 sentences from the run's validation split" in err
+    assert "eval/bleu: " in out and "eval/chrf: " in out and "eval/loss: " in out
+    assert "8 sentences, beam size 2" in err
 
 
 def test_evaluate_files_count_empty_sources_unknown_words_and_truncation(run, tmp_path, capsys):
@@ -142,11 +143,11 @@ def test_evaluate_files_count_empty_sources_unknown_words_and_truncation(run, tm
         "--beam-size", "1",
     )  # fmt: skip
     assert code == 0, err
-    assert f"3 sentences from {source}, beam size 1" in err
+    assert "3 sentences, beam size 1" in err
     assert "1 pair(s) with an empty source line were skipped" in err
     assert "1 reference line(s) are empty" in err
     assert "(mapped to <unk>): 1; sentences truncated to 64 tokens: 1" in err
-    assert "skipped_empty_sources: 1" in out and "truncated_sentences: 1" in out
+    assert "eval/skipped_empty_sources: 1" in out and "eval/truncated_sentences: 1" in out
     reference.write_text("the cat sees .\n", encoding="utf-8")
     assert_user_error(
         seqkit(capsys, "evaluate", str(run), "--source", str(source), "--reference",

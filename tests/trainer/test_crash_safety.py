@@ -140,6 +140,13 @@ RECIPE_OVERRIDES = {
         *("trainer.max_steps=8", "trainer.batch_size=4", "trainer.save_every=2"),
         *("trainer.keep_last=2", "trainer.eval_every=4", "trainer.eval_batches=2"),
     ],
+    "seq2seq/generated-attention.yaml": [
+        *("model.embedding_dim=8", "model.hidden_size=16", "model.dropout=0.1"),
+        # Below 1 the decoder draws at every step whether to feed its own prediction.
+        *("model.teacher_forcing_ratio=0.5", "data.generated_pairs=200", "trainer.max_steps=8"),
+        *("trainer.batch_size=4", "trainer.save_every=2", "trainer.keep_last=2"),
+        *("trainer.eval_every=4", "trainer.eval_batches=2"),
+    ],
     "gan/digits-dcgan.yaml": [
         *("model.latent_dim=8", "model.generator_features=4", "model.discriminator_features=4"),
         *("model.sample_every=0", "model.num_samples=4", "trainer.max_steps=8"),
@@ -166,7 +173,8 @@ def _recipe(name: str) -> Callable[[Path, list], Trainer]:
         job = job_for(recipe, run_dir)
         return Trainer(job.task, recipe.trainer, output_dir=run_dir, train_data=job.train_data,
                        eval_data=job.eval_data, collate_fn=job.collate_fn,
-                       callbacks=[*job.callbacks, *callbacks])  # fmt: skip
+                       callbacks=[*job.callbacks, *callbacks],
+                       train_lengths=job.train_lengths)  # fmt: skip
 
     return make
 
@@ -295,6 +303,12 @@ def test_recurrent_recipe_survives_sigkill(tmp_path):
 def test_transformer_recipe_survives_sigkill(tmp_path):
     moments = [("step", 1), ("state", 1), ("publish", 1), ("step", 5), ("weights", 1)]
     crash_repeatedly(Workload(_recipe("transformer/generated-toy.yaml")), tmp_path, moments)
+
+
+def test_recurrent_seq2seq_recipe_survives_sigkill(tmp_path):
+    """Length-bucketed batches and scheduled sampling's random draws, resumed mid-way."""
+    moments = [("step", 1), ("state", 1), ("step", 5)]
+    crash_repeatedly(Workload(_recipe("seq2seq/generated-attention.yaml")), tmp_path, moments)
 
 
 def test_gan_recipe_survives_sigkill(tmp_path):

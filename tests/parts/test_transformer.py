@@ -1,5 +1,6 @@
-"""The transformer family in process: a tiny run on the generated corpus, BLEU from
-`seqkit evaluate`, shared vocabulary, and folders whose vocabularies do not fit the model."""
+"""The seq2seq task with the encoder–decoder Transformer, in process: a tiny run on the
+generated corpus, BLEU from `seqkit evaluate`, shared vocabulary, and folders whose
+vocabularies do not fit the model."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.families import transformer as family
+from seqkit.models.transformer import TransformerBuilder
+from seqkit.parts import compose
 from seqkit.parts.compose import load_recipe
 from seqkit.recipes import RECIPES_DIR, parse_section
 
@@ -51,19 +53,20 @@ def _sets(overrides):
 def test_recipes_validate():
     for path in sorted((RECIPES_DIR / "transformer").glob("*.yaml")):
         recipe = load_recipe(path)
-        assert recipe.task == "transformer"
-        parse_section(family.ModelSection, recipe.model, "model")
+        assert recipe.task == "seq2seq" and recipe.model["architecture"] == "transformer"
+        assert isinstance(compose.resolve(recipe).builder, TransformerBuilder)
     with pytest.raises(UserError, match="divisible"):
-        parse_section(family.ModelSection, {"d_model": 30, "n_head": 4}, "model")
+        parse_section(TransformerBuilder, {"d_model": 30, "n_head": 4}, "model")
 
 
 def test_train_evaluate_and_mismatched_vocabularies(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", str(GENERATED), *_sets(TINY), "--output-dir", str(run)]) == 0
+    overrides = [*TINY, "trainer.save_every=3"]
+    assert main(["train", str(GENERATED), *_sets(overrides), "--output-dir", str(run)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run / "final")]) == 0
-    out = capsys.readouterr().out
-    assert "bleu:" in out and "signature:" in out
+    out = capsys.readouterr()
+    assert "eval/bleu:" in out.out and "eval/chrf:" in out.out and "signature:" in out.out
 
     plot = tmp_path / "attention.png"
     code = main(["translate", str(run / "final"), "--text", "la kato granda la fiso vidas .",
@@ -79,17 +82,30 @@ def test_train_evaluate_and_mismatched_vocabularies(tmp_path, capsys):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "target vocabulary" in lines[0], lines
 
+    # The same check on a checkpoint, whose vocabularies are the run's model/.
+    vocab = json.loads((run / "model" / "translation_vocab.json").read_text())
+    vocab["source"]["itos"] = vocab["source"]["itos"][:-1]
+    (run / "model" / "translation_vocab.json").write_text(json.dumps(vocab))
+    checkpoint = run / "checkpoints" / "step-3"
+    assert main(["translate", str(checkpoint), "--text", "la kato"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "source vocabulary" in lines[0], lines
+
 
 def test_shared_embeddings_build_one_joint_vocabulary():
     recipe = load_recipe(GENERATED, [*TINY, "model.share_embeddings=true"])
-    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
+    job = compose.build_job(recipe, Path("unused"))
     model = job.task.model
     assert model.tgt_embed is None and model.config.share_embeddings
     assert model.config.src_vocab_size == model.config.tgt_vocab_size
     batch = job.collate_fn([job.train_data[i] for i in range(4)])
     assert torch.isfinite(job.task.training_step(job.task.models, batch, "model"))
     assert "reference:" in job.sample()
-    assert Path(GENERATED).is_file()
+    sizes = {"source_vocab_size": 10, "target_vocab_size": 11}
+    facts = {**sizes, "max_source_length": 8, "max_target_length": 8}
+    facts |= {"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3}
+    with pytest.raises(UserError, match="one joint vocabulary"):
+        TransformerBuilder(share_embeddings=True).config("seq2seq", facts)
 
 
 def test_joint_bpe_vocabulary_trains_translates_and_reloads(tmp_path, capsys):
@@ -97,7 +113,8 @@ def test_joint_bpe_vocabulary_trains_translates_and_reloads(tmp_path, capsys):
     options = ["model.share_embeddings=true", "data.tokenizer=bpe", "data.vocab_size=300"]
     args = ["train", str(GENERATED), "--output-dir", str(run)]
     assert main([*args, *(f"--set={o}" for o in [*TINY, *options])]) == 0
-    model, tokenizer = family.load_pretrained(run / "final")
+    loaded = compose.load_folder(run / "final")
+    model, tokenizer = loaded.model, loaded.tokenizer
     assert tokenizer.source.to_dict() == tokenizer.target.to_dict()
     assert model.config.src_vocab_size == model.config.tgt_vocab_size == 300
     capsys.readouterr()
