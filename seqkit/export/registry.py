@@ -44,8 +44,10 @@ def import_model_modules() -> None:
     registrations. A module that fails to import is skipped: one broken family must not make
     every other family unexportable (its own tests report it)."""
     from seqkit.families import FAMILY_MODULES
+    from seqkit.parts.registry import MODEL_BUILDERS
 
     names = list(dict.fromkeys(FAMILY_MODULES.values()))
+    names += [MODEL_BUILDERS.module_of(name) for name in MODEL_BUILDERS.names()]
     import seqkit.models
 
     names += [f"seqkit.models.{info.name}" for info in pkgutil.iter_modules(seqkit.models.__path__)]

@@ -47,7 +47,6 @@ FAMILY_MODULES: dict[str, str] = {
     "denoising-autoencoder": "seqkit.vision.family",
     "dcgan": "seqkit.gan.family",
     "bike-sharing-mlp": "seqkit.tabular.family",
-    "gcn": "seqkit.gcn.family",
     "q-learning": "seqkit.rl.family",
     "dqn": "seqkit.rl.family",
     "music-gpt": "seqkit.music.family",

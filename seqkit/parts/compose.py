@@ -151,10 +151,13 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     _check_vocabulary(model, tokenizer)
     if parts.task_class.generates_text:
         parts.data.check_sample(tokenizer)
+    settings = parts.builder.task_settings(recipe)
     prepared = parts.data.prepare(tokenizer, *parts.builder.window(model.config))
-    task = parts.task_class.for_model(model, parts.data.facts(tokenizer))
+    task = parts.task_class.for_model(model, {**parts.data.facts(tokenizer), **settings})
 
     def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics = {**metrics, **task.save_extras(folder, run_dir)}
         write_model_folder(folder, model, tokenizer, recipe, parts, metrics, run_dir)
 
     def save_run_files(run_dir: Path) -> None:
@@ -485,39 +488,49 @@ def evaluate(
     from seqkit.trainer import Trainer
 
     recipe = loaded.recipe
-    if recipe is None:
-        if data_path is None:
-            raise UserError(
-                "the model is not inside a run directory, so its validation data is unknown; "
-                "give --data FILE to score it on a file"
-            )
-        recipe = Recipe(task=loaded.task_name)
-    data = loaded.data_class(recipe)
-    window = loaded.builder.window(loaded.model.config)
-    if data_path is not None:
-        prepared = data.scoring_data(loaded.tokenizer, *window, Path(data_path))
-    else:
-        prepared = data.prepare(loaded.tokenizer, *window)
-    if prepared.eval_data is None:
+    task_class = TASKS.get(loaded.task_name)
+    if recipe is None and data_path is None and not task_class.evaluates_without_data:
         raise UserError(
-            "the run's recipe keeps no validation data (data.val_fraction is 0); give --data FILE"
+            "the model is not inside a run directory, so its validation data is unknown; "
+            "give --data FILE to score it on a file"
         )
-    task = TASKS.get(loaded.task_name).for_model(loaded.model, data.facts(loaded.tokenizer))
-    config = dataclasses.replace(
-        recipe.trainer,
-        report_to=[],
-        eval_batches=None,
-        eval_batch_size=batch_size or recipe.trainer.eval_batch_size,
-    )
-    with tempfile.TemporaryDirectory(prefix="seqkit-evaluate-") as scratch:
-        trainer = Trainer(
-            task,
-            config,
-            output_dir=scratch,
-            eval_data=prepared.eval_data,
-            collate_fn=prepared.collate_fn,
+    metrics: dict[str, Any] = {}
+    eval_data = None
+    facts: dict[str, Any] = {}
+    if recipe is not None or data_path is not None:
+        recipe = recipe or Recipe(task=loaded.task_name)
+        data = loaded.data_class(recipe)
+        window = loaded.builder.window(loaded.model.config)
+        if data_path is not None:
+            prepared = data.scoring_data(loaded.tokenizer, *window, Path(data_path))
+        else:
+            prepared = data.prepare(loaded.tokenizer, *window)
+        eval_data = prepared.eval_data
+        facts = data.facts(loaded.tokenizer)
+        if loaded.recipe is not None:
+            facts |= loaded.builder.task_settings(loaded.recipe)
+        if eval_data is None and not task_class.evaluates_without_data:
+            raise UserError(
+                "the run's recipe keeps no validation data (data.val_fraction is 0); "
+                "give --data FILE"
+            )
+    task = task_class.for_model(loaded.model, facts)
+    if eval_data is not None:  # a task that evaluates without data may still have some
+        config = dataclasses.replace(
+            recipe.trainer,
+            report_to=[],
+            eval_batches=None,
+            eval_batch_size=batch_size or recipe.trainer.eval_batch_size,
         )
-        metrics = trainer.evaluate()
-    metrics["eval/examples"] = len(prepared.eval_data)
-    scores = task.extra_evaluation(loaded.tokenizer, prepared.eval_data, options)
+        with tempfile.TemporaryDirectory(prefix="seqkit-evaluate-") as scratch:
+            trainer = Trainer(
+                task,
+                config,
+                output_dir=scratch,
+                eval_data=eval_data,
+                collate_fn=prepared.collate_fn,
+            )
+            metrics = trainer.evaluate()
+        metrics["eval/examples"] = len(eval_data)
+    scores = task.extra_evaluation(loaded.tokenizer, eval_data, options)
     return metrics | {f"eval/{name}": value for name, value in scores.items()}

@@ -50,6 +50,10 @@ class Registry:
         target = f"{part.__module__}:{part.__qualname__}"
         return next((n for n, t in self._targets.items() if t == target), part.__name__)
 
+    def module_of(self, name: str) -> str:
+        """The module the part ``name`` lives in, without importing it."""
+        return self._targets[name].split(":")[0]
+
     def get(self, name: str) -> Any:
         """The part registered as ``name``; an unknown name is a UserError listing the valid."""
         if name not in self._targets:
@@ -62,6 +66,7 @@ TASKS = Registry(
     "task",
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
+        "node-classification": "seqkit.gcn.task:NodeClassificationTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -72,6 +77,7 @@ MODEL_BUILDERS = Registry(
         "gpt": "seqkit.models.gpt:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
+        "gcn": "seqkit.gcn.models:GCNBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -80,6 +86,7 @@ DATA_MODULES = Registry(
     "data.module",
     {
         "text": "seqkit.data.lm:TextCorpus",
+        "graph": "seqkit.gcn.data:GraphData",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -100,4 +107,5 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-lm": Shorthand("causal-lm", "recurrent", {"cell": "rnn"}),
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
+    "gcn": Shorthand("node-classification", "gcn"),
 }
