@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
