@@ -67,6 +67,7 @@ TASKS = Registry(
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
         "node-classification": "seqkit.gcn.task:NodeClassificationTask",
+        "gan": "seqkit.gan.task:DCGANTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -78,6 +79,7 @@ MODEL_BUILDERS = Registry(
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
         "gcn": "seqkit.gcn.models:GCNBuilder",
+        "dcgan": "seqkit.gan.models:DCGANBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -87,6 +89,7 @@ DATA_MODULES = Registry(
     {
         "text": "seqkit.data.lm:TextCorpus",
         "graph": "seqkit.gcn.data:GraphData",
+        "gan-images": "seqkit.gan.data:GANImages",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -108,4 +111,5 @@ SHORTHANDS: dict[str, Shorthand] = {
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
     "gcn": Shorthand("node-classification", "gcn"),
+    "dcgan": Shorthand("gan", "dcgan"),
 }
