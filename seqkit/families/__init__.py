@@ -46,8 +46,6 @@ FAMILY_MODULES: dict[str, str] = {
     "resnet": "seqkit.vision.family",
     "denoising-autoencoder": "seqkit.vision.family",
     "bike-sharing-mlp": "seqkit.tabular.family",
-    "q-learning": "seqkit.rl.family",
-    "dqn": "seqkit.rl.family",
     "music-gpt": "seqkit.music.family",
     "music-lstm": "seqkit.music.family",
 }

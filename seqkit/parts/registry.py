@@ -68,6 +68,7 @@ TASKS = Registry(
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
         "node-classification": "seqkit.gcn.task:NodeClassificationTask",
         "gan": "seqkit.gan.task:DCGANTask",
+        "rl": "seqkit.rl.task:EnvironmentTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -80,6 +81,8 @@ MODEL_BUILDERS = Registry(
         "decoder": "seqkit.models.decoder:DecoderBuilder",
         "gcn": "seqkit.gcn.models:GCNBuilder",
         "dcgan": "seqkit.gan.models:DCGANBuilder",
+        "q-table": "seqkit.rl.models:QTableBuilder",
+        "q-network": "seqkit.rl.models:QNetworkBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -90,6 +93,7 @@ DATA_MODULES = Registry(
         "text": "seqkit.data.lm:TextCorpus",
         "graph": "seqkit.gcn.data:GraphData",
         "gan-images": "seqkit.gan.data:GANImages",
+        "environment": "seqkit.rl.envs:EnvironmentData",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -112,4 +116,6 @@ SHORTHANDS: dict[str, Shorthand] = {
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
     "gcn": Shorthand("node-classification", "gcn"),
     "dcgan": Shorthand("gan", "dcgan"),
+    "q-learning": Shorthand("rl", "q-table"),
+    "dqn": Shorthand("rl", "q-network"),
 }
