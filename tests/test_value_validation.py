@@ -71,16 +71,18 @@ class Accepted(Exception):
     """Raised by the stand-in ``build``: validation let the recipe through."""
 
 
-def _stop(recipe, section):
+def _stop(*args, **kwargs):
     raise Accepted
 
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build`` replaced by one that raises :class:`Accepted`."""
+    """Every family's ``build``, and the Trainer a recipe composed from parts gets once its job
+    is built, replaced by one that raises :class:`Accepted`."""
     with contextlib.ExitStack() as stack:
         for name in set(FAMILY_MODULES.values()):
             stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
+        stack.enter_context(mock.patch("seqkit.trainer.Trainer", _stop))
         yield
 
 
