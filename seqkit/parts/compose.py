@@ -301,6 +301,19 @@ tokenizer = load_tokenizer("PATH")
 """
 
 
+def how_to_load(model: Any, task_class: type, with_tokenizer: bool = True) -> str:
+    """The model card's code that loads the folder (without the tokenizer lines for a model
+    that has none: images, graphs, agents)."""
+    text = HOW_TO_LOAD.format(
+        module=type(model).__module__,
+        model_type=model.config.model_type,
+        auto_class=task_class.auto_class,
+    )
+    if with_tokenizer:
+        return text
+    return "".join(line for line in text.splitlines(True) if "tokenizer" not in line)
+
+
 def save_pretrained(model: Any, tokenizer: Any, folder: Path, task: str = "causal-lm") -> None:
     """Write weights, config, tokenizer and the task's generation defaults as a Hub folder
     (without a model card: :func:`write_model_folder` adds one)."""
@@ -344,11 +357,7 @@ def write_model_folder(
         loss_plot=loss_plot if loss_plot is not None and loss_plot.is_file() else None,
         tags=[*parts.builder.card_tags(), parts.task_name, *parts.data.card_tags(tokenizer)],
         pipeline_tag=task_class.pipeline_tag,
-        how_to_load=HOW_TO_LOAD.format(
-            module=type(model).__module__,
-            model_type=model.config.model_type,
-            auto_class=task_class.auto_class,
-        ),
+        how_to_load=how_to_load(model, task_class, with_tokenizer=tokenizer is not None),
     )
 
 
