@@ -244,13 +244,17 @@ def test_resuming_with_another_number_of_processes_is_refused(runs):
 
 
 def test_every_family_is_covered():
-    """One recipe of every family module in the registry (a new family must be added here)."""
+    """One recipe of every family module and every registered task (a new one must be added
+    here)."""
     import yaml
 
     from seqkit.families import FAMILY_MODULES
+    from seqkit.parts.registry import TASKS
 
-    tested = {
-        FAMILY_MODULES.get(yaml.safe_load((RECIPES_DIR / recipe).read_text())["task"])
+    tasks = {
+        yaml.safe_load((RECIPES_DIR / recipe).read_text())["task"]
         for recipe, _, _ in FAMILIES.values()
-    } - {None}  # tasks composed from parts have no family module
+    }
+    tested = {FAMILY_MODULES[task] for task in tasks if task in FAMILY_MODULES}
     assert tested == set(FAMILY_MODULES.values())
+    assert set(TASKS.names()) <= tasks

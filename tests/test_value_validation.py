@@ -71,22 +71,18 @@ class Accepted(Exception):
     """Raised by the stand-in ``build``: validation let the recipe through."""
 
 
-def _stop(recipe, section):
+def _stop(*args, **kwargs):
     raise Accepted
 
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build``, and the composition of a recipe's parts, replaced by one that
-    raises :class:`Accepted`."""
-    from seqkit.parts import compose
-
+    """Every family's ``build``, and the Trainer a recipe composed from parts gets once its job
+    is built, replaced by one that raises :class:`Accepted`."""
     with contextlib.ExitStack() as stack:
         for name in set(FAMILY_MODULES.values()):
             stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
-        stack.enter_context(
-            mock.patch.object(compose, "build_job", lambda *args, **kwargs: _stop(None, None))
-        )
+        stack.enter_context(mock.patch("seqkit.trainer.Trainer", _stop))
         yield
 
 

@@ -50,8 +50,10 @@ def import_model_modules() -> None:
     # tests report it; the others are registered.
     with contextlib.suppress(Exception):
         register_auto_classes()
+    from seqkit.parts.registry import MODEL_BUILDERS
 
     names = list(dict.fromkeys(FAMILY_MODULES.values()))
+    names += [MODEL_BUILDERS.module_of(name) for name in MODEL_BUILDERS.names()]
     import seqkit.models
 
     names += [f"seqkit.models.{info.name}" for info in pkgutil.iter_modules(seqkit.models.__path__)]

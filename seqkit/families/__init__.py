@@ -43,11 +43,7 @@ FAMILY_MODULES: dict[str, str] = {
     "cnn": "seqkit.vision.family",
     "resnet": "seqkit.vision.family",
     "denoising-autoencoder": "seqkit.vision.family",
-    "dcgan": "seqkit.gan.family",
     "bike-sharing-mlp": "seqkit.tabular.family",
-    "gcn": "seqkit.gcn.family",
-    "q-learning": "seqkit.rl.family",
-    "dqn": "seqkit.rl.family",
 }
 
 

@@ -22,11 +22,18 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
+
+from seqkit.checks import MAX_SAMPLES, MAX_STEPS, MAX_WIDTH, check_ranges, count, positive
+from seqkit.errors import UserError
+from seqkit.parts.base import ModelBuilder
+from seqkit.recipes import Recipe
 
 
 class DCGANConfig(PretrainedConfig):
@@ -159,3 +166,84 @@ class DCGAN(PreTrainedModel):
         images = self.generator(noise.to(self.device))
         self.generator.train(was_training)
         return (images + 1) / 2
+
+
+MAX_START_SIZE = 1024
+"""Largest side of the generator's first feature map."""
+
+
+@dataclass
+class DCGANBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a DCGAN (``model.architecture: dcgan``):
+    the two networks' sizes, and how the ``gan`` task trains and draws them."""
+
+    latent_dim: int = 64
+    """Length of the noise vector."""
+    start_size: int = 2
+    """Side of the generator's first feature map; image size / start_size must be a power of
+    two (2 for 8x8 digits, 7 for 28x28 MNIST, 4 for 32x32 CIFAR-10)."""
+    generator_features: int = 32
+    """Channels of the generator's last hidden layer (doubling towards the noise)."""
+    discriminator_features: int = 32
+    """Channels of the discriminator's first layer (doubling towards the logit)."""
+    generator_lr: float | None = None
+    """Learning rate of the generator's optimizer (default: trainer.lr)."""
+    discriminator_lr: float | None = None
+    """Learning rate of the discriminator's optimizer (default: trainer.lr)."""
+    sample_every: int = 200
+    """Write RUN/samples/step-N.png every this many steps (and at the end); 0 = only at the end."""
+    num_samples: int = 64
+    """Images in each sample grid (the same noise every time)."""
+
+    heads: ClassVar[dict[str, type]] = {"gan": DCGAN}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "latent_dim": "latent_dim",
+        "start_size": "start_size",
+        "generator_features": "generator_features",
+        "discriminator_features": "discriminator_features",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("gan", "dcgan", "image-generation")
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "latent_dim": count(1, MAX_WIDTH),
+                "start_size": count(1, MAX_START_SIZE),
+                "generator_features": count(1, MAX_WIDTH),
+                "discriminator_features": count(1, MAX_WIDTH),
+                "generator_lr": positive(),
+                "discriminator_lr": positive(),
+                "sample_every": count(0, MAX_STEPS),
+                "num_samples": count(1, MAX_SAMPLES),
+            },
+        )
+
+    def config(self, task: str, facts: dict[str, Any]) -> DCGANConfig:
+        channels, size, _ = facts["image_shape"]
+        config = DCGANConfig(
+            latent_dim=self.latent_dim,
+            image_size=size,
+            num_channels=channels,
+            start_size=self.start_size,
+            generator_features=self.generator_features,
+            discriminator_features=self.discriminator_features,
+        )
+        try:
+            config.num_stages  # noqa: B018 - validates image_size against start_size
+        except ValueError as error:
+            raise UserError(f"model.start_size: the images are {size}x{size}; {error}") from None
+        return config
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        return 1, None  # an image is one example; there is no window to cut
+
+    def task_settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {
+            "generator_lr": self.generator_lr,
+            "discriminator_lr": self.discriminator_lr,
+            "sample_every": self.sample_every,
+            "num_samples": self.num_samples,
+            "seed": recipe.trainer.seed,
+        }

@@ -17,6 +17,11 @@ cannot run code; the sparse matrices are not even built by scipy, only their arr
 The classic semi-supervised demo labels one member of each side (the instructor, node 0, and the
 administrator, node 33), gives every node a one-hot identity as its features, and asks the GCN
 to place the other 32.
+
+:class:`GraphData` is the ``graph`` data module (:mod:`seqkit.parts`): the recipe's graph with
+``Â``'s edges and weights computed once, as one batch. Semi-supervised training sees the whole
+graph every step (a node's prediction depends on its neighbours, labelled or not), so the task
+draws that batch itself, and evaluation streams it once through a one-item data set.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
+from seqkit.gcn.models import gcn_normalize
+from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
@@ -381,3 +389,117 @@ def load_graph(section: GraphDataSection) -> Graph:
     if section.embedded == "karate":
         return karate_club()
     raise UserError(f"data.embedded must be karate (or set data.path), got {section.embedded!r}")
+
+
+# ----------------------------------------------------------------------------- the data module
+
+SPARSE_BELOW = 0.1
+"""Features with fewer non-zeros than this fraction travel as a sparse COO tensor."""
+
+
+def graph_batch(graph: Graph) -> dict[str, torch.Tensor]:
+    """The tensors a forward pass needs, with ``Â``'s edges and weights computed once."""
+    edge_index, edge_weight = gcn_normalize(graph.edge_index, graph.num_nodes)
+    features = graph.features
+    if features.count_nonzero() < SPARSE_BELOW * features.numel():
+        features = features.to_sparse_coo().coalesce()  # bag-of-words: ~1% non-zero on Cora
+    return {
+        "features": features,
+        "edge_index": edge_index,
+        "edge_weight": edge_weight,
+        "labels": graph.labels,
+        "train_mask": graph.train_mask,
+        "val_mask": graph.val_mask,
+        "test_mask": graph.test_mask,
+    }
+
+
+class WholeGraph(Dataset):
+    """A data set of one item, the graph batch, for the Trainer's evaluation loop."""
+
+    def __init__(self, batch: dict[str, torch.Tensor]):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.batch
+
+
+def first_item(items: list) -> dict[str, torch.Tensor]:
+    """Collate for :class:`WholeGraph`: the batch is the graph itself, not a stack of graphs."""
+    return items[0]
+
+
+class GraphData(DataModule):
+    """``data.module: graph``: one graph (a Planetoid folder, a Hub data set's, or networkx's
+    karate club) and its node split. No tokenizer: node features are the model's input.
+
+    Facts: ``num_features``, ``num_classes``, ``class_names``, and the ``graph`` with its
+    ``batch`` (:func:`graph_batch`) for the task, which trains on that one batch."""
+
+    Section = GraphDataSection
+
+    def __init__(self, recipe) -> None:
+        super().__init__(recipe)
+        self._graph: Graph | None = None
+        self._batch: dict[str, torch.Tensor] | None = None
+
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:  # read once: facts and prepare both need it
+            self._graph = load_graph(self.data)
+        return self._graph
+
+    @property
+    def batch(self) -> dict[str, torch.Tensor]:
+        if self._batch is None:
+            self._batch = graph_batch(self.graph)
+        return self._batch
+
+    def tokenizer(self, init_from: Path | None) -> None:
+        return None
+
+    @staticmethod
+    def load_tokenizer(folder: Path) -> None:
+        return None
+
+    def facts(self, tokenizer: Any) -> dict[str, Any]:
+        graph = self.graph
+        return {
+            "num_features": graph.features.shape[1],
+            "num_classes": graph.num_classes,
+            "class_names": list(graph.class_names),
+            "graph": graph,
+            "batch": self.batch,
+        }
+
+    def prepare(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        graph, batch = self.graph, self.batch
+        # Undirected edges without duplicates or self-loops, from the normalised edge list.
+        num_edges = (batch["edge_index"].shape[1] - graph.num_nodes) // 2
+        return Prepared(
+            train_data=None,  # the task feeds the whole graph every step
+            eval_data=WholeGraph(batch),
+            collate_fn=first_item,
+            summary={
+                "graph": graph.name,
+                "nodes / edges / features": (
+                    f"{graph.num_nodes} / {num_edges} / {graph.features.shape[1]}"
+                ),
+                "train / val / test nodes": (
+                    f"{int(graph.train_mask.sum())} / {int(graph.val_mask.sum())} / "
+                    f"{int(graph.test_mask.sum())}"
+                ),
+            },
+        )
+
+    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
+        raise UserError(
+            "--data is not supported for a graph model; seqkit evaluate RUN scores the run's "
+            "graph (set data.path in a recipe to train on another)"
+        )
+
+    def card_tags(self, tokenizer: Any) -> list[str]:
+        return ["graph"]

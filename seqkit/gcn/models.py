@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,10 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_ranges, count, probability
+from seqkit.parts.base import ModelBuilder
+from seqkit.recipes import Recipe
 
 
 def gcn_normalize(edge_index: torch.Tensor, num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,3 +212,51 @@ class GCNForNodeClassification(PreTrainedModel):
             selected = mask if mask is not None else torch.ones_like(labels, dtype=torch.bool)
             loss = F.cross_entropy(hidden[selected], labels[selected])
         return NodeClassificationOutput(loss=loss, logits=hidden, hidden_states=last_hidden)
+
+
+@dataclass
+class GCNBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a GCN (``model.architecture: gcn``)."""
+
+    hidden_size: int = 16
+    """Hidden units of each graph convolution but the last (the paper uses 16)."""
+    num_layers: int = 2
+    """Graph convolutions (the paper's model has 2)."""
+    dropout: float = 0.5
+    """Dropout on each layer's input (the paper uses 0.5)."""
+    decay_first_layer_only: bool = True
+    """Apply trainer.weight_decay to the first layer only, as the paper does."""
+
+    heads: ClassVar[dict[str, type]] = {"node-classification": GCNForNodeClassification}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "hidden_size": "hidden_size",
+        "num_layers": "num_layers",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("gcn", "graph")
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_layers": count(1, MAX_DEPTH),
+                "dropout": probability(),
+            },
+        )
+
+    def config(self, task: str, facts: dict[str, Any]) -> GCNConfig:
+        return GCNConfig(
+            num_features=facts["num_features"],
+            hidden_size=self.hidden_size,
+            num_classes=facts["num_classes"],
+            num_layers=self.num_layers,
+            dropout=self.dropout,
+            id2label=dict(enumerate(facts["class_names"])),
+        )
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        return 1, None  # the whole graph is the one example; there is no window to cut
+
+    def task_settings(self, recipe: Recipe) -> dict[str, Any]:
+        return {"decay_first_layer_only": self.decay_first_layer_only}

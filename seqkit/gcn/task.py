@@ -1,59 +1,32 @@
 """Full-batch node classification on the one Trainer: the whole graph is one batch.
 
-Semi-supervised training sees the whole graph every step (a node's prediction depends on its
-neighbours, labelled or not) but takes its loss only over the labelled training nodes. So the
-task draws its own batches (:meth:`NodeClassificationTask.train_batches`), the same graph every
-step, and evaluation streams the same graph once through a one-item data set.
+Semi-supervised training (Kipf & Welling 2017) sees the whole graph every step (a node's
+prediction depends on its neighbours, labelled or not) but takes its loss only over the
+labelled training nodes. So the task draws its own batches
+(:meth:`NodeClassificationTask.train_batches`), the same graph every step, and evaluation streams
+the same graph once (:class:`seqkit.gcn.data.WholeGraph`). It is the one
+:class:`~seqkit.trainer.tasks.ClassificationTask` with the validation nodes as the examples
+scored: ``eval/accuracy`` and the macro scores are theirs; ``eval/train_accuracy`` and
+``eval/test_accuracy`` cover the other two node sets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
+from seqkit.errors import UserError
 from seqkit.gcn.data import Graph
-from seqkit.gcn.models import GCNForNodeClassification, gcn_normalize
-from seqkit.trainer.tasks import Models, Task, only_model
+from seqkit.gcn.models import GCNForNodeClassification
+from seqkit.metrics import confusion_counts
+from seqkit.trainer.tasks import ClassificationTask, Models, only_model
 
-SPARSE_BELOW = 0.1
-"""Features with fewer non-zeros than this fraction travel as a sparse COO tensor."""
-
-
-def graph_batch(graph: Graph) -> dict[str, torch.Tensor]:
-    """The tensors a forward pass needs, with ``Â``'s edges and weights computed once."""
-    edge_index, edge_weight = gcn_normalize(graph.edge_index, graph.num_nodes)
-    features = graph.features
-    if features.count_nonzero() < SPARSE_BELOW * features.numel():
-        features = features.to_sparse_coo().coalesce()  # bag-of-words: ~1% non-zero on Cora
-    return {
-        "features": features,
-        "edge_index": edge_index,
-        "edge_weight": edge_weight,
-        "labels": graph.labels,
-        "train_mask": graph.train_mask,
-        "val_mask": graph.val_mask,
-        "test_mask": graph.test_mask,
-    }
-
-
-class WholeGraph(Dataset):
-    """A data set of one item, the graph batch, for the Trainer's evaluation loop."""
-
-    def __init__(self, batch: dict[str, torch.Tensor]):
-        self.batch = batch
-
-    def __len__(self) -> int:
-        return 1
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return self.batch
-
-
-def first_item(items: list) -> dict[str, torch.Tensor]:
-    """Collate for :class:`WholeGraph`: the batch is the graph itself, not a stack of graphs."""
-    return items[0]
+EMBEDDING_PLOT = "embedding.png"
+"""The picture of the learned node embedding written beside the trained model."""
 
 
 def accuracy_counts(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor):
@@ -62,27 +35,49 @@ def accuracy_counts(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tens
     return correct, int(mask.sum())
 
 
-class NodeClassificationTask(Task):
-    """Cross-entropy over the training nodes; accuracy on the train/val/test nodes.
+class NodeClassificationTask(ClassificationTask):
+    """Cross-entropy over the training nodes; accuracy and macro scores on the validation
+    nodes, accuracy on the training and test nodes.
 
     Args:
         model: the GCN.
-        batch: :func:`graph_batch` of the graph.
+        batch: :func:`seqkit.gcn.data.graph_batch` of the graph (None: a model read back
+            only to be saved or loaded).
+        graph: the graph itself, for the embedding picture.
         decay_first_layer_only: apply the recipe's weight decay to the first layer only, as
             Kipf & Welling do (with ``trainer.optimizer: adam`` that is their L2 penalty); the
             later layers are left free. Otherwise every weight matrix takes decay.
     """
 
+    default_data = "graph"
+
     def __init__(
         self,
         model: GCNForNodeClassification,
-        batch: dict[str, torch.Tensor],
+        batch: dict[str, torch.Tensor] | None,
         *,
+        graph: Graph | None = None,
         decay_first_layer_only: bool = True,
     ):
-        super().__init__(model)
+        super().__init__(model, num_labels=model.config.num_classes)
         self.batch = batch
+        self.graph = graph
         self.decay_first_layer_only = decay_first_layer_only
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, facts: Mapping[str, Any]) -> NodeClassificationTask:
+        graph = facts.get("graph")
+        if graph is not None and graph.features.shape[1] != model.config.num_features:
+            raise UserError(
+                f"the graph has {graph.features.shape[1]} features per node but the model "
+                f"expects {model.config.num_features}"
+            )
+        return cls(
+            model,
+            facts.get("batch"),
+            graph=graph,
+            decay_first_layer_only=facts.get("decay_first_layer_only", True),
+        )
 
     def configure_optimizers(self, build) -> dict[str, torch.optim.Optimizer]:
         if not self.decay_first_layer_only:
@@ -120,7 +115,74 @@ class NodeClassificationTask(Task):
         loss = torch.nn.functional.cross_entropy(out.logits[val], labels[val], reduction="sum")
         return {
             "loss": (loss, int(val.sum())),
+            "accuracy": accuracy_counts(out.logits, labels, val),
             "train_accuracy": accuracy_counts(out.logits, labels, batch["train_mask"]),
-            "val_accuracy": accuracy_counts(out.logits, labels, val),
             "test_accuracy": accuracy_counts(out.logits, labels, batch["test_mask"]),
+            **confusion_counts(labels[val], out.logits[val].argmax(-1), self.num_labels),
         }
+
+    def save_extras(self, folder: Path, run_dir: Path | None) -> dict[str, float]:
+        """The embedding picture, and the accuracies of the saved model: early stopping may
+        have restored earlier weights than the last evaluation saw."""
+        if self.batch is None or self.graph is None:
+            return {}
+        plot_embedding(self.model, self.batch, self.graph, folder / EMBEDDING_PLOT)
+        metrics = node_accuracies(self.model, self.batch, self.graph)
+        print(f"test accuracy of the saved model: {metrics['test_accuracy']:.4f}", file=sys.stderr)
+        return metrics
+
+
+@torch.no_grad()
+def node_accuracies(model, batch: dict[str, torch.Tensor], graph: Graph) -> dict[str, float]:
+    """Accuracy on the train, validation and test nodes (dropout off)."""
+    was_training = model.training
+    model.eval()
+    logits = model(batch["features"], batch["edge_index"], batch["edge_weight"]).logits
+    model.train(was_training)
+    predicted = logits.argmax(-1)
+
+    def accuracy(mask: torch.Tensor) -> float:
+        return float((predicted[mask] == graph.labels[mask]).float().mean())
+
+    return {
+        "train_accuracy": accuracy(graph.train_mask),
+        "val_accuracy": accuracy(graph.val_mask),
+        "test_accuracy": accuracy(graph.test_mask),
+    }
+
+
+@torch.no_grad()
+def plot_embedding(model, batch: dict[str, torch.Tensor], graph: Graph, path: Path) -> None:
+    """The last hidden layer of every node, projected to its two principal axes, by class.
+
+    Labelled training nodes are drawn larger with a black edge: the picture shows how the few
+    labels spread through the graph.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    was_training = model.training
+    model.eval()
+    out = model(batch["features"], batch["edge_index"], batch["edge_weight"])
+    model.train(was_training)
+    hidden = out.logits if model.config.num_layers == 1 else out.hidden_states
+    centred = hidden.float() - hidden.float().mean(0)
+    if centred.shape[1] > 2:
+        _, _, components = torch.linalg.svd(centred, full_matrices=False)
+        points = centred @ components[:2].T  # (N, 2) principal coordinates
+    else:
+        points = torch.nn.functional.pad(centred, (0, 2 - centred.shape[1]))
+    fig, ax = plt.subplots(figsize=(6, 5))
+    colors = plt.get_cmap("tab10")
+    train = graph.train_mask
+    for c, name in enumerate(graph.class_names):
+        chosen = graph.labels == c
+        ax.scatter(*points[chosen & ~train].T, s=12, color=colors(c % 10), label=name, alpha=0.7)
+        ax.scatter(*points[chosen & train].T, s=80, color=colors(c % 10), edgecolors="black")
+    ax.set_title(f"GCN hidden layer on {graph.name} (large: labelled nodes)")
+    ax.legend(fontsize="small", markerscale=1.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -50,6 +50,13 @@ class ModelBuilder:
         """The ``PretrainedConfig`` of the model for ``task``, given the data's ``facts``."""
         raise NotImplementedError
 
+    def task_settings(self, recipe: Recipe) -> dict[str, Any]:
+        """Settings of the ``model`` section (and the rest of ``recipe``) that the task uses, not
+        the model (a DQN's discount and replay memory, a GAN's per-network learning rates):
+        handed to ``Task.for_model`` with the data's facts. A combination the task cannot train
+        is a UserError here, before the run directory is made."""
+        return {}
+
     def runtime_settings(self) -> dict[str, Any]:
         """Config fields that choose how the model runs, not what it computes (a kernel path):
         a model loaded from a folder (``init_from``, a checkpoint) takes them from the recipe."""

@@ -184,10 +184,13 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         delattr(model.config, DATA_MODULE_FIELD)
     if parts.task_class.generates_text:
         parts.data.check_sample(tokenizer)
+    settings = parts.builder.task_settings(recipe)
     prepared = parts.data.prepare(tokenizer, *parts.builder.window(model.config))
-    task = parts.task_class.for_model(model, parts.data.facts(tokenizer))
+    task = parts.task_class.for_model(model, {**parts.data.facts(tokenizer), **settings})
 
     def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        metrics = {**metrics, **task.save_extras(folder, run_dir)}
         write_model_folder(folder, model, tokenizer, recipe, parts, metrics, run_dir)
 
     def save_run_files(run_dir: Path) -> None:
@@ -378,6 +381,23 @@ def generation_config(task: str, builder: ModelBuilder | None, config: Any) -> A
     return GenerationConfig(**settings)
 
 
+def how_to_load(model: Any, task_class: type, data: DataModule | None) -> str:
+    """The model card's code that loads the folder, with the ``data`` module's tokenizer (none
+    for a model without one: images, graphs, agents) and the task's usage lines."""
+    text = HOW_TO_LOAD.format(
+        module=type(model).__module__,
+        model_type=model.config.model_type,
+        auto_class=task_class.auto_class,
+        **(_tokenizer_loader(data) if data is not None else _NO_TOKENIZER),
+    )
+    if data is None:
+        text = "".join(line for line in text.splitlines(True) if "tokenizer" not in line)
+    return text + getattr(task_class, "how_to_use", "")
+
+
+_NO_TOKENIZER = {"tokenizer_module": "", "tokenizer_import": "", "tokenizer_call": ""}
+
+
 def save_pretrained(
     model: Any,
     tokenizer: Any,
@@ -426,13 +446,7 @@ def write_model_folder(
         loss_plot=loss_plot if loss_plot is not None and loss_plot.is_file() else None,
         tags=[*parts.builder.card_tags(), parts.task_name, *parts.data.card_tags(tokenizer)],
         pipeline_tag=task_class.pipeline_tag,
-        how_to_load=HOW_TO_LOAD.format(
-            module=type(model).__module__,
-            model_type=model.config.model_type,
-            auto_class=task_class.auto_class,
-            **_tokenizer_loader(parts.data),
-        )
-        + getattr(task_class, "how_to_use", ""),
+        how_to_load=how_to_load(model, task_class, parts.data if tokenizer is not None else None),
     )
 
 
@@ -598,43 +612,53 @@ def evaluate(
     from seqkit.trainer import Trainer
 
     recipe = loaded.recipe
-    if recipe is None:
-        if data_path is None:
-            raise UserError(
-                "the model is not inside a run directory, so its validation data is unknown; "
-                "give --data FILE to score it on a file"
-            )
-        recipe = Recipe(task=loaded.task_name)
-    data = loaded.data_class(recipe)
-    window = loaded.builder.window(loaded.model.config)
-    if data_path is not None:
-        path = tuple(map(Path, data_path)) if isinstance(data_path, tuple) else Path(data_path)
-        prepared = data.scoring_data(loaded.tokenizer, *window, path)
-    else:
-        prepared = data.prepare(loaded.tokenizer, *window)
-    if prepared.eval_data is None:
+    task_class = TASKS.get(loaded.task_name)
+    if recipe is None and data_path is None and not task_class.evaluates_without_data:
         raise UserError(
-            "the run's recipe keeps no validation data (data.val_fraction is 0); give --data FILE"
+            "the model is not inside a run directory, so its validation data is unknown; "
+            "give --data FILE to score it on a file"
         )
-    task = TASKS.get(loaded.task_name).for_model(loaded.model, data.facts(loaded.tokenizer))
-    config = dataclasses.replace(
-        recipe.trainer,
-        report_to=[],
-        eval_batches=None,
-        eval_batch_size=batch_size or recipe.trainer.eval_batch_size,
-    )
-    with tempfile.TemporaryDirectory(prefix="seqkit-evaluate-") as scratch:
-        trainer = Trainer(
-            task,
-            config,
-            output_dir=scratch,
-            eval_data=prepared.eval_data,
-            collate_fn=prepared.collate_fn,
+    metrics: dict[str, Any] = {}
+    eval_data = None
+    facts: dict[str, Any] = {}
+    data = None
+    if recipe is not None or data_path is not None:
+        recipe = recipe or Recipe(task=loaded.task_name)
+        data = loaded.data_class(recipe)
+        window = loaded.builder.window(loaded.model.config)
+        if data_path is not None:
+            path = tuple(map(Path, data_path)) if isinstance(data_path, tuple) else Path(data_path)
+            prepared = data.scoring_data(loaded.tokenizer, *window, path)
+        else:
+            prepared = data.prepare(loaded.tokenizer, *window)
+        eval_data = prepared.eval_data
+        facts = data.facts(loaded.tokenizer)
+        if loaded.recipe is not None:
+            facts |= loaded.builder.task_settings(loaded.recipe)
+        if eval_data is None and not task_class.evaluates_without_data:
+            raise UserError(
+                "the run's recipe keeps no validation data (data.val_fraction is 0); "
+                "give --data FILE"
+            )
+    task = task_class.for_model(loaded.model, facts)
+    if eval_data is not None:  # a task that evaluates without data may still have some
+        config = dataclasses.replace(
+            recipe.trainer,
+            report_to=[],
+            eval_batches=None,
+            eval_batch_size=batch_size or recipe.trainer.eval_batch_size,
         )
-        metrics = trainer.evaluate()
-    metrics["eval/examples"] = len(prepared.eval_data)
-    scores = task.extra_evaluation(loaded.tokenizer, prepared.eval_data, options)
-    scores |= data.extra_evaluation(
-        loaded.model, loaded.tokenizer, prepared.eval_data, metrics, options
-    )
+        with tempfile.TemporaryDirectory(prefix="seqkit-evaluate-") as scratch:
+            trainer = Trainer(
+                task,
+                config,
+                output_dir=scratch,
+                eval_data=eval_data,
+                collate_fn=prepared.collate_fn,
+            )
+            metrics = trainer.evaluate()
+        metrics["eval/examples"] = len(eval_data)
+    scores = task.extra_evaluation(loaded.tokenizer, eval_data, options)
+    if data is not None:  # the data module's own scores (music statistics)
+        scores |= data.extra_evaluation(loaded.model, loaded.tokenizer, eval_data, metrics, options)
     return metrics | {f"eval/{name}": value for name, value in scores.items()}

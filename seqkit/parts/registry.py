@@ -50,6 +50,10 @@ class Registry:
         target = f"{part.__module__}:{part.__qualname__}"
         return next((n for n, t in self._targets.items() if t == target), part.__name__)
 
+    def module_of(self, name: str) -> str:
+        """The module the part ``name`` lives in, without importing it."""
+        return self._targets[name].split(":")[0]
+
     def get(self, name: str) -> Any:
         """The part registered as ``name``; an unknown name is a UserError listing the valid."""
         if name not in self._targets:
@@ -63,6 +67,9 @@ TASKS = Registry(
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
         "seq2seq": "seqkit.trainer.translation:TranslationTask",
+        "node-classification": "seqkit.gcn.task:NodeClassificationTask",
+        "gan": "seqkit.gan.task:DCGANTask",
+        "rl": "seqkit.rl.task:EnvironmentTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -75,6 +82,10 @@ MODEL_BUILDERS = Registry(
         "decoder": "seqkit.models.decoder:DecoderBuilder",
         "rnn-seq2seq": "seqkit.models.seq2seq:RNNSeq2SeqBuilder",
         "transformer": "seqkit.models.transformer:TransformerBuilder",
+        "gcn": "seqkit.gcn.models:GCNBuilder",
+        "dcgan": "seqkit.gan.models:DCGANBuilder",
+        "q-table": "seqkit.rl.models:QTableBuilder",
+        "q-network": "seqkit.rl.models:QNetworkBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -86,6 +97,9 @@ DATA_MODULES = Registry(
         "pretokenized": "seqkit.data.lm:PretokenizedCorpus",
         "chorales": "seqkit.music.data:MidiCorpus",
         "sentence-pairs": "seqkit.data.seq2seq:SentencePairs",
+        "graph": "seqkit.gcn.data:GraphData",
+        "gan-images": "seqkit.gan.data:GANImages",
+        "environment": "seqkit.rl.envs:EnvironmentData",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -132,4 +146,8 @@ SHORTHANDS: dict[str, Shorthand] = {
     # A recipe that names model.architecture under task seq2seq is already written out.
     "seq2seq": Shorthand("seq2seq", "rnn-seq2seq"),
     "transformer": Shorthand("seq2seq", "transformer"),
+    "gcn": Shorthand("node-classification", "gcn"),
+    "dcgan": Shorthand("gan", "dcgan"),
+    "q-learning": Shorthand("rl", "q-table"),
+    "dqn": Shorthand("rl", "q-network"),
 }

@@ -8,17 +8,26 @@ taken since, and restores by resetting with that seed and replaying the actions.
 environments are deterministic given their seed and actions, so this rebuilds the same state
 and the same environment RNG for any environment, with nothing but integers in the checkpoint.
 The environment RNG's state is stored as well and set after the replay, as a belt to the braces.
+
+:class:`EnvironmentData` is the ``environment`` data module (:mod:`seqkit.parts`): for an agent
+the environment is the data. It names the sizes the agent's model needs and makes the runner
+the task draws its batches from (:meth:`seqkit.trainer.tasks.Task.train_batches`).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
+from seqkit.recipes import DataSection
 
 RECENT_EPISODES = 20
 """Completed episodes whose returns make the logged running mean."""
@@ -142,3 +151,97 @@ class EnvironmentRunner:
         self.episodes = state["episodes"]
         self.steps = state["steps"]
         self.recent_returns = deque(state["recent_returns"], maxlen=RECENT_EPISODES)
+
+
+# ----------------------------------------------------------------------------- the data module
+
+VALIDATION_SEEDS = 1_000_000
+"""Validation episode i is reset with seed VALIDATION_SEEDS + i: never one of the seeds
+``seqkit evaluate`` plays (0, 1, 2, ...), so the policy chosen on them is measured on others."""
+
+
+class ValidationEpisodes(Dataset):
+    """The Trainer's evaluation set for an agent: item i is the seed of greedy episode i."""
+
+    def __init__(self, episodes: int, first_seed: int = VALIDATION_SEEDS):
+        self.episodes = episodes
+        self.first_seed = first_seed
+
+    def __len__(self) -> int:
+        return self.episodes
+
+    def __getitem__(self, index: int) -> int:
+        return self.first_seed + index
+
+
+@dataclass
+class EnvironmentSection(DataSection):
+    """The ``data`` section of an agent's recipe: the environment is the data."""
+
+    env: str = "CartPole-v1"
+    """A gymnasium environment id with a discrete action space."""
+
+
+class EnvironmentData(DataModule):
+    """``data.module: environment``: a gymnasium environment with discrete actions.
+
+    Facts: ``env_id``, ``observation_kind`` and ``observation_size`` (:func:`observation_size`),
+    ``num_actions``, and ``env``: the :class:`EnvironmentRunner` (seeded with
+    ``trainer.seed``) the task acts in. Evaluation data is the seeds of the greedy validation
+    episodes the recipe's ``model.validation_episodes`` asks for (none by default)."""
+
+    Section = EnvironmentSection
+
+    def __init__(self, recipe) -> None:
+        super().__init__(recipe)
+        self._runner: EnvironmentRunner | None = None
+
+    @property
+    def runner(self) -> EnvironmentRunner:
+        if self._runner is None:  # one environment: the facts are asked for more than once
+            self._runner = EnvironmentRunner(self.data.env, self.recipe.trainer.seed)
+        return self._runner
+
+    def tokenizer(self, init_from: Path | None) -> None:
+        return None
+
+    @staticmethod
+    def load_tokenizer(folder: Path) -> None:
+        return None
+
+    def facts(self, tokenizer: Any) -> dict[str, Any]:
+        env = self.runner.env  # a bad id fails here, before the run directory is made
+        kind, size = observation_size(env)
+        return {
+            "env_id": self.data.env,
+            "observation_kind": kind,
+            "observation_size": size,
+            "num_actions": int(env.action_space.n),
+            "env": self.runner,
+        }
+
+    def prepare(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        facts = self.facts(tokenizer)
+        # Validation is the agent's setting (model.validation_episodes, checked by its builder),
+        # but its episodes are the data the Trainer's evaluation streams.
+        episodes = (self.recipe.model or {}).get("validation_episodes", 0)
+        return Prepared(
+            train_data=None,  # the environment feeds the task
+            eval_data=ValidationEpisodes(episodes) if episodes else None,
+            summary={
+                "environment": f"{facts['env_id']} ({facts['observation_kind']} observations of "
+                f"size {facts['observation_size']}, {facts['num_actions']} actions)"
+            },
+        )
+
+    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
+        raise UserError(
+            "--data is not supported for an agent; seqkit evaluate RUN plays greedy episodes "
+            "in its environment (--episodes N)"
+        )
+
+    def card_tags(self, tokenizer: Any) -> list[str]:
+        return ["reinforcement-learning", self.data.env]
+
+    def datasets_for_card(self) -> list[str]:
+        return []

@@ -33,36 +33,38 @@ RNG, the exploration RNG and the counters. A resumed CPU run continues the same 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+import statistics
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from seqkit.rl.envs import EnvironmentRunner, encode_observation, make_env, observation_size
-from seqkit.rl.models import QNetwork, QTable
+from seqkit.errors import UserError
+from seqkit.rl.envs import (
+    VALIDATION_SEEDS,
+    EnvironmentRunner,
+    ValidationEpisodes,
+    encode_observation,
+    make_env,
+)
+from seqkit.rl.models import DEFAULT_EPISODES, QNetwork, QNetworkConfig, QTable
 from seqkit.rl.play import greedy_policy, play_episode
 from seqkit.rl.replay import ReplayBuffer
 from seqkit.trainer.tasks import Models, Task
 
-VALIDATION_SEEDS = 1_000_000
-"""Validation episode i is reset with seed VALIDATION_SEEDS + i: never one of the seeds
-``seqkit evaluate`` plays (0, 1, 2, ...), so the policy chosen on them is measured on others."""
-
-
-class ValidationEpisodes(Dataset):
-    """The Trainer's evaluation set for an agent: item i is the seed of greedy episode i."""
-
-    def __init__(self, episodes: int, first_seed: int = VALIDATION_SEEDS):
-        self.episodes = episodes
-        self.first_seed = first_seed
-
-    def __len__(self) -> int:
-        return self.episodes
-
-    def __getitem__(self, index: int) -> int:
-        return self.first_seed + index
+__all__ = [
+    "VALIDATION_SEEDS",
+    "DQNTask",
+    "EnvironmentTask",
+    "EpsilonSchedule",
+    "QLearningTask",
+    "ValidationEpisodes",
+]
 
 
 @dataclass
@@ -79,20 +81,74 @@ class EpsilonSchedule:
         return self.start + env_step / self.steps * (self.end - self.start)
 
 
-class _EnvironmentTask(Task):
-    """What both agents share: the environment, ε-greedy acting, and resumable state."""
+class EnvironmentTask(Task):
+    """The recipe's ``task: rl``: what both agents share (the environment, ε-greedy acting,
+    greedy evaluation, resumable state). :meth:`for_model` picks the agent's task by its model:
+    :class:`QLearningTask` for a :class:`~seqkit.rl.models.QTable`, :class:`DQNTask` for a
+    :class:`~seqkit.rl.models.QNetwork`.
 
-    def __init__(self, models, env_id: str, seed: int, epsilon: EpsilonSchedule, gamma: float):
+    ``env`` is the :class:`~seqkit.rl.envs.EnvironmentRunner` to act in (the ``environment``
+    data module's), a gymnasium id to make one from, or None for a model read back only to be
+    saved, loaded or scored (the model's config names its environment).
+    """
+
+    default_data = "environment"
+    pipeline_tag = "reinforcement-learning"
+    evaluates_without_data = True  # seqkit evaluate plays greedy episodes
+
+    def __init__(
+        self,
+        models,
+        env: EnvironmentRunner | str | None,
+        seed: int,
+        epsilon: EpsilonSchedule | None,
+        gamma: float,
+        eval_episodes: int = 0,
+    ):
         super().__init__(models)
-        self.runner = EnvironmentRunner(env_id, seed)
-        self.kind, self.size = observation_size(self.runner.env)
-        self.num_actions = int(self.runner.env.action_space.n)
+        self.runner = EnvironmentRunner(env, seed) if isinstance(env, str) else env
+        config = self.models["q"].config
+        self.env_id: str = config.env_id
+        if isinstance(config, QNetworkConfig):
+            self.kind, self.size = config.observation_kind, config.observation_size
+        else:
+            self.kind, self.size = "discrete", config.num_states
+        self.num_actions = int(config.num_actions)
         self.epsilon = epsilon or EpsilonSchedule()
         self.gamma = gamma
+        self.eval_episodes = eval_episodes
         # Exploration and minibatch sampling draw from their own generator, saved with the task,
         # so neither depends on (or disturbs) the global RNG the Trainer restores.
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, facts: Mapping[str, Any]) -> EnvironmentTask:
+        env = facts.get("env")
+        if env is not None and facts.get("env_id") != model.config.env_id:
+            raise UserError(
+                f"the recipe's environment is {facts.get('env_id')} but the agent was trained "
+                f"on {model.config.env_id}"
+            )
+        common = {
+            "seed": facts.get("seed", 0),
+            "gamma": facts.get("gamma", 0.99),
+            "epsilon": EpsilonSchedule(*facts["epsilon"]) if "epsilon" in facts else None,
+            "env_steps_per_update": facts.get("env_steps_per_update", 1),
+            "eval_episodes": facts.get("eval_episodes", 0),
+        }
+        if isinstance(model, QTable):
+            return QLearningTask(model, env, **common)
+        dqn = ("buffer_size", "batch_size", "learning_starts", "target_update_every", "tau")
+        # The target network starts as a copy: deepcopy draws nothing from the global RNG.
+        target = copy.deepcopy(model)
+        return DQNTask(
+            model,
+            target,
+            env,
+            **common,
+            **{k: facts[k] for k in (*dqn, "double_dqn") if k in facts},
+        )
 
     def greedy_action(self, observation) -> int:
         raise NotImplementedError
@@ -123,7 +179,7 @@ class _EnvironmentTask(Task):
         training steps as one without.
         """
         if getattr(self, "_validation_env", None) is None:
-            self._validation_env = make_env(self.runner.env.spec.id)
+            self._validation_env = make_env(self.env_id)
         policy = greedy_policy(models["q"], self._validation_env)
         returns = torch.tensor(
             [play_episode(self._validation_env, policy, int(seed)) for seed in batch]
@@ -152,22 +208,78 @@ class _EnvironmentTask(Task):
         self.generator.set_state(state["generator"])
         self.updates = state["updates"]
 
+    def save_extras(self, folder: Path, run_dir: Path | None) -> dict[str, float]:
+        """The mean return of ``eval_episodes`` greedy episodes of the saved policy, for the
+        model card."""
+        if not self.eval_episodes:
+            return {}
+        metrics = greedy_metrics(self.models["q"], self.env_id, self.eval_episodes, seed=0)
+        shown = f"{metrics['mean_return']:.2f} ± {metrics['std_return']:.2f}"
+        print(f"greedy return over {self.eval_episodes} episodes: {shown}", file=sys.stderr)
+        return metrics
 
-class QLearningTask(_EnvironmentTask):
+    def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
+        """``--episodes`` greedy episodes (seeds ``--seed`` onwards): mean ± std return, and
+        for a table the success rate; ``--video FILE.gif`` records one."""
+        from seqkit.outputs import check_new_file
+        from seqkit.rl.play import record_gif
+
+        episodes = getattr(options, "episodes", None)
+        episodes = DEFAULT_EPISODES if episodes is None else episodes
+        if episodes < 1:
+            raise UserError(f"--episodes must be at least 1, got {episodes}")
+        video = getattr(options, "video", None)
+        if video:  # checked before the episodes are played
+            check_new_file(
+                video,
+                overwrite=getattr(options, "overwrite", False),
+                option="--video",
+                suffixes=(".gif",),
+            )
+        seed = getattr(options, "seed", 0) or 0
+        model = self.models["q"]
+        metrics = greedy_metrics(model, self.env_id, episodes, seed=seed)
+        print(
+            f"{self.env_id}: return {metrics['mean_return']:.2f} ± {metrics['std_return']:.2f} "
+            f"over {episodes} greedy episodes"
+        )
+        if video:
+            frames = record_gif(model, self.env_id, Path(video), seed=seed, overwrite=True)
+            print(f"wrote {video} ({frames} frames)")
+        return metrics
+
+
+def greedy_metrics(model, env_id: str, episodes: int, seed: int = 0) -> dict[str, float]:
+    """Mean and std of the return over greedy episodes (and the success rate for a table)."""
+    from seqkit.rl.play import play_episodes
+
+    returns = play_episodes(model, env_id, episodes, seed=seed)
+    metrics = {
+        "mean_return": statistics.fmean(returns),
+        "std_return": statistics.pstdev(returns),
+        "episodes": episodes,
+    }
+    if isinstance(model, QTable):
+        metrics["success_rate"] = sum(r > 0 for r in returns) / episodes
+    return metrics
+
+
+class QLearningTask(EnvironmentTask):
     """Tabular Q-learning: each update is the TD rule on the last ``env_steps_per_update``
     transitions (1 = Watkins's online algorithm). Train it with plain SGD at lr = α."""
 
     def __init__(
         self,
         table: QTable,
-        env_id: str,
+        env: EnvironmentRunner | str | None,
         *,
         seed: int = 0,
         gamma: float = 0.99,
         epsilon: EpsilonSchedule | None = None,
         env_steps_per_update: int = 1,
+        eval_episodes: int = 0,
     ):
-        super().__init__({"q": table}, env_id, seed, epsilon or EpsilonSchedule(), gamma)
+        super().__init__({"q": table}, env, seed, epsilon, gamma, eval_episodes)
         self.env_steps_per_update = env_steps_per_update
 
     def greedy_action(self, observation) -> int:
@@ -206,18 +318,19 @@ class QLearningTask(_EnvironmentTask):
         }
 
 
-class DQNTask(_EnvironmentTask):
+class DQNTask(EnvironmentTask):
     """DQN with replay memory, a target network, ε-greedy exploration and the Huber loss."""
 
     def __init__(
         self,
         online: QNetwork,
         target: QNetwork,
-        env_id: str,
+        env: EnvironmentRunner | str | None,
         *,
         seed: int = 0,
         gamma: float = 0.99,
         epsilon: EpsilonSchedule | None = None,
+        eval_episodes: int = 0,
         buffer_size: int = 10_000,
         batch_size: int = 64,
         learning_starts: int = 1_000,
@@ -228,7 +341,7 @@ class DQNTask(_EnvironmentTask):
     ):
         target.load_state_dict(online.state_dict())
         target.requires_grad_(False)
-        super().__init__({"q": online, "target": target}, env_id, seed, epsilon, gamma)
+        super().__init__({"q": online, "target": target}, env, seed, epsilon, gamma, eval_episodes)
         self.memory = ReplayBuffer(buffer_size, self.size)
         self.batch_size = batch_size
         self.learning_starts = max(learning_starts, batch_size)

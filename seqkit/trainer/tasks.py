@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -83,6 +84,9 @@ class Task:
     """The Hub pipeline the model card names."""
     auto_class = "AutoModel"
     """The ``transformers`` Auto class that loads the trained model."""
+    evaluates_without_data = False
+    """Whether ``seqkit evaluate`` measures the model without evaluation data (an agent plays
+    episodes in its environment): only :meth:`extra_evaluation` runs when there is none."""
 
     @classmethod
     def for_model(cls, model: nn.Module, facts: Mapping[str, Any]) -> Task:
@@ -99,6 +103,12 @@ class Task:
         """Scores beyond :meth:`evaluation_step`'s that ``seqkit evaluate`` reports (BLEU of
         beam-searched translations, return over greedy episodes); ``options`` are the
         command's (beam size, episodes...), None when called from code."""
+        return {}
+
+    def save_extras(self, folder: Path, run_dir: Path | None) -> dict[str, float]:
+        """Write the task's own files beside the trained model saved in ``folder`` (a GAN's
+        last sample grid, a GCN's embedding plot) and return numbers measured on that model
+        for its card; called once the run has ended."""
         return {}
 
     def __init__(self, models: Mapping[str, nn.Module] | nn.Module):

@@ -12,10 +12,10 @@ import torch
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.gan import family
 from seqkit.gan.models import DCGAN, DCGANConfig
 from seqkit.gan.quality import frechet_distance, judge
 from seqkit.gan.task import DCGANTask
+from seqkit.parts.compose import open_trained
 from seqkit.trainer import Callback, Trainer, TrainerConfig
 from seqkit.trainer.trainer import TrainingDiverged
 from seqkit.vision.data import ImageDataSection, load_splits
@@ -72,22 +72,22 @@ def test_training_logs_both_optimizers_and_writes_grids(gan_run):
 
 
 def test_generate_writes_a_grid_and_never_overwrites(gan_run, tmp_path):
-    folder = gan_run / "final"
+    loaded = open_trained(gan_run / "final")
     out = tmp_path / "grid.png"
     args = argparse.Namespace(num_samples=9, out=str(out), seed=1)
-    assert family.generate_command(folder, args) == 0
+    assert DCGANTask.generate_command(loaded, args) == 0
     assert out.stat().st_size > 0
     with pytest.raises(UserError, match="already exists"):
-        family.generate_command(folder, args)
+        DCGANTask.generate_command(loaded, args)
     empty = argparse.Namespace(num_samples=0, out=str(tmp_path / "none.png"), seed=1)
     with pytest.raises(UserError, match="--num-samples must be at least 1, got 0"):
-        family.generate_command(folder, empty)
+        DCGANTask.generate_command(loaded, empty)
     # The grid holds exactly num_samples images: 9 tiles of 8x8 in a 3x3 grid, drawn 4x.
     from matplotlib.image import imread
 
     assert imread(out).shape[:2] == ((3 * 9 + 1) * 4, (3 * 9 + 1) * 4)
     # Same seed, same samples: the grid is reproducible.
-    model, _ = family.load_pretrained(folder)
+    model = loaded.model
     first = model.sample(4, generator=torch.Generator().manual_seed(1))
     assert torch.equal(first, model.sample(4, generator=torch.Generator().manual_seed(1)))
 
@@ -107,23 +107,45 @@ def test_evaluate_reports_generated_and_real_numbers(gan_run, capsys):
     assert main(["evaluate", str(gan_run)]) == 0
     captured = capsys.readouterr()
     out = dict(line.split(": ") for line in captured.out.strip().splitlines())
-    for prefix in ("generated", "real_heldout"):
+    for prefix in ("eval/generated", "eval/real_heldout"):
         assert 0 < float(out[f"{prefix}_mean_confidence"]) <= 1
         assert 0 <= float(out[f"{prefix}_class_entropy"]) <= np.log(10) + 1e-4
         assert float(out[f"{prefix}_frechet_distance"]) >= 0
-    assert 0 <= float(out["judge_test_accuracy"]) <= 1
+    assert 0 <= float(out["eval/judge_test_accuracy"]) <= 1
     # The real baseline is the run's test split (10% of 1,797), not the default one (20%).
-    assert int(out["images"]) == len(splits.test) == 180
+    assert int(out["eval/images"]) == len(splits.test) == 180
     # The Fréchet reference is the run's training split (1,797 - 180 test - 180 validation).
     assert "Fréchet reference: 1437 training images" in captured.err
     assert (gan_run / "quality.json").is_file()
 
 
 def test_real_baseline_is_the_runs_own_test_split(gan_run):
-    judged = family._judged_splits(gan_run / "final", gan_run)
+    loaded = open_trained(gan_run)
+    judged = loaded.data_class(loaded.recipe).facts(None)["splits"]
     own = load_splits(ImageDataSection(split_seed=1, test_fraction=0.1))
     assert torch.equal(judged.test.images, own.test.images)
     assert torch.equal(judged.train.images, own.train.images)  # what the GAN trained on
+
+
+def test_a_checkpoint_holds_both_networks_and_generates(gan_run, tmp_path):
+    checkpoint = gan_run / "checkpoints" / "step-6"
+    names = sorted(p.name for p in checkpoint.glob("model-*.safetensors"))
+    assert names == ["model-discriminator.safetensors", "model-generator.safetensors"]
+    from_checkpoint, final = open_trained(checkpoint).model, open_trained(gan_run / "final").model
+    for name, tensor in final.state_dict().items():
+        assert torch.equal(tensor, from_checkpoint.state_dict()[name]), name
+    out = tmp_path / "from-checkpoint.png"
+    assert main(["generate", str(checkpoint), "--out", str(out), "--num-samples", "4"]) == 0
+    assert out.is_file()
+
+
+def test_an_old_dcgan_recipe_still_loads(tmp_path):
+    from seqkit.parts.compose import load_recipe
+
+    old = tmp_path / "old.yaml"
+    old.write_text("task: dcgan\nmodel: {latent_dim: 8}\ndata: {embedded: digits}\n")
+    recipe = load_recipe(old)
+    assert recipe.task == "gan" and recipe.model == {"architecture": "dcgan", "latent_dim": 8}
 
 
 def test_evaluate_refuses_images_the_judge_cannot_compare(tmp_path, capsys):

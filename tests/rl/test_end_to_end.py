@@ -1,4 +1,4 @@
-"""The dqn and q-learning recipes end to end: train, resume exactly, evaluate, bad input."""
+"""The rl recipes (dqn and q-learning) end to end: train, resume exactly, evaluate, bad input."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from safetensors.torch import load_file
 
 from seqkit.cli import main
+from seqkit.errors import UserError
 from seqkit.recipes import RECIPES_DIR
 
 DQN = str(RECIPES_DIR / "rl" / "cartpole-dqn.yaml")
@@ -120,3 +121,35 @@ def test_bad_environments_are_one_line_errors(tmp_path, capsys):
     assert "unknown gymnasium environment 'NoSuchEnv-v0'" in capsys.readouterr().err
     assert main(["train", Q_LEARNING, "--output-dir", run, "--set", "data.env=CartPole-v1"]) == 2
     assert "q-learning needs a discrete state space" in capsys.readouterr().err
+
+
+def test_old_task_names_still_load_and_a_bare_agent_folder_evaluates(tmp_path, capsys):
+    """Recipes (and runs' recipe.yaml) that say task: dqn or q-learning load as the rl task;
+    an agent folder copied out of its run is scored in the environment its config names."""
+    import shutil
+
+    from seqkit.parts.compose import load_recipe
+
+    old = tmp_path / "old.yaml"
+    old.write_text("task: dqn\nmodel: {hidden_sizes: [8]}\ndata: {env: CartPole-v1}\n")
+    recipe = load_recipe(old)
+    assert recipe.task == "rl" and recipe.model["architecture"] == "q-network"
+    old.write_text("task: q-learning\nmodel: {architecture: q-network}\n")
+    try:
+        load_recipe(old)
+    except UserError as error:
+        assert "task q-learning trains model.architecture q-table" in str(error)
+    else:
+        raise AssertionError("a shorthand's architecture cannot be overridden")
+    run = tmp_path / "run"
+    overrides = ["--set", "trainer.max_steps=20", "--set", "model.eval_episodes=0"]
+    assert main(["train", Q_LEARNING, "--output-dir", str(run), *QUIET, *overrides]) == 0
+    bare = shutil.copytree(run / "final", tmp_path / "bare")
+    capsys.readouterr()
+    assert main(["evaluate", str(bare), "--episodes", "2"]) == 0
+    assert "FrozenLake-v1: return" in capsys.readouterr().out
+    assert main(["generate", str(bare), "--prompt", "x"]) == 2
+    assert "does not generate; use seqkit evaluate" in capsys.readouterr().err
+    adam = ["--set", "trainer.optimizer=adam"]
+    assert main(["train", Q_LEARNING, "--output-dir", str(tmp_path / "r2"), *QUIET, *adam]) == 2
+    assert "q-learning is plain SGD on the TD error" in capsys.readouterr().err

@@ -21,10 +21,10 @@ def test_karate_club_trains_evaluates_and_draws_its_embedding(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
-    assert "test_accuracy" in printed
+    assert "eval/test_accuracy" in printed
     metrics = json.loads((tmp_path / "m.json").read_text())
     # Two labels, 32 nodes to place: the classic demo gets (nearly) all of them.
-    assert metrics["test_accuracy"] > 0.8 and metrics["train_accuracy"] == 1.0
+    assert metrics["eval/test_accuracy"] > 0.8 and metrics["eval/train_accuracy"] == 1.0
 
 
 def test_bad_graph_inputs_are_one_line_errors(tmp_path, capsys):
