@@ -17,8 +17,8 @@ its own step), so no parameter is ever unused and ``find_unused_parameters`` is 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +34,8 @@ from seqkit.trainer.tasks import Models
 
 DEFAULT_NUM_SAMPLES = 64
 """Images in the grid ``seqkit generate`` writes without ``--num-samples``."""
+
+logger = logging.getLogger(__name__)
 
 
 class DCGANTask(Task):
@@ -221,7 +223,7 @@ def _quality_classifier(run_dir: Path | None, splits):
         shape = (config.num_channels, config.image_size, config.image_size)
         if shape == splits.image_shape and config.num_labels == len(splits.class_names):
             return classifier.eval()
-    print("training the classifier that judges the samples...", file=sys.stderr)
+    logger.info("training the classifier that judges the samples...")
     try:
         classifier = train_quality_classifier(splits)
     except ValueError as error:
@@ -260,7 +262,7 @@ def judge_samples(model, splits, run_dir: Path | None, options: Any = None) -> d
     # the 180 validation digits alone is too noisy to compare with. A GAN that copies its
     # training images would score well on it; the mean confidence and the grids show that.
     reference_images = splits.train.images
-    print(f"Fréchet reference: {len(reference_images)} training images", file=sys.stderr)
+    logger.info(f"Fréchet reference: {len(reference_images)} training images")
     reference, _ = features_and_probabilities(classifier, reference_images)
     real = splits.test.images
     seed = getattr(options, "seed", 0) or 0
@@ -269,7 +271,7 @@ def judge_samples(model, splits, run_dir: Path | None, options: Any = None) -> d
         from seqkit.vision.plots import save_image_grid
 
         path = save_image_grid(generated[:64], run_dir / "plots" / f"samples-seed-{seed}.png")
-        print(f"samples: {path}", file=sys.stderr)
+        logger.info(f"samples: {path}")
     judged = {"generated": generated, "real_heldout": real}  # equally many images of each
     metrics: dict[str, float] = {}
     for prefix, images in judged.items():

@@ -12,7 +12,7 @@ scored: ``eval/accuracy`` and the macro scores are theirs; ``eval/train_accuracy
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from seqkit.trainer.tasks import ClassificationTask, Models, only_model
 
 EMBEDDING_PLOT = "embedding.png"
 """The picture of the learned node embedding written beside the trained model."""
+
+logger = logging.getLogger(__name__)
 
 
 def accuracy_counts(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor):
@@ -128,7 +130,7 @@ class NodeClassificationTask(ClassificationTask):
             return {}
         plot_embedding(self.model, self.batch, self.graph, folder / EMBEDDING_PLOT)
         metrics = node_accuracies(self.model, self.batch, self.graph)
-        print(f"test accuracy of the saved model: {metrics['test_accuracy']:.4f}", file=sys.stderr)
+        logger.info(f"test accuracy of the saved model: {metrics['test_accuracy']:.4f}")
         return metrics
 
 

@@ -34,8 +34,8 @@ RNG, the exploration RNG and the counters. A resumed CPU run continues the same 
 from __future__ import annotations
 
 import copy
+import logging
 import statistics
-import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +65,8 @@ __all__ = [
     "QLearningTask",
     "ValidationEpisodes",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -215,7 +217,7 @@ class EnvironmentTask(Task):
             return {}
         metrics = greedy_metrics(self.models["q"], self.env_id, self.eval_episodes, seed=0)
         shown = f"{metrics['mean_return']:.2f} ± {metrics['std_return']:.2f}"
-        print(f"greedy return over {self.eval_episodes} episodes: {shown}", file=sys.stderr)
+        logger.info(f"greedy return over {self.eval_episodes} episodes: {shown}")
         return metrics
 
     def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
