@@ -35,12 +35,8 @@ from seqkit.errors import UserError
 from seqkit.folders import check_model_folder, read_config
 
 FAMILY_MODULES: dict[str, str] = {
-    "bow-classifier": "seqkit.families.bow",
     "transformer": "seqkit.families.transformer",
-    "bert-mlm": "seqkit.families.bert",
-    "bert-classifier": "seqkit.families.bert",
     "seq2seq": "seqkit.families.seq2seq",
-    "rnn-classifier": "seqkit.families.rnn",
     "image-mlp": "seqkit.vision.family",
     "cnn": "seqkit.vision.family",
     "resnet": "seqkit.vision.family",

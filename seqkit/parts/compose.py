@@ -48,15 +48,22 @@ def expand_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
     model = raw.get("model") or {}
     if not isinstance(model, dict):
         return raw  # the recipe loader names the mistake
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        return raw
     fixed = {"architecture": short.architecture, **short.presets}
-    for key, value in fixed.items():
-        if key in model and model[key] != value:
-            raise UserError(
-                f"task {task} trains model.{key} {value}, but the recipe sets "
-                f"model.{key} {show(model[key])}; write task: {short.task} and choose "
-                f"model.{key} yourself"
-            )
-    return {**raw, "task": short.task, "model": {**fixed, **model}}
+    for section, given, preset in (("model", model, fixed), ("data", data, short.data)):
+        for key, value in preset.items():
+            if key in given and given[key] != value:
+                raise UserError(
+                    f"task {task} trains with {section}.{key} {value}, but the recipe sets "
+                    f"{section}.{key} {show(given[key])}; write task: {short.task} and choose "
+                    f"{section}.{key} yourself"
+                )
+    expanded = {**raw, "task": short.task, "model": {**fixed, **model}}
+    if short.data:
+        expanded["data"] = {**short.data, **data}
+    return expanded
 
 
 def is_composed(task: str) -> bool:
@@ -121,6 +128,7 @@ def resolve(recipe: Recipe) -> Parts:
     builder = parse_section(builder_class, fields, "model")
     builder.model_class(recipe.task)  # refuses an architecture that cannot do this task
     data = data_module_class(recipe.task, recipe.data)(recipe)
+    data.builder = builder
     return Parts(recipe.task, task_class, builder, data)
 
 
@@ -141,11 +149,16 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         model = _from_saved_config(parts.model_class, parts.builder, saved)
     else:
         init_from = Path(parts.builder.init_from) if parts.builder.init_from else None
+        if init_from is not None:  # before its tokenizer is read: a folder of another model
+            check_init_from_type(init_from, parts.model_class, _what(parts.builder))
         tokenizer = parts.data.tokenizer(init_from)
         facts = parts.data.facts(tokenizer)
         torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
         if init_from is not None:
-            model = _load_init_from(parts, init_from)
+            model = parts.builder.from_init(parts.task_name, init_from, facts)
+            if model is None:
+                model = _load_init_from(parts, init_from)
+            _check_labels(model, facts, init_from)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     _check_vocabulary(model, tokenizer)
@@ -202,6 +215,23 @@ def job_for(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     return family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
 
 
+def _what(builder: ModelBuilder) -> str:
+    return f"seqkit {MODEL_BUILDERS.name_of(type(builder))}"
+
+
+def _check_labels(model: Any, facts: dict[str, Any], folder: Path) -> None:
+    """A classifier fine-tuned from ``folder`` must have as many classes as the data."""
+    wanted = facts.get("num_labels")
+    have = getattr(model.config, "num_labels", None)
+    if wanted is not None and have != wanted:
+        names = facts.get("id2label") or {}
+        shown = f" ({', '.join(map(str, names.values()))})" if names else ""
+        raise UserError(
+            f"model.init_from: {folder} classifies into {have} labels, the data has "
+            f"{wanted}{shown}"
+        )
+
+
 def _check_vocabulary(model: Any, tokenizer: Any) -> None:
     if tokenizer is None or not hasattr(model.config, "vocab_size"):
         return  # data without a vocabulary (images, graphs, environments)
@@ -230,7 +260,7 @@ def _load_init_from(parts: Parts, folder: Path) -> Any:
     model = load_init_from(
         folder,
         parts.model_class,
-        f"seqkit {MODEL_BUILDERS.name_of(type(builder))}",
+        _what(builder),
         {
             config_field: getattr(builder, recipe_field)
             for config_field, recipe_field in builder.shape_fields.items()
@@ -258,14 +288,10 @@ def load_init_from(
     UserError naming what does not fit: ``from_pretrained`` alone would take the folder's sizes
     without a word and initialise missing weights at random.
     """
-    from seqkit.folders import check_model_folder, load_weights, loading, read_config
+    from seqkit.folders import check_model_folder, load_weights, loading
 
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    model_type = read_config(folder)["model_type"]
-    if model_type != model_class.config_class.model_type:
-        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one")
+    check_init_from_type(folder, model_class, what)
     check_model_folder(folder)
     # The config class fills in what config.json leaves out (saved as a diff to defaults).
     with loading(f"model.init_from: {folder / 'config.json'}"):
@@ -283,6 +309,18 @@ def load_init_from(
             + " in the folder); set these to the folder's values"
         )
     return load_weights(model_class, folder, what="model.init_from")
+
+
+def check_init_from_type(folder: Path, model_class: type, what: str) -> None:
+    """Refuse an ``init_from`` that is not a model folder of ``model_class``'s model type
+    (``what`` names the architecture in the message)."""
+    from seqkit.folders import read_config
+
+    if not (folder / "config.json").is_file():
+        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+    model_type = read_config(folder)["model_type"]
+    if model_type != model_class.config_class.model_type:
+        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one")
 
 
 # ----------------------------------------------------------------------------- model folders
@@ -349,15 +387,22 @@ def write_model_folder(
     )
 
 
-def builder_for_model_type(model_type: str) -> tuple[type[ModelBuilder], str] | None:
+def builder_for_model_type(
+    model_type: str, architectures: Iterable[str] = ()
+) -> tuple[type[ModelBuilder], str] | None:
     """``(builder class, task)`` of the registered architecture whose model for that task has
-    ``model_type``, or None."""
+    ``model_type``, or None. When several heads share the model type (BERT's masked-LM and
+    classifier), the one named in the folder's ``architectures`` wins."""
+    named = set(architectures) if isinstance(architectures, (list, tuple)) else set()
+    found = None
     for name in MODEL_BUILDERS.names():
         builder_class = MODEL_BUILDERS.get(name)
         for task, head in builder_class.heads.items():
             if head.config_class.model_type == model_type or model_type in builder_class.stock:
-                return builder_class, task
-    return None
+                if head.__name__ in named:
+                    return builder_class, task
+                found = found or (builder_class, task)
+    return found
 
 
 @dataclass
@@ -378,16 +423,19 @@ def _run_recipe(run_dir: Path | None) -> Recipe | None:
     return load_recipe(run_dir / "recipe.yaml")
 
 
-def _parts_of(model_type: str, recipe: Recipe | None) -> tuple[ModelBuilder, str, type]:
+def _parts_of(
+    model_type: str, recipe: Recipe | None, architectures: Iterable[str] = ()
+) -> tuple[ModelBuilder, str, type]:
     """The builder (with the run's settings, else the defaults), task and data module class."""
-    found = builder_for_model_type(model_type)
+    found = builder_for_model_type(model_type, architectures)
     if found is None:
         raise UserError(f"seqkit cannot load a model of type {model_type!r}")
     builder_class, task = found
     if recipe is not None and is_composed(recipe.task):
         parts = resolve(recipe)
         return parts.builder, parts.task_name, type(parts.data)
-    return builder_class(), task, data_module_class(task, None)
+    data = {"module": builder_class.data_module} if builder_class.data_module else None
+    return builder_class(), task, data_module_class(task, data)
 
 
 def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
@@ -396,8 +444,9 @@ def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
 
     check_model_folder(folder)
     recipe = _run_recipe(run_dir)
-    model_type = read_config(folder)["model_type"]
-    builder, task, data_class = _parts_of(model_type, recipe)
+    config = read_config(folder)
+    model_type = config["model_type"]
+    builder, task, data_class = _parts_of(model_type, recipe, config.get("architectures") or ())
     if model_type in builder.stock:  # a stock transformers folder, converted on load
         module_name, function = builder.stock[model_type].split(":")
         model, tokenizer = getattr(importlib.import_module(module_name), function)(folder)
@@ -422,7 +471,10 @@ def load_checkpoint(checkpoint: Path) -> Loaded:
             f"{run_dir} has no {RUN_MODEL}/config.json (a run from before seqkit wrote it)"
         )
     recipe = _run_recipe(run_dir)
-    builder, task, data_class = _parts_of(read_config(saved)["model_type"], recipe)
+    config = read_config(saved)
+    builder, task, data_class = _parts_of(
+        config["model_type"], recipe, config.get("architectures") or ()
+    )
     model = _from_saved_config(builder.model_class(task), builder, saved)
     # The task names the modules the Trainer saved (a GAN's generator and discriminator).
     for name, module in TASKS.get(task).for_model(model, {}).models.items():
@@ -491,8 +543,9 @@ def evaluate(
                 "the model is not inside a run directory, so its validation data is unknown; "
                 "give --data FILE to score it on a file"
             )
-        recipe = Recipe(task=loaded.task_name)
+        recipe = Recipe(task=loaded.task_name, data=loaded.data_class.Section())
     data = loaded.data_class(recipe)
+    data.builder, data.model_config = loaded.builder, loaded.model.config
     window = loaded.builder.window(loaded.model.config)
     if data_path is not None:
         prepared = data.scoring_data(loaded.tokenizer, *window, Path(data_path))

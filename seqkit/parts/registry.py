@@ -62,6 +62,8 @@ TASKS = Registry(
     "task",
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
+        "classification": "seqkit.trainer.tasks:ClassificationTask",
+        "masked-lm": "seqkit.trainer.tasks:MaskedLMTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -72,6 +74,8 @@ MODEL_BUILDERS = Registry(
         "gpt": "seqkit.models.gpt:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
+        "bow": "seqkit.models.bow:BagOfWordsBuilder",
+        "bert": "seqkit.models.bert:BertBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -80,6 +84,9 @@ DATA_MODULES = Registry(
     "data.module",
     {
         "text": "seqkit.data.lm:TextCorpus",
+        "labelled-text": "seqkit.data.classification:LabelledText",
+        "bag-of-words": "seqkit.data.bow:BagOfWords",
+        "masked-text": "seqkit.data.masking:MaskedText",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -93,6 +100,8 @@ class Shorthand:
     architecture: str
     presets: dict[str, Any] = field(default_factory=dict)
     """Model fields the shorthand fixes (``lstm-lm`` fixes ``cell: lstm``)."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Data fields the shorthand fixes (``bow-classifier`` reads ``module: bag-of-words``)."""
 
 
 SHORTHANDS: dict[str, Shorthand] = {
@@ -100,4 +109,8 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-lm": Shorthand("causal-lm", "recurrent", {"cell": "rnn"}),
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
+    "bow-classifier": Shorthand("classification", "bow", data={"module": "bag-of-words"}),
+    "rnn-classifier": Shorthand("classification", "recurrent"),
+    "bert-mlm": Shorthand("masked-lm", "bert"),
+    "bert-classifier": Shorthand("classification", "bert"),
 }
