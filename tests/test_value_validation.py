@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from seqkit.cli import _quiet_libraries, main
 from seqkit.errors import UserError
 from seqkit.families import FAMILY_MODULES, get_family
+from seqkit.parts import compose
 from seqkit.parts.compose import data_section_for, expand_shorthand, is_composed
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
 from seqkit.recipes import (
@@ -71,14 +72,16 @@ class Accepted(Exception):
     """Raised by the stand-in ``build``: validation let the recipe through."""
 
 
-def _stop(recipe, section):
+def _stop(*args, **kwargs):
     raise Accepted
 
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build`` replaced by one that raises :class:`Accepted`."""
+    """Every family's ``build``, and the building of a job composed from parts, replaced by one
+    that raises :class:`Accepted`."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(compose, "build_job", _stop))
         for name in set(FAMILY_MODULES.values()):
             stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
         yield

@@ -127,7 +127,14 @@ def resolve(recipe: Recipe) -> Parts:
     builder_class = MODEL_BUILDERS.get(architecture)
     builder = parse_section(builder_class, fields, "model")
     builder.model_class(recipe.task)  # refuses an architecture that cannot do this task
-    data = data_module_class(recipe.task, recipe.data)(recipe)
+    data_class = data_module_class(recipe.task, recipe.data)
+    wanted = builder_class.data_module
+    if wanted is not None and DATA_MODULES.get(wanted) is not data_class:
+        raise UserError(
+            f"model.architecture {architecture} reads the {wanted} data module, not "
+            f"{DATA_MODULES.name_of(data_class)}; set data.module: {wanted}"
+        )
+    data = data_class(recipe)
     data.builder = builder
     return Parts(recipe.task, task_class, builder, data)
 
