@@ -587,8 +587,7 @@ class BagOfWords(DataModule):
             eval_data=eval_data,
             collate_fn=collate_bags,
             summary={
-                "documents": f"{len(train)} train, {len(val) if val is not None else 0} "
-                "validation",
+                "documents": f"{len(train)} train, {len(val) if val is not None else 0} validation",
                 "classes": ", ".join(train.label_names),
             },
         )

@@ -42,7 +42,6 @@ from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
 
 
-
 class MaskedLMCollator:
     """Pads a batch of token id sequences and masks it for MLM.
 
@@ -188,7 +187,6 @@ class MaskedTextSection(DataSection):
         )
 
 
-
 class ChunkDataset(torch.utils.data.Dataset):
     """``[CLS] chunk [SEP]`` examples cut from a token stream, the validation ones pre-masked
     (they carry ``labels``)."""
@@ -230,9 +228,7 @@ def chunk_stream(tokenizer: Any, ids: list[int], max_length: int) -> list[torch.
     ]
 
 
-def masked_once(
-    tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float
-) -> ChunkDataset:
+def masked_once(tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float) -> ChunkDataset:
     """``chunks`` masked once with :data:`EVAL_MASK_SEED`: the same positions every time."""
     collator = MaskedLMCollator.for_tokenizer(
         tokenizer,
@@ -286,7 +282,6 @@ class MaskedText(DataModule):
     def text(self) -> str:
         """The corpus, read once."""
         if self._text is None:
-    
             self._text = load_corpus(self.data)
         return self._text
 

@@ -473,8 +473,10 @@ class BertBuilder(ModelBuilder):
     def config(self, task: str, facts: dict[str, Any]) -> BertConfig:
         """The pretrained folder's sizes (if any), then the recipe's explicit ones."""
         if "vocab_size" not in facts:
-            raise UserError("model.architecture bert reads token ids; set data.module: "
-                            "labelled-text (classification) or masked-text (masked-lm)")  # fmt: skip
+            raise UserError(
+                "model.architecture bert reads token ids; set data.module: labelled-text "
+                "(classification) or masked-text (masked-lm)"
+            )
         values: dict[str, Any] = {
             **DEFAULT_SIZES,
             "max_position_embeddings": facts.get("max_length") or DEFAULT_MAX_POSITIONS,

@@ -234,8 +234,7 @@ def _check_labels(model: Any, facts: dict[str, Any], folder: Path) -> None:
         names = facts.get("id2label") or {}
         shown = f" ({', '.join(map(str, names.values()))})" if names else ""
         raise UserError(
-            f"model.init_from: {folder} classifies into {have} labels, the data has "
-            f"{wanted}{shown}"
+            f"model.init_from: {folder} classifies into {have} labels, the data has {wanted}{shown}"
         )
 
 

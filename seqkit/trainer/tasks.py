@@ -286,12 +286,13 @@ class ClassificationTask(SupervisedTask):
             data, batch_size=batch_size or 256, collate_fn=getattr(data, "collate_fn", None)
         )
         for batch in loader:
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            batch = {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+            }
             labels.append(batch["labels"].cpu())
             probabilities.append(model(**batch).logits.float().softmax(dim=-1).cpu())
         model.train(was_training)
         return torch.cat(labels).numpy(), torch.cat(probabilities).numpy()
-
 
     @classmethod
     def generate_command(cls, loaded: Any, args: Any) -> int:

@@ -1,6 +1,7 @@
 """The recurrent language models end to end: every LM recipe under recipes/rnn trains with a
 tiny budget, a run generates and evaluates through the generic CLI commands, and bad input ends
-as one clear line with exit code 2. (The recurrent classifier: tests/parts/test_classification.py.)"""
+as one clear line with exit code 2. (The recurrent classifier: tests/parts/test_classification.py)
+"""
 
 from __future__ import annotations
 

@@ -284,14 +284,18 @@ def test_bow_reads_only_bag_of_words_features(tmp_path, capsys):
 
 def test_old_task_names_still_load(tmp_path, capsys):
     old = tmp_path / "old.yaml"
-    old.write_text("task: bow-classifier\nmodel: {classifier: mlp}\ndata: {embedded: python-docstrings}\n")
+    old.write_text(
+        "task: bow-classifier\nmodel: {classifier: mlp}\ndata: {embedded: python-docstrings}\n"
+    )
     recipe = load_recipe(old)
     assert recipe.task == "classification" and recipe.model["architecture"] == "bow"
     assert recipe.data.module == "bag-of-words" and recipe.data.min_df == 2
     old.write_text("task: rnn-classifier\nmodel: {cell: gru, pooling: max}\n")
     assert load_recipe(old).model == {"architecture": "recurrent", "cell": "gru", "pooling": "max"}
     old.write_text("task: bow-classifier\ndata: {module: labelled-text}\n")
-    with pytest.raises(UserError, match="task bow-classifier trains with data.module bag-of-words"):
+    with pytest.raises(
+        UserError, match=r"task bow-classifier trains with data\.module bag-of-words"
+    ):
         load_recipe(old)
 
 
@@ -311,7 +315,9 @@ def test_recurrent_classifier_fine_tunes_and_refuses_what_does_not_fit(tmp_path,
         ([f"data.path={three}"], ("classifies into 2 labels, the data has 3 (a, b, c)",)),
     ]
     for extra, fragments in cases:
-        code = main(["train", str(RNN), *common, *sets(*extra), "--output-dir", str(tmp_path / "x")])
+        code = main(
+            ["train", str(RNN), *common, *sets(*extra), "--output-dir", str(tmp_path / "x")]
+        )
         assert_user_error(code, capsys.readouterr().err, *fragments)
 
 
@@ -329,7 +335,9 @@ def _independent_probabilities(model_dir, texts: list[str]) -> np.ndarray:
             rows = []
             for i in range(len(texts)):
                 start, end = features.indptr[i], features.indptr[i + 1]
-                rows.append((features.indices[start:end], features.data[start:end], torch.tensor(0)))
+                rows.append(
+                    (features.indices[start:end], features.data[start:end], torch.tensor(0))
+                )
             batch = collate_bags(rows)
             batch.pop("labels")
             logits = model(**batch).logits
