@@ -52,7 +52,7 @@ class Registry:
 
     def get(self, name: str) -> Any:
         """The part registered as ``name``; an unknown name is a UserError listing the valid."""
-        if name not in self._targets:
+        if not isinstance(name, str) or name not in self._targets:  # a YAML list, a number
             raise UserError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
         module_name, attribute = self._targets[name].split(":")
         return getattr(importlib.import_module(module_name), attribute)
