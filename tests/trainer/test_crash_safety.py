@@ -318,8 +318,8 @@ def test_transformer_recipe_survives_sigkill(tmp_path):
     "recipe",
     [
         "rnn/pydoc-prose-or-code-classifier.yaml",
-        "bow/python-docstrings-topics.yaml",
-        "bert/pydoc-mlm.yaml",
+        pytest.param("bow/python-docstrings-topics.yaml", marks=pytest.mark.slow),
+        pytest.param("bert/pydoc-mlm.yaml", marks=pytest.mark.slow),
     ],
 )
 def test_classifier_and_masked_lm_recipes_survive_sigkill(recipe, tmp_path):
