@@ -44,6 +44,7 @@ from hypothesis import strategies as st
 from seqkit.cli import _quiet_libraries, main
 from seqkit.errors import UserError
 from seqkit.families import FAMILY_MODULES, get_family
+from seqkit.parts import compose
 from seqkit.parts.compose import data_section_for, expand_shorthand, is_composed
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
 from seqkit.recipes import (
@@ -77,9 +78,10 @@ def _stop(*args, **kwargs):
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build``, and the Trainer a recipe composed from parts gets once its job
-    is built, replaced by one that raises :class:`Accepted`."""
+    """Every family's ``build``, the building of a job composed from parts, and the Trainer,
+    replaced by one that raises :class:`Accepted`."""
     with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(compose, "build_job", _stop))
         for name in set(FAMILY_MODULES.values()):
             stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
         stack.enter_context(mock.patch("seqkit.trainer.Trainer", _stop))

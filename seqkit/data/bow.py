@@ -27,6 +27,11 @@ more, because in Chinese a one-character word (好, 差) often carries the senti
 segmenter nothing changes (the results stay identical to scikit-learn's), and
 :func:`cjk_share` lets a caller warn when the documents need one.
 
+The ``bag-of-words`` data module (:class:`BagOfWords`) feeds the classifiers of
+:mod:`seqkit.models.bow`: labelled documents (:mod:`seqkit.data.classification`) → the vectorizer
+fitted on the training documents only (the run's "tokenizer", saved as ``vectorizer.json``) →
+one sparse row per document, batched as padded feature ids and values (:func:`collate_bags`).
+
 Why not just call scikit-learn: speed, and the vocabulary must travel with a Hub folder as JSON.
 scikit-learn counts with a Python loop per token; here each document's tokens are mapped to ids
 by ``map`` over a dict whose missing keys take the next free id (a C-level loop), and everything
@@ -38,15 +43,23 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import chain, filterfalse, repeat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import torch
+from torch.utils.data import Dataset
 
+from seqkit.checks import check_choice, check_range, check_ranges, count, show
+from seqkit.data.classification import LabelledDataSection, LabelledTexts, labelled_splits
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 """Words of two or more word characters (scikit-learn's default)."""
@@ -390,3 +403,220 @@ class BagOfWordsVectorizer:
         except (ValueError, KeyError, TypeError) as error:
             raise UserError(f"{path} is not a valid vectorizer file ({error})") from None
         return vectorizer
+
+
+# ----------------------------------------------------------------------------- bag-of-words
+
+MAX_NGRAM = 10
+"""Longest word n-gram (every document yields about one n-gram per word for each n)."""
+
+
+@dataclass
+class BagOfWordsSection(LabelledDataSection):
+    """The ``data`` section of the ``bag-of-words`` module: documents, labels and features."""
+
+    weighting: str = "tfidf"
+    """count or tfidf."""
+    ngram_range: tuple[int, int] = (1, 2)
+    """Smallest and largest n of the word n-grams."""
+    min_df: int | float = 2
+    """Drop terms in fewer documents than this (an int) or this fraction of documents."""
+    max_df: int | float = 1.0
+    """Drop terms in more documents than this (an int) or this fraction of documents."""
+    max_features: int | None = 20000
+    """Keep only the most frequent terms (null = all)."""
+    stop_words: str | list[str] | None = None
+    """english (scikit-learn's list), a list of words, or null."""
+    sublinear_tf: bool = True
+    """tfidf: use 1 + ln(count) instead of the count."""
+    lowercase: bool = True
+    """Lowercase documents before cutting them into words."""
+    segmenter: str = "none"
+    """none (the word pattern), jieba (Chinese words) or char (every CJK character a token)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("data.weighting", self.weighting, WEIGHTINGS)
+        check_choice("data.segmenter", self.segmenter, SEGMENTERS)
+        for i, n in enumerate(self.ngram_range):
+            check_range(f"data.ngram_range[{i}]", n, 1, MAX_NGRAM, integer=True)
+        if self.ngram_range[0] > self.ngram_range[1]:
+            raise UserError(
+                f"data.ngram_range must be [min, max] with min <= max, got {list(self.ngram_range)}"
+            )
+        for name in ("min_df", "max_df"):
+            value = getattr(self, name)
+            if isinstance(value, float):  # a fraction of the documents
+                check_range(f"data.{name}", value, 0, 1)
+            else:  # a number of documents
+                check_range(f"data.{name}", value, 0, None, integer=True)
+        check_ranges("data", self, {"max_features": count(1, None)})
+        if isinstance(self.stop_words, str) and self.stop_words != "english":
+            raise UserError(
+                f"data.stop_words must be english or a list of words, got {show(self.stop_words)}"
+            )
+
+
+def collate_bags(rows: list[tuple]) -> dict[str, torch.Tensor]:
+    """Pad each document's feature ids/values to the longest of the batch (id 0, value 0.0)."""
+    longest = max(1, max(len(ids) for ids, _, _ in rows))
+    feature_ids = torch.zeros((len(rows), longest), dtype=torch.long)
+    feature_values = torch.zeros((len(rows), longest), dtype=torch.float32)
+    for i, (ids, values, _) in enumerate(rows):
+        feature_ids[i, : len(ids)] = torch.from_numpy(ids.astype(np.int64))
+        feature_values[i, : len(values)] = torch.from_numpy(values.astype(np.float32))
+    labels = torch.stack([label for _, _, label in rows])
+    return {"feature_ids": feature_ids, "feature_values": feature_values, "labels": labels}
+
+
+class BagOfWordsDataset(Dataset):
+    """Rows of a CSR feature matrix with their labels, one document per item;
+    ``collate_fn`` batches them."""
+
+    collate_fn = staticmethod(collate_bags)
+
+    def __init__(self, features: sp.spmatrix, labels: np.ndarray) -> None:
+        self.features = features.tocsr()
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        start, end = self.features.indptr[index], self.features.indptr[index + 1]
+        ids = self.features.indices[start:end]
+        values = self.features.data[start:end]
+        return ids, values, self.labels[index]
+
+
+def load_vectorizer(folder: Path) -> BagOfWordsVectorizer:
+    """The vectorizer saved in ``folder``; with the model's ``config.json`` beside it, its
+    feature count must be the model's."""
+    from seqkit.folders import loading, read_config
+
+    folder = Path(folder)
+    with loading(f"the vectorizer in {folder}"):
+        vectorizer = BagOfWordsVectorizer.from_pretrained(folder)
+    if (folder / "config.json").is_file():
+        expected = read_config(folder).get("num_features")
+        if expected is not None and expected != vectorizer.num_features:
+            raise UserError(
+                f"{folder}: the vectorizer has {vectorizer.num_features} features but the model "
+                f"expects {expected}"
+            )
+    return vectorizer
+
+
+class BagOfWords(DataModule):
+    """The ``bag-of-words`` data module (Joachims 1998; Wang & Manning 2012): labelled
+    documents as sparse count or TF-IDF rows, for ``model.architecture: bow``.
+
+    The documents are read by :func:`seqkit.data.classification.labelled_splits`; the
+    vectorizer is the ``init_from`` model's, a saved one (``tokenizer.path``: a folder with
+    ``vectorizer.json``), or one fitted on the training documents only (Chinese cut into words
+    by ``data.segmenter``).
+    """
+
+    Section = BagOfWordsSection
+    load_tokenizer = staticmethod(load_vectorizer)
+
+    def __init__(self, recipe: Any):
+        super().__init__(recipe)
+        self._splits: tuple[LabelledTexts, LabelledTexts | None] | None = None
+        self._train_features: sp.csr_matrix | None = None
+
+    def splits(self) -> tuple[LabelledTexts, LabelledTexts | None]:
+        """``(train, validation or None)``, read once."""
+        if self._splits is None:
+            self._splits = labelled_splits(self.data, self.recipe.trainer.seed)
+        return self._splits
+
+    def tokenizer(self, init_from: Path | None) -> BagOfWordsVectorizer:
+        if init_from is not None:
+            return load_vectorizer(init_from)
+        if self.recipe.tokenizer.path:
+            return load_vectorizer(Path(self.recipe.tokenizer.path))
+        data = self.data
+        train, _ = self.splits()
+        share = cjk_share(train.texts)
+        if data.segmenter == "none" and share >= 0.01:
+            # The word pattern would keep whole clauses of Chinese as single rare tokens.
+            print(
+                f"note: {share:.0%} of the training documents hold CJK text, which "
+                "data.segmenter: none does not cut into words; set data.segmenter to jieba or char",
+                file=sys.stderr,
+            )
+        vectorizer = BagOfWordsVectorizer(
+            weighting=data.weighting,
+            ngram_range=data.ngram_range,
+            min_df=data.min_df,
+            max_df=data.max_df,
+            max_features=data.max_features,
+            stop_words=data.stop_words,
+            sublinear_tf=data.sublinear_tf,
+            lowercase=data.lowercase,
+            segmenter=data.segmenter,
+        )
+        self._train_features = vectorizer.fit_transform(train.texts)
+        return vectorizer
+
+    def _class_names(self) -> list[str]:
+        if self.model_config is not None:  # a trained model: its classes, in its order
+            id2label = self.model_config.id2label
+            return [str(id2label[i]) for i in range(len(id2label))]
+        return self.splits()[0].label_names
+
+    def facts(self, tokenizer: BagOfWordsVectorizer) -> dict[str, Any]:
+        names = self._class_names()
+        return {
+            "num_features": tokenizer.num_features,
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+        }
+
+    def prepare(self, tokenizer: BagOfWordsVectorizer, window: int, most: int | None) -> Prepared:
+        train, val = self.splits()
+        features = self._train_features
+        if features is None:  # a saved vectorizer (resume, init_from): not fitted here
+            features = tokenizer.transform(train.texts)
+        eval_data = None
+        if val is not None:
+            eval_data = BagOfWordsDataset(tokenizer.transform(val.texts), val.labels)
+        return Prepared(
+            train_data=BagOfWordsDataset(features, train.labels),
+            eval_data=eval_data,
+            collate_fn=collate_bags,
+            summary={
+                "documents": f"{len(train)} train, {len(val) if val is not None else 0} validation",
+                "classes": ", ".join(train.label_names),
+            },
+        )
+
+    def scoring_data(
+        self, tokenizer: BagOfWordsVectorizer, window: int, most: int | None, path: Path
+    ) -> Prepared:
+        from seqkit.data.classification import load_labelled
+
+        data = load_labelled(
+            path=str(path),
+            text_column=self.data.text_column,
+            label_column=self.data.label_column,
+            labels=self._class_names(),
+        )
+        return Prepared(
+            train_data=None,
+            eval_data=BagOfWordsDataset(tokenizer.transform(data.texts), data.labels),
+            collate_fn=collate_bags,
+        )
+
+    def unlabelled(
+        self, tokenizer: BagOfWordsVectorizer, texts: list[str], window: int, most: int | None
+    ) -> BagOfWordsDataset:
+        """``texts`` as examples to classify (their labels are placeholders)."""
+        return BagOfWordsDataset(tokenizer.transform(texts), np.zeros(len(texts), dtype=np.int64))
+
+    def vocabulary(self, tokenizer: BagOfWordsVectorizer) -> str:
+        return f"{tokenizer.num_features} features ({tokenizer.weighting})"
+
+    def card_tags(self, tokenizer: BagOfWordsVectorizer) -> list[str]:
+        return ["bag-of-words", "text-classification"]

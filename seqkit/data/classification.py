@@ -20,6 +20,12 @@ Real data comes from a local file or a Hub data set with a text column and a lab
 
 Validation data is a second file of the same format (``data.val_path``, e.g. SST-2's dev set) or
 a seeded random share of the documents (``data.val_fraction``).
+
+The ``labelled-text`` data module (:class:`LabelledText`) turns them into token ids for the
+models that read text (recurrent networks, BERT): a tokenizer trained on the texts with the
+special tokens the model needs (padding; BERT's [CLS], [SEP], [MASK]), each text cut to
+``max_length`` tokens (``[CLS] text [SEP]`` for BERT), batches right-padded by
+:class:`PadCollator`.
 """
 
 from __future__ import annotations
@@ -27,13 +33,18 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
+from seqkit.data.tokenizer_folder import load_tokenizer, train_tokenizer
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
 
 DOCSTRING_TOPICS: dict[str, tuple[str, ...]] = {
@@ -357,3 +368,280 @@ def labelled_splits(
 def has_validation(data: LabelledDataSection) -> bool:
     """Whether the recipe holds documents out for validation (a file or a fraction)."""
     return bool(data.val_path) or data.val_fraction > 0
+
+
+# ----------------------------------------------------------------------------- labelled-text
+
+
+EMBEDDED_LABELLED = "pydoc-prose-or-code"
+"""The labelled set the ``labelled-text`` module reads when a recipe names no data."""
+DEFAULT_MAX_LENGTH = 256
+"""Tokens read per text when neither the recipe nor the model says otherwise."""
+
+
+@dataclass
+class LabelledTextSection(LabelledDataSection):
+    """The ``data`` section of the ``labelled-text`` module."""
+
+    max_length: int | None = None
+    """Tokens read per text, BERT's [CLS] and [SEP] included (longer texts are cut, and the
+    run says how many); default: the model's (a recurrent network's model.max_length, BERT's
+    max_position_embeddings)."""
+    train_examples: int | None = None
+    """Keep only this many training texts (a small labelled set, where pretraining pays)."""
+
+    def __post_init__(self) -> None:
+        from seqkit.checks import MAX_POSITIONS, check_ranges, count
+
+        super().__post_init__()
+        check_ranges(
+            "data",
+            self,
+            {"max_length": count(1, MAX_POSITIONS), "train_examples": count(1, None)},
+        )
+
+
+class EncodedTexts(torch.utils.data.Dataset):
+    """Token id tensors of different lengths, each with a class id; ``collate_fn`` pads a
+    batch of them."""
+
+    def __init__(self, ids: list[torch.Tensor], labels: list[int], pad_id: int) -> None:
+        self.ids, self.labels = ids, labels
+        self.collate_fn = PadCollator(pad_id)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+
+class PadCollator:
+    """Right-pads a batch to its longest text: ``input_ids`` and ``attention_mask`` (B, T),
+    ``labels`` (B,). Padding per batch (not to a global maximum) keeps short batches cheap."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        longest = max(len(row["input_ids"]) for row in rows)
+        ids = torch.full((len(rows), longest), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            ids[i, :n] = row["input_ids"]
+            mask[i, :n] = 1
+        labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def pad_id_of(tokenizer: Any) -> int:
+    """The padding id of ``tokenizer``: its pad role, else a pad token of its vocabulary."""
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        return tokenizer.pad_token_id
+    vocabulary = tokenizer.get_vocab()
+    for token in ("<pad>", "<|pad|>", "[PAD]"):
+        if token in vocabulary:
+            return vocabulary[token]
+    raise UserError("the classifier's tokenizer has no padding token (<pad>)")
+
+
+class LabelledText(DataModule):
+    """The ``labelled-text`` data module: labelled texts as token ids, for classifiers that
+    read text (``task: classification`` with a recurrent network or BERT).
+
+    The texts come from :func:`labelled_splits` (``data.path``, ``data.hub``, an embedded set;
+    ``data.val_path`` or a seeded ``data.val_fraction``), the training set cut to
+    ``data.train_examples``. The tokenizer is the ``init_from`` model's own, a saved one
+    (``tokenizer.path``), or one trained with the special tokens the model needs: a character
+    tokenizer has no unknown token, so it learns every text's alphabet (the validation texts'
+    too); a BPE tokenizer learns from the training texts only (bytes cover the rest).
+    """
+
+    Section = LabelledTextSection
+    load_tokenizer = staticmethod(load_tokenizer)
+
+    default_embedded: str | None = EMBEDDED_LABELLED
+
+    def __init__(self, recipe: Any):
+        super().__init__(recipe)
+        self._splits: tuple[LabelledTexts, LabelledTexts | None, int] | None = None
+
+    def splits(self) -> tuple[LabelledTexts, LabelledTexts | None, int]:
+        """``(train, validation or None, training texts available)``, read once."""
+        if self._splits is None:
+            train, val = labelled_splits(
+                self.data, self.recipe.trainer.seed, default_embedded=self.default_embedded
+            )
+            available = len(train)
+            wanted = getattr(self.data, "train_examples", None)
+            if wanted is not None:
+                train = train.subset(range(min(wanted, available)))
+            self._splits = (train, val, available)
+        return self._splits
+
+    # -- what the model needs of the tokenizer
+
+    def _special_tokens(self) -> dict[str, str]:
+        from seqkit.parts.base import ModelBuilder
+
+        return (self.builder or ModelBuilder).special_tokens
+
+    def _frames(self) -> bool:
+        return bool(getattr(self.builder, "frames_text", False))
+
+    def _needed_by(self) -> str:
+        return f"model.architecture {self.builder.name()}" if self.builder else "the model"
+
+    def tokenizer(self, init_from: Path | None) -> Any:
+        settings = self.recipe.tokenizer
+        if init_from is not None:
+            tokenizer = load_tokenizer(init_from)
+        elif settings.path:
+            tokenizer = load_tokenizer(Path(settings.path))
+        else:
+            if settings.kind == "bpe" and settings.vocab_size is None:
+                raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 2000)")
+            train, val, _ = self.splits()
+            texts = train.texts
+            if settings.kind == "char" and val is not None:
+                texts = texts + val.texts
+            tokenizer = train_tokenizer(
+                settings.kind,
+                texts,
+                vocab_size=settings.vocab_size,
+                special_tokens=dict(self._special_tokens()),
+            )
+        self.check_tokenizer(tokenizer)
+        return tokenizer
+
+    def check_tokenizer(self, tokenizer: Any) -> None:
+        """Refuse a tokenizer without the special tokens the model reads."""
+        pad_id_of(tokenizer)
+        for role in self._special_tokens():
+            if role != "pad":
+                tokenizer.require_special_token_id(role, self._needed_by())
+
+    def _class_names(self) -> list[str]:
+        if self.model_config is not None:  # a trained model: its classes, in its order
+            id2label = self.model_config.id2label
+            return [str(id2label[i]) for i in range(len(id2label))]
+        return self.splits()[0].label_names
+
+    def facts(self, tokenizer: Any) -> dict[str, Any]:
+        names = self._class_names()
+        facts = {
+            "vocab_size": tokenizer.vocab_size,
+            "pad_token_id": pad_id_of(tokenizer),
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+        }
+        if self.data.max_length is not None:
+            facts["max_length"] = self.data.max_length
+        return facts
+
+    # -- examples
+
+    def _max_length(self, window: int, most: int | None) -> tuple[int, str]:
+        if self.data.max_length is not None:
+            max_length, name = self.data.max_length, "data.max_length"
+        else:
+            max_length = window or DEFAULT_MAX_LENGTH
+            name = (
+                "model.max_length"
+                if hasattr(self.builder, "max_length")
+                else "the model's max_position_embeddings"
+            )
+        if most is not None and max_length > most:
+            raise UserError(
+                f"data.max_length ({max_length}) exceeds the model's max_position_embeddings "
+                f"({most})"
+            )
+        if self._frames() and max_length < 3:
+            raise UserError(
+                f"{name} ({max_length}) leaves no room for a token between [CLS] and [SEP]; "
+                "use at least 3"
+            )
+        return max_length, name
+
+    def encode(
+        self, tokenizer: Any, data: LabelledTexts, max_length: int
+    ) -> tuple[EncodedTexts, int]:
+        """``(examples, how many texts were cut)``: each text as ids, at most ``max_length``
+        of them, ``[CLS] … [SEP]`` for a model that reads framed text."""
+        frames = self._frames()
+        body = max_length - 2 if frames else max_length
+        rows, truncated = [], 0
+        for text in data.texts:
+            ids = tokenizer.encode(text)
+            if len(ids) > body:
+                truncated += 1
+                ids = ids[:body]
+            if frames:
+                ids = [tokenizer.cls_token_id, *ids, tokenizer.sep_token_id]
+            elif not ids:
+                raise UserError(f"text {text[:40]!r} has no tokens")
+            rows.append(torch.tensor(ids, dtype=torch.long))
+        return EncodedTexts(rows, data.labels.tolist(), pad_id_of(tokenizer)), truncated
+
+    def prepare(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        max_length, name = self._max_length(window, most)
+        train, val, available = self.splits()
+        train_data, cut = self.encode(tokenizer, train, max_length)
+        eval_data = None
+        if val is not None:
+            eval_data, cut_val = self.encode(tokenizer, val, max_length)
+            cut += cut_val
+        texts = len(train) + (len(val) if val is not None else 0)
+        if cut:
+            print(
+                f"note: {cut} of {texts} texts are longer than {name} ({max_length} tokens) "
+                "and were truncated",
+                file=sys.stderr,
+            )
+        summary = {
+            "texts": f"{available} train, {len(val) if val is not None else 0} validation",
+            "classes": ", ".join(train.label_names),
+        }
+        if len(train) < available:
+            summary["train texts"] = len(train)
+            print(
+                f"note: training on {len(train)} of {available} labelled texts "
+                "(data.train_examples)",
+                file=sys.stderr,
+            )
+        return Prepared(
+            train_data=train_data,
+            eval_data=eval_data,
+            collate_fn=train_data.collate_fn,
+            summary=summary,
+        )
+
+    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
+        max_length, _ = self._max_length(window, most)
+        data = load_labelled(
+            path=str(path),
+            text_column=self.data.text_column,
+            label_column=self.data.label_column,
+            labels=self._class_names(),
+        )
+        eval_data, _ = self.encode(tokenizer, data, max_length)
+        return Prepared(train_data=None, eval_data=eval_data, collate_fn=eval_data.collate_fn)
+
+    def unlabelled(
+        self, tokenizer: Any, texts: list[str], window: int, most: int | None
+    ) -> EncodedTexts:
+        """``texts`` as examples to classify (their labels are placeholders)."""
+        max_length, _ = self._max_length(window, most)
+        names = self._class_names()
+        placeholder = LabelledTexts(texts, np.zeros(len(texts), dtype=np.int64), names)
+        return self.encode(tokenizer, placeholder, max_length)[0]
+
+    def vocabulary(self, tokenizer: Any) -> str:
+        from seqkit.data.tokenization import CharTokenizer
+
+        kind = "char" if isinstance(tokenizer, CharTokenizer) else "bpe"
+        return f"{tokenizer.vocab_size} ({kind})"
+
+    def card_tags(self, tokenizer: Any) -> list[str]:
+        return ["text-classification"]

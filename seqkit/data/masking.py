@@ -12,14 +12,34 @@ Masking in the collator, not once when the data set is built, is RoBERTa's *dyna
 Randomness comes from ``generator`` when given (tests), and otherwise from torch's global RNG,
 which the Trainer seeds and saves in every checkpoint, so a resumed run masks exactly as an
 uninterrupted one.
+
+The ``masked-text`` data module (:class:`MaskedText`) feeds BERT's masked-LM pretraining: a
+corpus (local file, Hub data set, or CPython's pydoc topics by default) → a tokenizer with
+[CLS]/[SEP]/[MASK]/[PAD] (byte-level BPE by default) → one token stream, its tail held out →
+non-overlapping chunks of ``max_length - 2`` tokens, each framed as ``[CLS] chunk [SEP]``. Training
+chunks are masked afresh in every batch; validation chunks are masked once with
+:data:`EVAL_MASK_SEED`, so every evaluation (and ``seqkit evaluate``) scores the same positions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from seqkit.checks import MAX_POSITIONS, check_ranges, count, probability
+from seqkit.data.corpora import load_corpus
+from seqkit.data.lm import encode_corpus
+from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
+from seqkit.data.tokenization import CharTokenizer
+from seqkit.data.tokenizer_folder import load_tokenizer, train_tokenizer
+from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
+from seqkit.recipes import DataSection
 
 
 class MaskedLMCollator:
@@ -135,3 +155,207 @@ class MaskedLMCollator:
             special_token_ids=tokenizer.all_special_ids,
             **kwargs,
         )
+
+
+# ----------------------------------------------------------------------------- masked-text
+
+EVAL_MASK_SEED = 1234
+"""Seed of the validation masks: fixed, so evaluations compare."""
+DEFAULT_MAX_LENGTH = 128
+"""Tokens per example when neither the recipe nor the model says otherwise."""
+
+
+@dataclass
+class MaskedTextSection(DataSection):
+    """The ``data`` section of the ``masked-text`` module."""
+
+    max_length: int | None = None
+    """Tokens per example, [CLS] and [SEP] included; default: the model's
+    max_position_embeddings (128 for a new BERT)."""
+    mlm_probability: float = 0.15
+    """Fraction of tokens chosen as prediction targets in each batch."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(
+            "data",
+            self,
+            {
+                "max_length": count(3, MAX_POSITIONS),  # [CLS], one token, [SEP]
+                "mlm_probability": probability(low_open=True),
+            },
+        )
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """``[CLS] chunk [SEP]`` examples cut from a token stream, the validation ones pre-masked
+    (they carry ``labels``)."""
+
+    def __init__(self, rows: list[dict[str, torch.Tensor]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.rows[index]
+
+
+class MLMCollator:
+    """Masks training rows afresh (dynamic masking); pads pre-masked validation rows as is."""
+
+    def __init__(self, masker: MaskedLMCollator) -> None:
+        self.masker = masker
+
+    def __call__(self, rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        if "labels" not in rows[0]:
+            return self.masker(rows)
+        batch = self.masker.pad(rows)
+        labels = torch.full_like(batch["input_ids"], -100)
+        for i, row in enumerate(rows):
+            labels[i, : len(row["labels"])] = row["labels"]
+        batch["labels"] = labels
+        return batch
+
+
+def chunk_stream(tokenizer: Any, ids: list[int], max_length: int) -> list[torch.Tensor]:
+    """Non-overlapping ``[CLS] chunk [SEP]`` examples of ``max_length`` tokens (a last,
+    shorter chunk is dropped)."""
+    body = max_length - 2
+    return [
+        torch.tensor([tokenizer.cls_token_id, *ids[i : i + body], tokenizer.sep_token_id])
+        for i in range(0, len(ids) - body + 1, body)
+    ]
+
+
+def masked_once(tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float) -> ChunkDataset:
+    """``chunks`` masked once with :data:`EVAL_MASK_SEED`: the same positions every time."""
+    collator = MaskedLMCollator.for_tokenizer(
+        tokenizer,
+        mlm_probability=mlm_probability,
+        generator=torch.Generator().manual_seed(EVAL_MASK_SEED),
+    )
+    rows = []
+    for chunk in chunks:
+        masked, labels = collator.mask(chunk[None])
+        rows.append({"input_ids": masked[0], "labels": labels[0]})
+    return ChunkDataset(rows)
+
+
+def mlm_splits(
+    tokenizer: Any, text: str, max_length: int, val_fraction: float, mlm_probability: float
+) -> tuple[ChunkDataset, ChunkDataset | None]:
+    """Training chunks (masked per batch by the collator) and validation chunks (the stream's
+    last ``val_fraction``, masked once)."""
+    ids = encode_corpus(tokenizer, text).tolist()
+    body = max_length - 2
+    n_val = int(len(ids) * val_fraction)
+    if val_fraction > 0 and n_val < body:
+        raise UserError(
+            f"data.val_fraction={val_fraction} of {len(ids)} tokens is shorter than one "
+            f"example ({body} tokens); use more text or a larger val_fraction"
+        )
+    train_ids, val_ids = (ids[: len(ids) - n_val], ids[len(ids) - n_val :]) if n_val else (ids, [])
+    train = chunk_stream(tokenizer, train_ids, max_length)
+    if not train:
+        raise UserError(f"the corpus is shorter than one example ({body} tokens)")
+    eval_data = None
+    if val_ids:
+        eval_data = masked_once(tokenizer, chunk_stream(tokenizer, val_ids, max_length),
+                                mlm_probability)  # fmt: skip
+    return ChunkDataset([{"input_ids": c} for c in train]), eval_data
+
+
+class MaskedText(DataModule):
+    """The ``masked-text`` data module: a corpus as masked-LM examples for ``task: masked-lm``
+    (see the module docstring)."""
+
+    Section = MaskedTextSection
+
+    load_tokenizer = staticmethod(load_tokenizer)
+
+    def __init__(self, recipe: Any):
+        super().__init__(recipe)
+        self._text: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The corpus, read once."""
+        if self._text is None:
+            self._text = load_corpus(self.data)
+        return self._text
+
+    def tokenizer(self, init_from: Path | None) -> Any:
+
+        settings = self.recipe.tokenizer
+        if init_from is not None:
+            tokenizer = load_tokenizer(init_from)
+        elif settings.path:
+            tokenizer = load_tokenizer(Path(settings.path))
+        else:
+            if settings.kind == "bpe" and settings.vocab_size is None:
+                raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 2000)")
+            special = getattr(self.builder, "special_tokens", None) or DEFAULT_SPECIAL_TOKENS
+            tokenizer = train_tokenizer(
+                settings.kind, self.text, vocab_size=settings.vocab_size,
+                special_tokens=dict(special),
+            )  # fmt: skip
+        needed_by = f"model.architecture {self.builder.name()}" if self.builder else "masked LM"
+        for role in ("cls", "sep", "pad", "mask"):
+            tokenizer.require_special_token_id(role, needed_by)
+        return tokenizer
+
+    def facts(self, tokenizer: Any) -> dict[str, Any]:
+        facts = {"vocab_size": tokenizer.vocab_size}
+        if self.data.max_length is not None:
+            facts["max_length"] = self.data.max_length
+        return facts
+
+    def _max_length(self, window: int, most: int | None) -> int:
+
+        max_length = self.data.max_length or window or DEFAULT_MAX_LENGTH
+        if most is not None and max_length > most:
+            raise UserError(
+                f"data.max_length ({max_length}) exceeds the model's max_position_embeddings "
+                f"({most})"
+            )
+        return max_length
+
+    def prepare(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        train_data, eval_data = mlm_splits(
+            tokenizer,
+            self.text,
+            self._max_length(window, most),
+            self.data.val_fraction,
+            self.data.mlm_probability,
+        )
+        masker = MaskedLMCollator.for_tokenizer(
+            tokenizer, mlm_probability=self.data.mlm_probability
+        )
+        return Prepared(
+            train_data=train_data,
+            eval_data=eval_data,
+            collate_fn=MLMCollator(masker),
+            summary={"corpus characters": len(self.text), "train examples": len(train_data)},
+        )
+
+    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
+
+        max_length = self._max_length(window, most)
+        text = load_corpus(dataclasses.replace(self.data, path=str(path)))
+        chunks = chunk_stream(tokenizer, encode_corpus(tokenizer, text).tolist(), max_length)
+        if not chunks:
+            raise UserError(f"--data: {path} is shorter than one example ({max_length - 2} tokens)")
+        eval_data = masked_once(tokenizer, chunks, self.data.mlm_probability)
+        return Prepared(
+            train_data=None,
+            eval_data=eval_data,
+            collate_fn=MLMCollator(MaskedLMCollator.for_tokenizer(tokenizer)),
+        )
+
+    def vocabulary(self, tokenizer: Any) -> str:
+        kind = "char" if isinstance(tokenizer, CharTokenizer) else "bpe"
+        return f"{tokenizer.vocab_size} ({kind})"
+
+    def card_tags(self, tokenizer: Any) -> list[str]:
+        return ["fill-mask"]

@@ -7,9 +7,9 @@ parameter names except inside the encoder layers, where a few suffixes differ
 both tie to the word embeddings, is written out for ``transformers`` and dropped on the way
 back.
 
-The tokenizer needs one addition. seqkit frames every input as ``[CLS] text [SEP]`` itself
-(:func:`seqkit.families.bert.wrap`); a stock tokenizer must do it when called, or
-``pipeline("fill-mask")`` would feed the model unframed text. The exported ``tokenizer.json``
+The tokenizer needs one addition. seqkit frames every input as ``[CLS] text [SEP]`` itself (the
+``labelled-text`` and ``masked-text`` data modules); a stock tokenizer must do it when called,
+or ``pipeline("fill-mask")`` would feed the model unframed text. The exported ``tokenizer.json``
 therefore gets a post-processor that adds the two tokens (and ``[SEP]``-separated pairs with
 segment ids 1), the template ``transformers``' own BERT tokenizers use.
 """

@@ -35,10 +35,6 @@ from seqkit.errors import UserError
 from seqkit.folders import check_model_folder, read_config
 
 FAMILY_MODULES: dict[str, str] = {
-    "bow-classifier": "seqkit.families.bow",
-    "bert-mlm": "seqkit.families.bert",
-    "bert-classifier": "seqkit.families.bert",
-    "rnn-classifier": "seqkit.families.rnn",
     "image-mlp": "seqkit.vision.family",
     "cnn": "seqkit.vision.family",
     "resnet": "seqkit.vision.family",

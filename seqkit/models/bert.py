@@ -37,7 +37,9 @@ Shape legend: B batch, T positions, C = hidden_size, V = vocab_size.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +55,19 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
 )
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
+from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
+from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, MultiHeadAttention
+from seqkit.parts.base import ModelBuilder
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -369,3 +383,192 @@ def to_transformers_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str,
         ]
         converted["cls.predictions.decoder.bias"] = converted["cls.predictions.bias"]
     return converted
+
+
+# ----------------------------------------------------------------------------- recipe builder
+
+SIZE_FIELDS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+)
+"""The sizes a recipe may leave to its ``init_from`` folder."""
+DEFAULT_SIZES = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+"""A new BERT's sizes when neither the recipe nor an ``init_from`` folder gives them."""
+DEFAULT_MAX_POSITIONS = 128
+"""A new BERT's longest input when neither data.max_length nor the recipe gives it."""
+
+
+@dataclass
+class BertBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains BERT (``model.architecture: bert``):
+    masked-LM pretraining (``task: masked-lm``) or sequence classification (``task:
+    classification``), usually fine-tuned from a pretrained folder (``init_from``). Sizes left
+    unset come from ``init_from`` when it is given, and otherwise from the defaults noted."""
+
+    hidden_size: int | None = None
+    """Width of embeddings and layers (default 128)."""
+    num_hidden_layers: int | None = None
+    """Encoder layers (default 2)."""
+    num_attention_heads: int | None = None
+    """Heads per layer (default 4); must divide hidden_size."""
+    intermediate_size: int | None = None
+    """Feed-forward width (default 4 × hidden_size)."""
+    max_position_embeddings: int | None = None
+    """Longest input in tokens (default: data.max_length, else 128)."""
+    dropout: float = 0.1
+    """Dropout on embeddings, sub-layer outputs, attention probabilities and the classifier."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the formula written out; same numbers)."""
+
+    heads: ClassVar[dict[str, type]] = {
+        "masked-lm": BertForMaskedLM,
+        "classification": BertForSequenceClassification,
+    }
+    tags: ClassVar[tuple[str, ...]] = ("bert",)
+    special_tokens: ClassVar[dict[str, str]] = dict(DEFAULT_SPECIAL_TOKENS)
+    frames_text: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_choice("model.attention", self.attention, ATTENTION_PATHS)
+        check_ranges(
+            "model",
+            self,
+            {
+                "hidden_size": count(1, MAX_WIDTH),
+                "num_hidden_layers": count(1, MAX_DEPTH),
+                "num_attention_heads": count(1, MAX_DEPTH),
+                "intermediate_size": count(1, MAX_WIDTH),
+                "max_position_embeddings": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
+
+    def _pretrained(self) -> dict[str, Any] | None:
+        """The config of ``init_from`` (None without one); the sizes a recipe copies from it
+        must be positive integers (a tampered config would otherwise build a model that fails
+        deep in PyTorch)."""
+        from seqkit.folders import read_config
+
+        if not self.init_from:
+            return None
+        folder = Path(self.init_from)
+        config = read_config(folder)
+        for name in SIZE_FIELDS:
+            value = config.get(name)
+            if name in config and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise UserError(
+                    f"{folder / 'config.json'}: {name} must be a positive integer, got {value!r}"
+                )
+        return config
+
+    def config(self, task: str, facts: dict[str, Any]) -> BertConfig:
+        """The pretrained folder's sizes (if any), then the recipe's explicit ones."""
+        if "vocab_size" not in facts:
+            raise UserError(
+                "model.architecture bert reads token ids; set data.module: labelled-text "
+                "(classification) or masked-text (masked-lm)"
+            )
+        values: dict[str, Any] = {
+            **DEFAULT_SIZES,
+            "max_position_embeddings": facts.get("max_length") or DEFAULT_MAX_POSITIONS,
+        }
+        pretrained = self._pretrained()
+        if pretrained is not None:
+            values.update({name: pretrained[name] for name in SIZE_FIELDS if name in pretrained})
+        values.update(
+            {name: getattr(self, name) for name in SIZE_FIELDS if getattr(self, name) is not None}
+        )
+        values.setdefault("intermediate_size", 4 * values["hidden_size"])
+        if values["hidden_size"] % values["num_attention_heads"]:
+            raise UserError(
+                f"model.hidden_size ({values['hidden_size']}) must be divisible by "
+                f"model.num_attention_heads ({values['num_attention_heads']})"
+            )
+        extra = {}
+        if task == "classification":
+            names = facts["id2label"]
+            extra = {"id2label": dict(names), "label2id": {n: i for i, n in names.items()}}
+        return BertConfig(
+            vocab_size=facts["vocab_size"],
+            hidden_dropout_prob=self.dropout,
+            attention_probs_dropout_prob=self.dropout,
+            attention=self.attention,
+            **values,
+            **extra,
+        )
+
+    def from_init(self, task: str, folder: Path, facts: dict[str, Any]) -> PreTrainedModel:
+        """A new model of the folder's sizes holding its encoder weights: a classifier on a
+        masked-LM folder gets a fresh pooler and classifier (continued pretraining and a
+        classifier folder keep every weight they share)."""
+        from seqkit.folders import check_model_folder
+
+        check_model_folder(folder)
+        pretrained = self._pretrained() or {}
+        if task == "classification":
+            is_classifier = "BertForSequenceClassification" in (
+                pretrained.get("architectures") or []
+            )
+            have = len(pretrained.get("id2label") or {})
+            if is_classifier and have != facts["num_labels"]:
+                names = ", ".join(map(str, facts["id2label"].values()))
+                raise UserError(
+                    f"model.init_from: {folder} classifies into {have} labels, the data has "
+                    f"{facts['num_labels']} ({names})"
+                )
+        model = self.model_class(task)(self.config(task, facts))
+        new_heads = ("bert.pooler.", "classifier.") if task == "classification" else ()
+        load_encoder_weights(model, folder, new_heads=new_heads)
+        return model
+
+    def runtime_settings(self) -> dict[str, Any]:
+        return {"attention": self.attention}
+
+
+def load_encoder_weights(model: nn.Module, folder: Path, new_heads: tuple[str, ...]) -> None:
+    """Copy every weight of ``folder`` that ``model`` has, checking names and shapes.
+
+    Parameters of ``model`` whose names start with one of ``new_heads`` may be missing from
+    the folder (a classifier head on a pretrained encoder) and keep their fresh initialisation;
+    any other missing name, or any shape that differs, is a UserError naming them. Weights of
+    the folder that ``model`` has no place for (the MLM head) are left out on purpose.
+    """
+    from safetensors.torch import load_file
+
+    from seqkit.folders import loading
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise UserError(f"model.init_from: {folder} has no model.safetensors")
+    with loading(f"model.init_from: {path}"):
+        saved = load_file(str(path))
+    own = model.state_dict()
+    wrong = [
+        f"{name} {tuple(saved[name].shape)} vs {tuple(t.shape)}"
+        for name, t in own.items()
+        if name in saved and saved[name].shape != t.shape
+    ]
+    missing = [name for name in own if name not in saved and not name.startswith(new_heads)]
+    if wrong or missing:
+        problems = (
+            [f"{len(wrong)} of different shape (pretrained vs here): " + ", ".join(wrong[:3])]
+            if wrong
+            else []
+        )
+        if missing:
+            problems.append(f"{len(missing)} missing: " + ", ".join(missing[:3]))
+        raise UserError(
+            f"model.init_from: the weights in {folder} do not fit this model ("
+            + "; ".join(problems)
+            + ("; ..." if len(wrong) > 3 or len(missing) > 3 else "")
+            + ")"
+        )
+    model.load_state_dict({name: saved[name] for name in own if name in saved}, strict=False)
+
+
+# ----------------------------------------------------------------------------- registration

@@ -18,7 +18,8 @@ id 0 and value 0.0 (a zero value adds nothing), plus ``labels`` (B,).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,10 @@ from transformers import (
     PreTrainedModel,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
+
+from seqkit.checks import MAX_WIDTH, check_choice, check_ranges, count, probability
+from seqkit.errors import UserError
+from seqkit.parts.base import ModelBuilder
 
 CLASSIFIERS = ("logistic", "mlp")
 
@@ -100,3 +105,50 @@ class BagOfWordsForSequenceClassification(PreTrainedModel):
         logits = hidden
         loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+@dataclass
+class BagOfWordsBuilder(ModelBuilder):
+    """The ``model`` section of a recipe that trains a bag-of-words classifier
+    (``model.architecture: bow``; its features come from ``data.module: bag-of-words``)."""
+
+    classifier: str = "logistic"
+    """logistic (one linear layer over the features) or mlp (one hidden ReLU layer)."""
+    hidden_size: int = 64
+    """Width of the MLP's hidden layer."""
+    dropout: float = 0.0
+    """Dropout on the MLP's hidden layer."""
+
+    heads: ClassVar[dict[str, type]] = {"classification": BagOfWordsForSequenceClassification}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "classifier": "classifier",
+        "hidden_size": "hidden_size",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("bag-of-words",)
+    data_module: ClassVar[str | None] = "bag-of-words"
+    special_tokens: ClassVar[dict[str, str]] = {}
+
+    def __post_init__(self) -> None:
+        check_choice("model.classifier", self.classifier, CLASSIFIERS)
+        check_ranges("model", self, {"hidden_size": count(1, MAX_WIDTH), "dropout": probability()})
+
+    def config(self, task: str, facts: dict[str, Any]) -> BagOfWordsConfig:
+        if "num_features" not in facts:
+            raise UserError(
+                "model.architecture bow reads bag-of-words features; set data.module: bag-of-words"
+            )
+        names = facts["id2label"]
+        return BagOfWordsConfig(
+            num_features=facts["num_features"],
+            classifier=self.classifier,
+            hidden_size=self.hidden_size,
+            dropout=self.dropout,
+            id2label=dict(names),
+            label2id={name: i for i, name in names.items()},
+        )
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        return 0, None  # a document is a bag: no token window
+
+    def card_tags(self) -> list[str]:
+        return [*self.tags, self.classifier]

@@ -726,7 +726,9 @@ class RecurrentForSequenceClassification(_RecurrentPreTrainedModel):
 @dataclass
 class RecurrentBuilder(ModelBuilder):
     """The ``model`` section of a recipe that trains a recurrent network
-    (``model.architecture: recurrent``)."""
+    (``model.architecture: recurrent``): a language model (``task: causal-lm``) or a text
+    classifier (``task: classification``). A field that applies to one task only says so, and
+    setting it for the other task is refused."""
 
     cell: str = "lstm"
     """rnn, lstm or gru."""
@@ -743,12 +745,23 @@ class RecurrentBuilder(ModelBuilder):
     implementation: str = "fused"
     """fused (torch's kernels, default) or explicit (the cells written out, proven equal)."""
     tie_weights: bool = False
-    """Share the embedding with the output layer (needs embedding_size == hidden_size)."""
-    block_size: int = 128
-    """Tokens per training window (the truncated back-propagation length), unless
-    data.block_size is set: every window starts from a zero state."""
+    """causal-lm only: share the embedding with the output layer (needs embedding_size ==
+    hidden_size)."""
+    block_size: int | None = None
+    """causal-lm only: tokens per training window (the truncated back-propagation length;
+    default 128), unless data.block_size is set: every window starts from a zero state."""
+    bidirectional: bool | None = None
+    """classification only: read each text both ways (default true)."""
+    pooling: str | None = None
+    """classification only: last (final states, default), mean or max over the outputs."""
+    max_length: int | None = None
+    """classification only: tokens read per text (default 256; longer texts are truncated, and
+    the run says so), unless data.max_length is set."""
 
-    heads: ClassVar[dict[str, type]] = {"causal-lm": RecurrentLMForCausalLM}
+    heads: ClassVar[dict[str, type]] = {
+        "causal-lm": RecurrentLMForCausalLM,
+        "classification": RecurrentForSequenceClassification,
+    }
     shape_fields: ClassVar[dict[str, str]] = {
         "cell": "cell",
         "embedding_size": "embedding_size",
@@ -756,10 +769,23 @@ class RecurrentBuilder(ModelBuilder):
         "num_layers": "num_layers",
     }
 
+    ONLY_FOR: ClassVar[dict[str, str]] = {
+        "tie_weights": "causal-lm",
+        "block_size": "causal-lm",
+        "bidirectional": "classification",
+        "pooling": "classification",
+        "max_length": "classification",
+    }
+    """Fields that apply to one task only."""
+    DEFAULT_BLOCK_SIZE: ClassVar[int] = 128
+    DEFAULT_MAX_LENGTH: ClassVar[int] = 256
+
     def __post_init__(self) -> None:
         check_choice("model.cell", self.cell, CELL_TYPES)
         check_choice("model.nonlinearity", self.nonlinearity, ("tanh", "relu"))
         check_choice("model.implementation", self.implementation, IMPLEMENTATIONS)
+        if self.pooling is not None:
+            check_choice("model.pooling", self.pooling, POOLINGS)
         check_ranges(
             "model",
             self,
@@ -769,6 +795,7 @@ class RecurrentBuilder(ModelBuilder):
                 "num_layers": count(1, MAX_DEPTH),
                 "dropout": probability(),
                 "block_size": count(1, MAX_POSITIONS),
+                "max_length": count(1, MAX_POSITIONS),
             },
         )
         if self.tie_weights and self.embedding_size != self.hidden_size:
@@ -777,24 +804,81 @@ class RecurrentBuilder(ModelBuilder):
                 f"to model.hidden_size ({self.hidden_size})"
             )
 
-    def config(self, task: str, facts: dict[str, Any]) -> RecurrentLMConfig:
-        return RecurrentLMConfig(
-            vocab_size=facts["vocab_size"],
-            cell=self.cell,
-            embedding_size=self.embedding_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            dropout=self.dropout,
-            nonlinearity=self.nonlinearity,
-            implementation=self.implementation,
-            tie_word_embeddings=self.tie_weights,
+    def model_class(self, task: str) -> type:
+        """The model for ``task``; a field of the other task that the recipe sets is refused
+        (it would otherwise be ignored without a word)."""
+        model_class = super().model_class(task)
+        for name, only in self.ONLY_FOR.items():
+            if only != task and getattr(self, name) not in (None, False):
+                raise UserError(f"model.{name} applies to task {only} only, not {task}")
+        return model_class
+
+    @property
+    def _bidirectional(self) -> bool:
+        return True if self.bidirectional is None else self.bidirectional
+
+    @property
+    def _pooling(self) -> str:
+        return self.pooling or "last"
+
+    def config(self, task: str, facts: dict[str, Any]) -> PretrainedConfig:
+        self.model_class(task)
+        if "vocab_size" not in facts:
+            raise UserError(
+                "model.architecture recurrent reads token ids; use data.module labelled-text "
+                "(classification) or text (causal-lm)"
+            )
+        common = {
+            "vocab_size": facts["vocab_size"],
+            "cell": self.cell,
+            "embedding_size": self.embedding_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "dropout": self.dropout,
+            "nonlinearity": self.nonlinearity,
+            "implementation": self.implementation,
+        }
+        if task == "classification":
+            return RecurrentClassifierConfig(
+                **common,
+                bidirectional=self._bidirectional,
+                pooling=self._pooling,
+                pad_token_id=facts["pad_token_id"],
+                id2label=dict(facts["id2label"]),
+            )
+        return RecurrentLMConfig(**common, tie_word_embeddings=self.tie_weights)
+
+    def from_init(self, task: str, folder: Any, facts: dict[str, Any]) -> PreTrainedModel | None:
+        """A classifier folder must match the recipe's shape, direction and pooling too (the
+        language model's sizes are checked by the generic path)."""
+        if task != "classification":
+            return None
+        from seqkit.parts.compose import load_init_from
+
+        expected: dict[str, Any] = {
+            "cell": self.cell,
+            "embedding_size": self.embedding_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bidirectional": self._bidirectional,
+            "pooling": self._pooling,
+        }
+        if self.cell == "rnn":
+            expected["nonlinearity"] = self.nonlinearity
+        model = load_init_from(
+            folder, RecurrentForSequenceClassification, "seqkit recurrent classifier", expected
         )
+        model.config.implementation = self.implementation
+        return model
 
     def runtime_settings(self) -> dict[str, Any]:
         return {"implementation": self.implementation}
 
     def window(self, config: Any) -> tuple[int, int | None]:
-        return self.block_size, None  # a recurrent network reads any length
+        # A recurrent network reads any length: the window is what the recipe asks for.
+        if isinstance(config, RecurrentClassifierConfig):
+            return self.max_length or self.DEFAULT_MAX_LENGTH, None
+        return self.block_size or self.DEFAULT_BLOCK_SIZE, None
 
     def card_tags(self) -> list[str]:
         return [self.cell, "rnn"]

@@ -45,6 +45,14 @@ class ModelBuilder:
     stock: ClassVar[dict[str, str]] = {}
     """Stock ``transformers`` model types of the same architecture, and the
     ``"module:function"`` that loads such a folder as ``(seqkit model, tokenizer)``."""
+    special_tokens: ClassVar[dict[str, str]] = {"pad": "<pad>"}
+    """Special tokens (role → token) that a tokenizer trained for this model's text inputs
+    gets, and that a loaded one must have (padding, by default)."""
+    data_module: ClassVar[str | None] = None
+    """The data module this architecture's inputs come from, when the task's default does not
+    fit (bag-of-words features); used to read a model folder back without its recipe."""
+    frames_text: ClassVar[bool] = False
+    """Whether each text is read as ``[CLS] text [SEP]`` (BERT, Devlin et al. 2019)."""
 
     def config(self, task: str, facts: dict[str, Any]) -> Any:
         """The ``PretrainedConfig`` of the model for ``task``, given the data's ``facts``."""
@@ -56,6 +64,12 @@ class ModelBuilder:
         handed to ``Task.for_model`` with the data's facts. A combination the task cannot train
         is a UserError here, before the run directory is made."""
         return {}
+
+    def from_init(self, task: str, folder: Path, facts: dict[str, Any]) -> Any:
+        """The model for ``task`` started from the ``init_from`` folder, for an architecture
+        that loads it its own way (a classifier on a masked-LM encoder); None (the default)
+        loads the folder as it is, after checking its sizes (``shape_fields``)."""
+        return None
 
     def runtime_settings(self) -> dict[str, Any]:
         """Config fields that choose how the model runs, not what it computes (a kernel path):
@@ -124,6 +138,12 @@ class DataModule:
 
     Section: ClassVar[type[DataSection]] = DataSection
     """The dataclass the recipe's ``data`` section is validated into."""
+    builder: ModelBuilder | None = None
+    """The run's model builder (set by :mod:`seqkit.parts.compose`), for data whose examples
+    depend on the architecture (special tokens, ``[CLS] text [SEP]`` framing)."""
+    model_config: Any = None
+    """The config of the trained model being scored (set by ``seqkit evaluate``), for data
+    that must match it (a labelled file's classes, in the model's order)."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe

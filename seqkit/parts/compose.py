@@ -147,7 +147,15 @@ def resolve(recipe: Recipe) -> Parts:
     builder_class = MODEL_BUILDERS.get(architecture)
     builder = parse_section(builder_class, fields, "model")
     builder.model_class(recipe.task)  # refuses an architecture that cannot do this task
-    data = data_module_class(recipe.task, recipe.data)(recipe)
+    data_class = data_module_class(recipe.task, recipe.data)
+    wanted = builder_class.data_module
+    if wanted is not None and DATA_MODULES.get(wanted) is not data_class:
+        raise UserError(
+            f"model.architecture {architecture} reads the {wanted} data module, not "
+            f"{DATA_MODULES.name_of(data_class)}; set data.module: {wanted}"
+        )
+    data = data_class(recipe)
+    data.builder = builder
     return Parts(recipe.task, task_class, builder, data)
 
 
@@ -168,11 +176,16 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         model = _from_saved_config(parts.model_class, parts.builder, saved)
     else:
         init_from = Path(parts.builder.init_from) if parts.builder.init_from else None
+        if init_from is not None:  # before its tokenizer is read: a folder of another model
+            check_init_from_type(init_from, parts.model_class, _what(parts.builder))
         tokenizer = parts.data.tokenizer(init_from)
         facts = parts.data.facts(tokenizer)
         torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
         if init_from is not None:
-            model = _load_init_from(parts, init_from)
+            model = parts.builder.from_init(parts.task_name, init_from, facts)
+            if model is None:
+                model = _load_init_from(parts, init_from)
+            _check_labels(model, facts, init_from)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     _check_vocabulary(model, tokenizer)
@@ -259,6 +272,22 @@ def _check_model(data: Any, tokenizer: Any, model: Any, folder: Path | None) -> 
         check(tokenizer, model.config, folder if folder is not None else Path("the run"))
 
 
+def _what(builder: ModelBuilder) -> str:
+    return f"seqkit {MODEL_BUILDERS.name_of(type(builder))}"
+
+
+def _check_labels(model: Any, facts: dict[str, Any], folder: Path) -> None:
+    """A classifier fine-tuned from ``folder`` must have as many classes as the data."""
+    wanted = facts.get("num_labels")
+    have = getattr(model.config, "num_labels", None)
+    if wanted is not None and have != wanted:
+        names = facts.get("id2label") or {}
+        shown = f" ({', '.join(map(str, names.values()))})" if names else ""
+        raise UserError(
+            f"model.init_from: {folder} classifies into {have} labels, the data has {wanted}{shown}"
+        )
+
+
 def _check_vocabulary(model: Any, tokenizer: Any) -> None:
     if tokenizer is None or not hasattr(model.config, "vocab_size"):
         return  # data without a vocabulary (images, graphs, environments)
@@ -287,7 +316,7 @@ def _load_init_from(parts: Parts, folder: Path) -> Any:
     model = load_init_from(
         folder,
         parts.model_class,
-        f"seqkit {MODEL_BUILDERS.name_of(type(builder))}",
+        _what(builder),
         {
             config_field: getattr(builder, recipe_field)
             for config_field, recipe_field in builder.shape_fields.items()
@@ -315,14 +344,10 @@ def load_init_from(
     UserError naming what does not fit: ``from_pretrained`` alone would take the folder's sizes
     without a word and initialise missing weights at random.
     """
-    from seqkit.folders import check_model_folder, load_weights, loading, read_config
+    from seqkit.folders import check_model_folder, load_weights, loading
 
     folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    model_type = read_config(folder)["model_type"]
-    if model_type != model_class.config_class.model_type:
-        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one")
+    check_init_from_type(folder, model_class, what)
     check_model_folder(folder)
     # The config class fills in what config.json leaves out (saved as a diff to defaults).
     with loading(f"model.init_from: {folder / 'config.json'}"):
@@ -340,6 +365,18 @@ def load_init_from(
             + " in the folder); set these to the folder's values"
         )
     return load_weights(model_class, folder, what="model.init_from")
+
+
+def check_init_from_type(folder: Path, model_class: type, what: str) -> None:
+    """Refuse an ``init_from`` that is not a model folder of ``model_class``'s model type
+    (``what`` names the architecture in the message)."""
+    from seqkit.folders import read_config
+
+    if not (folder / "config.json").is_file():
+        raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
+    model_type = read_config(folder)["model_type"]
+    if model_type != model_class.config_class.model_type:
+        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one")
 
 
 # ----------------------------------------------------------------------------- model folders
@@ -462,15 +499,22 @@ def _public_module(function: Any) -> str:
     return module
 
 
-def builder_for_model_type(model_type: str) -> tuple[type[ModelBuilder], str] | None:
+def builder_for_model_type(
+    model_type: str, architectures: Iterable[str] = ()
+) -> tuple[type[ModelBuilder], str] | None:
     """``(builder class, task)`` of the registered architecture whose model for that task has
-    ``model_type``, or None."""
+    ``model_type``, or None. When several heads share the model type (BERT's masked-LM and
+    classifier), the one named in the folder's ``architectures`` wins."""
+    named = set(architectures) if isinstance(architectures, (list, tuple)) else set()
+    found = None
     for name in MODEL_BUILDERS.names():
         builder_class = MODEL_BUILDERS.get(name)
         for task, head in builder_class.heads.items():
             if head.config_class.model_type == model_type or model_type in builder_class.stock:
-                return builder_class, task
-    return None
+                if head.__name__ in named:
+                    return builder_class, task
+                found = found or (builder_class, task)
+    return found
 
 
 @dataclass
@@ -493,21 +537,22 @@ def _run_recipe(run_dir: Path | None) -> Recipe | None:
 
 def _parts_of(config: dict[str, Any], recipe: Recipe | None) -> tuple[ModelBuilder, str, type]:
     """The builder (with the run's settings, else the defaults), task and data module class
-    (the one ``config`` names in :data:`DATA_MODULE_FIELD`, else the task's default) of a
-    model whose ``config.json`` holds ``config``."""
+    (the one ``config`` names in :data:`DATA_MODULE_FIELD`, else the builder's or the task's
+    default) of a model whose ``config.json`` holds ``config``."""
     model_type = config["model_type"]
-    found = builder_for_model_type(model_type)
+    found = builder_for_model_type(model_type, config.get("architectures") or ())
     if found is None:
         raise UserError(f"seqkit cannot load a model of type {model_type!r}")
     builder_class, task = found
     builder = builder_class()
     if recipe is not None and is_composed(recipe.task):
         parts = resolve(recipe)
-        builder, task = parts.builder, parts.task_name
+        return parts.builder, parts.task_name, type(parts.data)
     data_name = config.get(DATA_MODULE_FIELD)
     if data_name is not None and not isinstance(data_name, str):
         raise UserError(f"config.json: {DATA_MODULE_FIELD} must be a name, got {show(data_name)}")
-    return builder, task, data_module_class(task, {"module": data_name})
+    data_name = data_name or builder_class.data_module
+    return builder, task, data_module_class(task, {"module": data_name} if data_name else None)
 
 
 def load_folder(folder: Path, run_dir: Path | None = None) -> Loaded:
@@ -623,8 +668,9 @@ def evaluate(
     facts: dict[str, Any] = {}
     data = None
     if recipe is not None or data_path is not None:
-        recipe = recipe or Recipe(task=loaded.task_name)
+        recipe = recipe or Recipe(task=loaded.task_name, data=loaded.data_class.Section())
         data = loaded.data_class(recipe)
+        data.builder, data.model_config = loaded.builder, loaded.model.config
         window = loaded.builder.window(loaded.model.config)
         if data_path is not None:
             path = tuple(map(Path, data_path)) if isinstance(data_path, tuple) else Path(data_path)

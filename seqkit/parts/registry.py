@@ -56,7 +56,7 @@ class Registry:
 
     def get(self, name: str) -> Any:
         """The part registered as ``name``; an unknown name is a UserError listing the valid."""
-        if name not in self._targets:
+        if not isinstance(name, str) or name not in self._targets:  # a YAML list, a number
             raise UserError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
         module_name, attribute = self._targets[name].split(":")
         return getattr(importlib.import_module(module_name), attribute)
@@ -70,6 +70,8 @@ TASKS = Registry(
         "node-classification": "seqkit.gcn.task:NodeClassificationTask",
         "gan": "seqkit.gan.task:DCGANTask",
         "rl": "seqkit.rl.task:EnvironmentTask",
+        "classification": "seqkit.trainer.tasks:ClassificationTask",
+        "masked-lm": "seqkit.trainer.tasks:MaskedLMTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -86,6 +88,8 @@ MODEL_BUILDERS = Registry(
         "dcgan": "seqkit.gan.models:DCGANBuilder",
         "q-table": "seqkit.rl.models:QTableBuilder",
         "q-network": "seqkit.rl.models:QNetworkBuilder",
+        "bow": "seqkit.models.bow:BagOfWordsBuilder",
+        "bert": "seqkit.models.bert:BertBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -100,6 +104,9 @@ DATA_MODULES = Registry(
         "graph": "seqkit.gcn.data:GraphData",
         "gan-images": "seqkit.gan.data:GANImages",
         "environment": "seqkit.rl.envs:EnvironmentData",
+        "labelled-text": "seqkit.data.classification:LabelledText",
+        "bag-of-words": "seqkit.data.bow:BagOfWords",
+        "masked-text": "seqkit.data.masking:MaskedText",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -150,4 +157,8 @@ SHORTHANDS: dict[str, Shorthand] = {
     "dcgan": Shorthand("gan", "dcgan"),
     "q-learning": Shorthand("rl", "q-table"),
     "dqn": Shorthand("rl", "q-network"),
+    "bow-classifier": Shorthand("classification", "bow", data={"module": "bag-of-words"}),
+    "rnn-classifier": Shorthand("classification", "recurrent"),
+    "bert-mlm": Shorthand("masked-lm", "bert"),
+    "bert-classifier": Shorthand("classification", "bert"),
 }

@@ -41,6 +41,7 @@ Contract, in the order the Trainer uses it:
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -222,12 +223,22 @@ class ClassificationTask(SupervisedTask):
 
     Given ``num_labels``, evaluation streams the confusion matrix too (:mod:`seqkit.metrics`),
     and :meth:`summarize` turns it into the macro scores (precision, recall, F1) over the whole
-    evaluation set, not averages of per-batch scores.
+    evaluation set, not averages of per-batch scores. ``seqkit evaluate`` adds what needs every
+    prediction at once (:meth:`extra_evaluation`): ROC-AUC of a binary task, the per-class
+    report and the confusion matrix (drawn with ``--plots``).
     """
+
+    default_data = "labelled-text"
+    pipeline_tag = "text-classification"
+    auto_class = "AutoModelForSequenceClassification"
 
     def __init__(self, model: nn.Module, num_labels: int | None = None) -> None:
         super().__init__(model)
         self.num_labels = num_labels
+
+    @classmethod
+    def for_model(cls, model: nn.Module, facts: Mapping[str, Any]) -> Task:
+        return cls(model, facts.get("num_labels") or model.config.num_labels)
 
     def evaluation_step(self, models: Models, batch: Mapping[str, torch.Tensor]) -> dict:
         output = only_model(models)(**batch)
@@ -246,3 +257,111 @@ class ClassificationTask(SupervisedTask):
         if self.num_labels is None:
             return metrics
         return summarize_confusion(metrics, self.num_labels)
+
+    def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
+        """The scores of :func:`seqkit.metrics.classification_report` (scikit-learn's
+        definitions) on the class probabilities of every example of ``eval_data`` (batched by
+        its ``collate_fn``): accuracy, macro precision/recall/F1, and ROC-AUC when binary.
+        From ``seqkit evaluate`` (``options`` given) the per-class report and the confusion
+        matrix are printed, and ``options.plots`` draws the matrix to
+        ``RUN/plots/confusion-matrix.png``."""
+        from seqkit.metrics import classification_report
+
+        labels, probabilities = self.predict(eval_data, getattr(options, "batch_size", None))
+        config = self.model.config
+        names = [str(config.id2label.get(i, i)) for i in range(probabilities.shape[1])]
+        plot_path = None
+        if options is not None and getattr(options, "plots", False):
+            plot_path = _run_dir_of(options.model) / "plots" / "confusion-matrix.png"
+        scores, text = classification_report(labels, probabilities, names, plot_path)
+        if options is not None:
+            print(text)
+            if plot_path is not None:
+                print(f"wrote {plot_path}", file=sys.stderr)
+        return scores
+
+    @torch.inference_mode()
+    def predict(self, data: Any, batch_size: int | None = None) -> tuple[Any, Any]:
+        """``(labels, class probabilities)`` as numpy arrays, one row per example of
+        ``data``."""
+        from torch.utils.data import DataLoader
+
+        model = self.model
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        labels, probabilities = [], []
+        loader = DataLoader(
+            data, batch_size=batch_size or 256, collate_fn=getattr(data, "collate_fn", None)
+        )
+        for batch in loader:
+            batch = {
+                k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+            }
+            labels.append(batch["labels"].cpu())
+            probabilities.append(model(**batch).logits.float().softmax(dim=-1).cpu())
+        model.train(was_training)
+        return torch.cat(labels).numpy(), torch.cat(probabilities).numpy()
+
+    @classmethod
+    def generate_command(cls, loaded: Any, args: Any) -> int:
+        """``seqkit generate MODEL --prompt TEXT``: print the three likeliest classes of the
+        text and their probabilities."""
+        from seqkit.errors import UserError
+        from seqkit.recipes import Recipe
+
+        if not args.prompt:
+            raise UserError("--prompt is required: the text to classify")
+        recipe = loaded.recipe or Recipe(task=loaded.task_name, data=loaded.data_class.Section())
+        data = loaded.data_class(recipe)
+        data.builder, data.model_config = loaded.builder, loaded.model.config
+        window = loaded.builder.window(loaded.model.config)
+        inputs = data.unlabelled(loaded.tokenizer, [args.prompt], *window)
+        _, probabilities = cls(loaded.model).predict(inputs)
+        ranked = probabilities[0].argsort()[::-1]
+        for c in ranked[:3]:
+            print(f"{loaded.model.config.id2label[int(c)]}\t{probabilities[0][c]:.3f}")
+        return 0
+
+
+def _run_dir_of(path: Any) -> Path:
+    """The run directory behind ``seqkit evaluate``'s model argument (a run, a model folder
+    inside one, or a checkpoint), where ``--plots`` writes."""
+    from seqkit.errors import UserError
+    from seqkit.folders import run_dir_of
+
+    path = Path(path)
+    if path.name.startswith("step-") and path.parent.name == "checkpoints":
+        return path.parent.parent
+    if (path / "recipe.yaml").is_file():
+        return path
+    run_dir = run_dir_of(path)
+    if run_dir is None:
+        raise UserError("--plots needs a run directory to write RUN/plots/ into")
+    return run_dir
+
+
+class MaskedLMTask(SupervisedTask):
+    """Masked-LM cross-entropy (Devlin et al. 2019); evaluation also reports the accuracy on
+    the masked tokens (``masked_accuracy``) when the model returns logits."""
+
+    throughput_unit = "tokens"
+    default_data = "masked-text"
+    pipeline_tag = "fill-mask"
+    auto_class = "AutoModelForMaskedLM"
+
+    def evaluation_step(self, models: Models, batch: Mapping[str, torch.Tensor]) -> dict:
+        out = only_model(models)(**batch)
+        targets = batch["labels"] != -100
+        count = targets.sum()
+        metrics = {"loss": (out.loss.detach().float() * count, count)}
+        if getattr(out, "logits", None) is not None:
+            correct = (out.logits.argmax(dim=-1) == batch["labels"]) & targets
+            metrics["masked_accuracy"] = (correct.sum().float(), count)
+        return metrics
+
+    def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
+        """How many masked tokens the evaluation scored."""
+        return {
+            "masked_tokens": sum(int((row["labels"] != -100).sum()) for row in eval_data),
+        }

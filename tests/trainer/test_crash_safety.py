@@ -120,7 +120,8 @@ QUIET = ("trainer.progress_bar=false", "trainer.report_to=[]")
 
 # recipe -> overrides that make the real recipe a few seconds of training. Each keeps what makes
 # its family hard to resume: dropout, a second optimizer and BatchNorm buffers, a recurrent state,
-# a replay memory with a target network, an environment mid-episode.
+# masks drawn afresh for every batch, a replay memory with a target network, an environment
+# mid-episode.
 RECIPE_OVERRIDES = {
     "gpt/quickstart-pydoc-char.yaml": [
         *("model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16"),
@@ -151,6 +152,22 @@ RECIPE_OVERRIDES = {
         *("model.latent_dim=8", "model.generator_features=4", "model.discriminator_features=4"),
         *("model.sample_every=0", "model.num_samples=4", "trainer.max_steps=8"),
         *("trainer.batch_size=8", "trainer.save_every=2", "trainer.keep_last=1"),
+    ],
+    "rnn/pydoc-prose-or-code-classifier.yaml": [
+        *("model.embedding_size=8", "model.hidden_size=8", "model.dropout=0.2"),
+        *("data.train_examples=64", "trainer.max_steps=8", "trainer.batch_size=4"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+    ],
+    "bow/python-docstrings-topics.yaml": [
+        *("model.classifier=mlp", "model.hidden_size=8", "model.dropout=0.3"),
+        *("data.max_features=300", "trainer.max_steps=8", "trainer.batch_size=4"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+    ],
+    "bert/pydoc-mlm.yaml": [
+        *("model.hidden_size=16", "model.num_hidden_layers=1", "model.num_attention_heads=2"),
+        *("model.intermediate_size=32", "tokenizer.vocab_size=300", "data.max_length=16"),
+        *("trainer.max_steps=8", "trainer.batch_size=4", "trainer.save_every=2"),
+        *("trainer.keep_last=2", "trainer.eval_every=4", "trainer.eval_batches=2"),
     ],
     "rl/cartpole-dqn.yaml": [
         *("model.hidden_sizes=[16]", "model.learning_starts=20", "model.target_update_every=3"),
@@ -309,6 +326,19 @@ def test_recurrent_seq2seq_recipe_survives_sigkill(tmp_path):
     """Length-bucketed batches and scheduled sampling's random draws, resumed mid-way."""
     moments = [("step", 1), ("state", 1), ("step", 5)]
     crash_repeatedly(Workload(_recipe("seq2seq/generated-attention.yaml")), tmp_path, moments)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "rnn/pydoc-prose-or-code-classifier.yaml",
+        pytest.param("bow/python-docstrings-topics.yaml", marks=pytest.mark.slow),
+        pytest.param("bert/pydoc-mlm.yaml", marks=pytest.mark.slow),
+    ],
+)
+def test_classifier_and_masked_lm_recipes_survive_sigkill(recipe, tmp_path):
+    moments = [("step", 1), ("weights", 1), ("step", 3), ("publish", 1), ("step", 7)]
+    crash_repeatedly(Workload(_recipe(recipe)), tmp_path, moments)
 
 
 def test_gan_recipe_survives_sigkill(tmp_path):

@@ -1,5 +1,7 @@
-"""The BERT family end to end, in process: MLM pretraining, fine-tuning a classifier from it,
-evaluate (masked accuracy; accuracy and F1), and the bad-input contract for init_from."""
+"""BERT composed from parts, in process: masked-LM pretraining (``task: masked-lm``, the
+``masked-text`` data module), fine-tuning a classifier from it (``task: classification``),
+evaluate (masked accuracy, also on ``--data FILE``; accuracy and F1), a checkpoint evaluated and
+exported after its corpus is gone, and the bad-input contract for init_from."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ import pytest
 import torch
 
 from seqkit.cli import main
-from seqkit.families import bert as family
-from seqkit.parts.compose import load_recipe
-from seqkit.recipes import RECIPES_DIR, parse_section
+from seqkit.models.bert import BertBuilder
+from seqkit.parts.compose import build_job, load_folder, load_recipe, resolve
+from seqkit.recipes import RECIPES_DIR
 
 MLM = str(RECIPES_DIR / "bert" / "pydoc-mlm.yaml")
 CLASSIFIER = str(RECIPES_DIR / "bert" / "pydoc-prose-or-code-classifier.yaml")
@@ -84,11 +86,18 @@ def _error_line(capsys) -> str:
     return lines[0]
 
 
-def test_recipes_validate():
-    for path in (MLM, CLASSIFIER):
+def test_recipes_validate_and_old_task_names_load(tmp_path):
+    for path, task in ((MLM, "masked-lm"), (CLASSIFIER, "classification")):
         recipe = load_recipe(Path(path))
-        parse_section(family.ModelSection, recipe.model, "model")
+        assert recipe.task == task and isinstance(resolve(recipe).builder, BertBuilder)
     assert recipe.data.train_examples == 500
+    old = tmp_path / "old.yaml"
+    old.write_text("task: bert-mlm\nmodel: {hidden_size: 16}\ndata: {mlm_probability: 0.2}\n")
+    parts = resolve(load_recipe(old))
+    assert parts.task_name == "masked-lm" and parts.builder.hidden_size == 16
+    assert parts.data.data.mlm_probability == 0.2
+    old.write_text("task: bert-classifier\ndata: {train_examples: 5}\n")
+    assert resolve(load_recipe(old)).task_name == "classification"
 
 
 def test_pretrain_then_fine_tune_and_evaluate(pretrained, tmp_path, capsys):
@@ -96,7 +105,14 @@ def test_pretrain_then_fine_tune_and_evaluate(pretrained, tmp_path, capsys):
     config = json.loads((final / "config.json").read_text())
     assert config["model_type"] == "seqkit-bert" and config["hidden_size"] == 16
     assert main(["evaluate", str(final)]) == 0
-    assert "masked_accuracy:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "eval/masked_accuracy:" in out and "eval/masked_tokens:" in out
+    text = pretrained.parent / "other.txt"
+    text.write_text("Return the square root of x. " * 40, encoding="utf-8")
+    assert main(["evaluate", str(final), "--data", str(text)]) == 0
+    assert "eval/masked_accuracy:" in capsys.readouterr().out
+    assert main(["generate", str(final), "--prompt", "x"]) == 2
+    assert "does not generate" in _error_line(capsys)
 
     run = tmp_path / "classifier"
     code = main(
@@ -115,7 +131,12 @@ def test_pretrain_then_fine_tune_and_evaluate(pretrained, tmp_path, capsys):
     assert code == 0
     assert main(["evaluate", str(run / "final")]) == 0
     out = capsys.readouterr().out
-    assert "accuracy:" in out and "f1:" in out
+    assert "eval/accuracy:" in out and "eval/macro_f1:" in out
+    config = json.loads((run / "final" / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    # A bare copy of the folder (no run around it) still loads as the classifier.
+    loaded = load_folder(run / "final")
+    assert loaded.task_name == "classification"
 
     # The encoder really came from the pretrained folder: an untrained classifier built from it
     # holds the MLM's word embeddings.
@@ -123,8 +144,9 @@ def test_pretrain_then_fine_tune_and_evaluate(pretrained, tmp_path, capsys):
         Path(CLASSIFIER),
         ["data.max_length=16", f"model.init_from={final}"],
     )
-    job = family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
-    mlm, _ = family.load_pretrained(final)
+    job = build_job(recipe, tmp_path / "unused")
+    mlm = load_folder(final).model
+    assert type(mlm).__name__ == "BertForMaskedLM"
     torch.testing.assert_close(
         job.task.model.bert.embeddings.word_embeddings.weight,
         mlm.bert.embeddings.word_embeddings.weight,
@@ -166,7 +188,7 @@ def test_bad_init_from_and_label_count(pretrained, tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "not a seqkit BERT" in _error_line(capsys)
+    assert "holds a 'seqkit-gpt' model, not a seqkit bert one" in _error_line(capsys)
     # A classifier folder with 2 labels fine-tuned on data with 3.
     run = tmp_path / "two"
     code = main(
@@ -203,3 +225,23 @@ def test_bad_init_from_and_label_count(pretrained, tmp_path, capsys):
     )
     assert code == 2
     assert "classifies into 2 labels, the data has 3" in _error_line(capsys)
+
+
+def test_an_mlm_checkpoint_evaluates_and_exports_after_its_corpus_is_gone(tmp_path, capsys):
+    from seqkit.data import load_embedded
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(load_embedded("pydoc-topics")[:12000], encoding="utf-8")
+    held_out = tmp_path / "held-out.txt"
+    held_out.write_text(load_embedded("pydoc-topics")[12000:16000], encoding="utf-8")
+    run = tmp_path / "mlm"
+    args = [*TINY, *SIZES, "--set", "trainer.save_every=2", "--set", f"data.path={corpus}"]
+    assert main(["train", MLM, *args, "--output-dir", str(run)]) == 0
+    capsys.readouterr()
+    corpus.unlink()
+    checkpoint = run / "checkpoints" / "step-2"
+    assert main(["evaluate", str(checkpoint), "--data", str(held_out)]) == 0
+    assert "eval/masked_accuracy:" in capsys.readouterr().out
+    assert main(["export", str(checkpoint), str(tmp_path / "out")]) == 0
+    assert "BertForMaskedLM" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "bert"

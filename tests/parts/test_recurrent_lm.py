@@ -1,6 +1,7 @@
-"""The recurrent family end to end: every recipe under recipes/rnn trains with a tiny budget, a
-recurrent LM run generates and evaluates through the generic CLI commands, and bad input ends as
-one clear line with exit code 2."""
+"""The recurrent language models end to end: every LM recipe under recipes/rnn trains with a
+tiny budget, a run generates and evaluates through the generic CLI commands, and bad input ends
+as one clear line with exit code 2. (The recurrent classifier: tests/parts/test_classification.py)
+"""
 
 from __future__ import annotations
 
@@ -14,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from seqkit.cli import main
-from seqkit.data.classification import prose_or_code_lines
 from seqkit.recipes import RECIPES_DIR
-from tests.families.labelled_stand_in import stand_in_overrides
 
 TINY = [
     "--set", "model.embedding_size=8",
@@ -32,7 +31,9 @@ TINY = [
     "--set", "sample.max_new_tokens=10",
 ]  # fmt: skip
 TINY_LM = [*TINY, "--set", "model.block_size=16"]
-RNN_RECIPES = sorted(p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("rnn/*.yaml"))
+RNN_RECIPES = sorted(
+    p.relative_to(RECIPES_DIR) for p in RECIPES_DIR.glob("rnn/*.yaml") if "classifier" not in p.stem
+)
 SHAKESPEARE = "First Citizen:\nBefore we proceed any further, hear me speak.\n" * 30
 
 
@@ -56,8 +57,7 @@ def assert_user_error(code: int, stderr: str, *fragments: str) -> None:
 
 
 def train(recipe: str | Path, run: Path, *extra: str) -> None:
-    tiny = TINY if "classifier" in str(recipe) else TINY_LM
-    code = main(["train", str(recipe), *tiny, *extra, "--output-dir", str(run)])
+    code = main(["train", str(recipe), *TINY_LM, *extra, "--output-dir", str(run)])
     assert code == 0
 
 
@@ -93,7 +93,7 @@ def test_a_recurrent_lm_run_generates_and_evaluates(lm_run, capsys, tmp_path):
     json_path = tmp_path / "metrics.json"
     assert main(["evaluate", str(lm_run), "--json", str(json_path)]) == 0
     out = capsys.readouterr().out
-    assert "val_loss" in out and "perplexity" in out
+    assert "eval/loss" in out and "eval/perplexity" in out
     assert main(["generate", str(lm_run), "--prompt", "snow ☃"]) == 2
     assert_user_error(2, capsys.readouterr().err, "☃")
 
@@ -105,18 +105,10 @@ def test_every_rnn_recipe_trains_with_a_tiny_budget(recipe, tmp_path, capsys):
         corpus = tmp_path / "corpus.txt"
         corpus.write_text(SHAKESPEARE)
         extra = ["--set", f"data.path={corpus}", "--set", "sample.prompt=First"]
-    extra += stand_in_overrides(RECIPES_DIR / recipe, tmp_path)  # SST-2 and ChnSentiCorp
     train(RECIPES_DIR / recipe, tmp_path / "run", *extra)
     out = capsys.readouterr().out
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
-    if "classifier" in str(recipe):
-        assert "eval/accuracy" in out
-        assert main(["evaluate", str(tmp_path / "run")]) == 0
-        assert "accuracy" in capsys.readouterr().out
-        assert main(["generate", str(tmp_path / "run"), "--prompt", "x"]) == 2
-        assert_user_error(2, capsys.readouterr().err, "classifier")
-    else:
-        assert "--- sample" in out
+    assert "--- sample" in out
 
 
 def test_init_from_fine_tunes_and_names_what_does_not_fit(lm_run, tmp_path, capsys):
@@ -149,7 +141,7 @@ def test_init_from_fine_tunes_and_names_what_does_not_fit(lm_run, tmp_path, caps
         ("rnn/shakespeare-gru", ["--set", "model.hidden_size=16", "--set", "model.num_layers=2"],
          ("model.hidden_size 16 vs 8", "model.num_layers 2 vs 1")),
         ("rnn/shakespeare-gru", ["--set", f"model.init_from={other}"],
-         ("holds a 'seqkit-rnn-classifier' model, not a gru-lm one",)),
+         ("holds a 'seqkit-rnn-classifier' model, not a seqkit recurrent one",)),
     ]  # fmt: skip
     for recipe, extra, fragments in cases:
         run = tmp_path / recipe.replace("/", "-")
@@ -172,35 +164,10 @@ def test_the_explicit_path_trains_to_the_same_weights(tmp_path):
         assert (fused[name] - explicit[name]).abs().max() < 1e-5, name
 
 
-def test_classifier_reads_a_labelled_file(tmp_path, capsys):
-    data = tmp_path / "labelled.tsv"
-    data.write_text(
-        "".join(f"pos\tgood great fine {i}\nneg\tbad awful poor {i}\n" for i in range(20))
-    )
-    train("rnn/pydoc-prose-or-code-classifier", tmp_path / "run", "--set", f"data.path={data}",
-          "--set", "model.max_length=12")  # fmt: skip
-    captured = capsys.readouterr()
-    assert "neg, pos" in captured.err  # the classes, sorted
-    assert "40 texts are longer than model.max_length (12 tokens)" in captured.err
-    broken = tmp_path / "broken.tsv"
-    broken.write_text("pos\tfine\nno tab here\n")
-    bad = ["--set", f"data.path={broken}", "--output-dir", str(tmp_path / "bad")]
-    code = main(["train", "rnn/pydoc-prose-or-code-classifier", *TINY, *bad])
-    assert_user_error(code, capsys.readouterr().err, "broken.tsv:2", "LABEL<TAB>TEXT")
-    assert not (tmp_path / "bad").exists()
-
-
-def test_embedded_labelled_set_has_both_classes_without_indentation():
-    rows = prose_or_code_lines()
-    labels = [label for label, _ in rows]
-    assert labels.count("code") > 500 and labels.count("prose") > 500
-    assert all(text == text.strip() for _, text in rows)
-
-
 @pytest.mark.parametrize(
     ("recipe", "overrides", "fragments"),
     [
-        ("rnn/shakespeare-lstm", ["model.cell=gru"], ("lstm-lm", "gru-lm")),
+        ("rnn/shakespeare-lstm", ["model.cell=transformer"], ("model.cell", "rnn, lstm, gru")),
         ("rnn/quickstart-pydoc-lstm", ["model.implementation=fast"], ("model.implementation",)),
         (
             "rnn/quickstart-pydoc-lstm",
@@ -208,8 +175,6 @@ def test_embedded_labelled_set_has_both_classes_without_indentation():
             ("model.tie_weights",),
         ),
         ("rnn/quickstart-pydoc-lstm", ["model.hidden_size=0"], ("model.hidden_size",)),
-        ("rnn/pydoc-prose-or-code-classifier", ["model.pooling=attention"], ("model.pooling",)),
-        ("rnn/pydoc-prose-or-code-classifier", ["data.embedded=nope"], ("nope",)),
     ],
 )
 def test_bad_recipe_values(recipe, overrides, fragments, tmp_path, capsys):
