@@ -50,6 +50,17 @@ class ModelBuilder:
         """The ``PretrainedConfig`` of the model for ``task``, given the data's ``facts``."""
         raise NotImplementedError
 
+    def fit_to_data(self, model: Any, facts: dict[str, Any]) -> Any:
+        """The ``init_from`` model made ready for this run's data (given its ``facts``): a new
+        head for other labels, or a UserError for data it cannot take (another image size).
+        The recipe's sizes were checked before (:attr:`shape_fields`)."""
+        return model
+
+    def set_trainable(self, model: Any) -> None:
+        """Turn off the gradients of the layers the recipe keeps fixed (transfer learning's
+        frozen features). Called on every model a run trains, a resumed one too: a checkpoint
+        holds the weights, not which of them train."""
+
     def runtime_settings(self) -> dict[str, Any]:
         """Config fields that choose how the model runs, not what it computes (a kernel path):
         a model loaded from a folder (``init_from``, a checkpoint) takes them from the recipe."""
@@ -107,6 +118,11 @@ class DataModule:
 
     Section: ClassVar[type[DataSection]] = DataSection
     """The dataclass the recipe's ``data`` section is validated into."""
+    how_to_load: ClassVar[str] = (
+        'from seqkit.data import load_tokenizer\ntokenizer = load_tokenizer("PATH")\n'
+    )
+    """The model card's lines that load what :meth:`tokenizer` made from the folder ``PATH``
+    (empty for data without a tokenizer)."""
 
     def __init__(self, recipe: Recipe):
         self.recipe = recipe
@@ -135,6 +151,11 @@ class DataModule:
         """Every example of the file ``path`` (in the recipe's format) as evaluation data, for
         ``seqkit evaluate --data``."""
         raise NotImplementedError
+
+    def evaluation_data(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        """What ``seqkit evaluate RUN`` scores: the validation data, unless the data keeps a
+        held-out test split for it (images)."""
+        return self.prepare(tokenizer, window, most)
 
     def vocabulary(self, tokenizer: Any) -> str:
         """The vocabulary, as printed before training."""

@@ -145,9 +145,10 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         facts = parts.data.facts(tokenizer)
         torch.manual_seed(recipe.trainer.seed)  # the same seed gives the same initial weights
         if init_from is not None:
-            model = _load_init_from(parts, init_from)
+            model = parts.builder.fit_to_data(_load_init_from(parts, init_from), facts)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
+    parts.builder.set_trainable(model)
     _check_vocabulary(model, tokenizer)
     if parts.task_class.generates_text:
         parts.data.check_sample(tokenizer)
@@ -291,10 +292,8 @@ def load_init_from(
 HOW_TO_LOAD = """\
 import {module}  # registers the {model_type} model type with the Auto classes
 from transformers import {auto_class}
-from seqkit.data import load_tokenizer
 
 model = {auto_class}.from_pretrained("PATH")
-tokenizer = load_tokenizer("PATH")
 """
 
 
@@ -345,7 +344,8 @@ def write_model_folder(
             module=type(model).__module__,
             model_type=model.config.model_type,
             auto_class=task_class.auto_class,
-        ),
+        )
+        + parts.data.how_to_load,
     )
 
 
@@ -497,7 +497,7 @@ def evaluate(
     if data_path is not None:
         prepared = data.scoring_data(loaded.tokenizer, *window, Path(data_path))
     else:
-        prepared = data.prepare(loaded.tokenizer, *window)
+        prepared = data.evaluation_data(loaded.tokenizer, *window)
     if prepared.eval_data is None:
         raise UserError(
             "the run's recipe keeps no validation data (data.val_fraction is 0); give --data FILE"

@@ -62,6 +62,9 @@ TASKS = Registry(
     "task",
     {
         "causal-lm": "seqkit.trainer.tasks:LanguageModelingTask",
+        "image-classification": "seqkit.vision.tasks:ImageClassificationTask",
+        "image-reconstruction": "seqkit.vision.tasks:DenoisingTask",
+        "regression": "seqkit.tabular.tasks:RegressionTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -72,6 +75,11 @@ MODEL_BUILDERS = Registry(
         "gpt": "seqkit.models.gpt:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
+        "image-mlp": "seqkit.vision.models:ImageMLPBuilder",
+        "cnn": "seqkit.vision.models:CNNBuilder",
+        "resnet": "seqkit.vision.models:ResNetBuilder",
+        "denoising-autoencoder": "seqkit.vision.models:DenoisingAutoencoderBuilder",
+        "tabular-mlp": "seqkit.tabular.models:TabularMLPBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -80,6 +88,8 @@ DATA_MODULES = Registry(
     "data.module",
     {
         "text": "seqkit.data.lm:TextCorpus",
+        "images": "seqkit.vision.data:ImageData",
+        "bike-sharing": "seqkit.tabular.data:BikeSharingTable",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -100,4 +110,9 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-lm": Shorthand("causal-lm", "recurrent", {"cell": "rnn"}),
     "lstm-lm": Shorthand("causal-lm", "recurrent", {"cell": "lstm"}),
     "gru-lm": Shorthand("causal-lm", "recurrent", {"cell": "gru"}),
+    "image-mlp": Shorthand("image-classification", "image-mlp"),
+    "cnn": Shorthand("image-classification", "cnn"),
+    "resnet": Shorthand("image-classification", "resnet"),
+    "denoising-autoencoder": Shorthand("image-reconstruction", "denoising-autoencoder"),
+    "bike-sharing-mlp": Shorthand("regression", "tabular-mlp"),
 }
