@@ -4,7 +4,8 @@ Every seqkit model file registers its config with ``AutoConfig.register`` and it
 or more Auto model classes (``AutoModelForCausalLM.register``...) when it is imported. That
 registration is the single source of truth used here: nothing lists the families a second time.
 :func:`import_model_modules` imports every family module named in
-:data:`seqkit.families.FAMILY_MODULES` and every module of :mod:`seqkit.models`, so a family that
+:data:`seqkit.families.FAMILY_MODULES`, every module of :mod:`seqkit.models` and the model file
+of every registered model builder (:data:`seqkit.parts.registry.MODEL_BUILDERS`), so a family that
 lands later is found without touching this file; :func:`seqkit_config_classes` then reads back
 what they registered.
 
@@ -53,6 +54,13 @@ def import_model_modules() -> None:
         try:
             importlib.import_module(name)
         except Exception:  # a broken module is that family's own (tested) problem
+            continue
+    from seqkit.parts.registry import MODEL_BUILDERS
+
+    for name in MODEL_BUILDERS.names():  # each builder's model file (sibling packages too)
+        try:
+            MODEL_BUILDERS.get(name)
+        except Exception:
             continue
 
 

@@ -128,7 +128,12 @@ def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSou
 
 
 # The files a family's tokenizer (or vectorizer) is saved in.
-_TOKENIZER_FILES = ("tokenizer.json", "translation_vocab.json", "vectorizer.json")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "translation_vocab.json",
+    "vectorizer.json",
+    "table_features.json",
+)
 
 
 def _check_loads(folder: Path, model_type: str) -> None:

@@ -68,9 +68,12 @@ def test_train_and_evaluate_beats_the_mean_baseline(csv_path, tmp_path, capsys):
     # The fitted feature scaling travels with the model, and loads back equal.
     saved = TableFeatures.from_pretrained(run / "final")
     assert saved == TableFeatures.from_pretrained(run / "model")
-    assert saved.feature_names == load_splits(
-        TabularDataSection(path=str(csv_path), test_days=4, val_days=6)
-    ).feature_names
+    assert (
+        saved.feature_names
+        == load_splits(
+            TabularDataSection(path=str(csv_path), test_days=4, val_days=6)
+        ).feature_names
+    )
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
     values = {

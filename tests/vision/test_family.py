@@ -143,26 +143,25 @@ def test_old_task_names_are_shorthands_for_the_parts(tmp_path):
     source = tmp_path / "old.yaml"
     source.write_text("task: resnet\nmodel: {widths: [4], blocks_per_stage: 1}\n")
     parts = resolve(load_recipe(source))
-    assert (parts.task_name, type(parts.builder).__name__) == ("image-classification", "ResNetBuilder")
+    assert (parts.task_name, type(parts.builder).__name__) == (
+        "image-classification",
+        "ResNetBuilder",
+    )
     assert type(parts.data).__name__ == "ImageData"
     source.write_text("task: denoising-autoencoder\nmodel: {channels: [4, 8]}\n")
     parts = resolve(load_recipe(source))
     assert parts.task_name == "image-reconstruction"
     source.write_text("task: cnn\nmodel: {architecture: resnet}\n")
-    with pytest.raises(UserError, match="task cnn trains model.architecture cnn"):
+    with pytest.raises(UserError, match=r"task cnn trains model\.architecture cnn"):
         load_recipe(source)
 
 
-def test_a_checkpoint_evaluates_on_the_test_images_and_exports(
-    pretrained, tmp_path, capsys
-):
+def test_a_checkpoint_evaluates_on_the_test_images_and_exports(pretrained, tmp_path, capsys):
     checkpoint = pretrained / "checkpoints" / "step-6"
     capsys.readouterr()
     assert main(["evaluate", str(checkpoint)]) == 0
     out = capsys.readouterr().out
-    final = dict(
-        line.split(": ") for line in out.splitlines() if line.startswith("eval/")
-    )
+    final = dict(line.split(": ") for line in out.splitlines() if line.startswith("eval/"))
     assert int(final["eval/examples"]) == 180
     assert main(["export", str(checkpoint), str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "model.safetensors").is_file()
