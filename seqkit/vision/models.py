@@ -427,24 +427,16 @@ class ConvAutoencoder(ImageModel):
 
 # ----------------------------------------------------------------------------- registration
 
-CLASSIFIERS: dict[str, tuple[type[ImageConfig], type[ImageClassifier]]] = {
-    "image-mlp": (MLPConfig, MLPForImageClassification),
-    "cnn": (CNNConfig, CNNForImageClassification),
-    "resnet": (ResNetConfig, ResNetForImageClassification),
-}
-"""Recipe ``task`` names of the classifiers, with their config and model classes."""
-
-for _config, _model in CLASSIFIERS.values():
+# The Auto classes load a saved folder of each model type (the model card's loading code).
+for _config, _model in (
+    (MLPConfig, MLPForImageClassification),
+    (CNNConfig, CNNForImageClassification),
+    (ResNetConfig, ResNetForImageClassification),
+):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModelForImageClassification.register(_config, _model, exist_ok=True)
 AutoConfig.register(AutoencoderConfig.model_type, AutoencoderConfig, exist_ok=True)
 AutoModel.register(AutoencoderConfig, ConvAutoencoder, exist_ok=True)
-
-MODEL_CLASSES: dict[str, type[ImageModel]] = {
-    **{config.model_type: model for config, model in CLASSIFIERS.values()},
-    AutoencoderConfig.model_type: ConvAutoencoder,
-}
-"""Model class for each ``model_type`` this module defines."""
 
 
 # ----------------------------------------------------------------------------- builders
