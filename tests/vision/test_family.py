@@ -133,6 +133,13 @@ def test_bad_model_settings_are_one_line_errors(tmp_path, capsys):
     one_error_line(capsys, "model.freeze must be one of none, features, all-but-classifier")
     assert main([*train, "--set", "model.freeze=features"]) == 2
     one_error_line(capsys, "needs model.init_from")
+    assert main([*train, "--set", "model.conv_channels=[4, 8, 16]"]) == 2
+    one_error_line(capsys, "model.conv_channels lists the channels of LeNet's two convolutions")
+    images = tmp_path / "odd.npz"
+    np.savez(images, images=np.zeros((20, 10, 10), np.float32), labels=np.arange(20) % 2)
+    assert main([*train, "--set", f"data.path={images}"]) == 2
+    one_error_line(capsys, "model.architecture cnn needs images whose side is divisible by 4")
+    assert not (tmp_path / "x").exists()
     assert main(["generate", str(tmp_path)]) == 2
     capsys.readouterr()
 
