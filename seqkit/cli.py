@@ -18,7 +18,6 @@ from typing import Any
 
 from seqkit.console import show_logs
 from seqkit.errors import UserError, missing_extra
-from seqkit.folders import resolve_model_dir
 from seqkit.run_folder import RunFolder
 from seqkit.trainer.callbacks import Callback
 
@@ -155,14 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     recipe_path, run_dir = _resolve_recipe_and_run_dir(args)
     recipe = compose.load_recipe(recipe_path, args.set or [])
-    if compose.is_composed(recipe.task):
-        compose.resolve(recipe)  # the model section, checked before the folder is looked at
-    else:
-        from seqkit.families import get_family
-        from seqkit.recipes import parse_section
-
-        family = get_family(recipe.task)
-        parse_section(family.ModelSection, recipe.model, "model")
+    compose.resolve(recipe)  # the parts and the model section, checked before the folder is
     from seqkit.trainer.trainer import process_state
 
     state = process_state()
@@ -197,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Everything that can fail on user input (data, tokenizer, model shape, the Trainer's
         # own settings and the data against the batch size) fails here, before the run
         # directory is made or an old run is moved aside.
-        job = compose.job_for(recipe, run_dir, resume=args.resume)
+        job = compose.build_job(recipe, run_dir, resume=args.resume)
         from seqkit.trainer import Trainer
 
         trainer = Trainer(
@@ -261,33 +253,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from seqkit.families import family_for_model
     from seqkit.parts.compose import open_trained
+    from seqkit.parts.registry import TASKS
 
     loaded = open_trained(args.model)
-    if loaded is not None:
-        from seqkit.parts.registry import TASKS
-
-        task_class = TASKS.get(loaded.task_name)
-        # Data that is not text says what generating from it is (a composer: seqkit compose).
-        generate_data = getattr(loaded.data_class, "generate_command", None)
-        if generate_data is not None:
-            return generate_data(loaded, args)
-        if task_class.generates_text:
-            return generate_text(lambda _: (loaded.model, loaded.tokenizer), Path(args.model), args)
-        # A task whose model makes something other than text (a GAN's image grid).
-        generate_other = getattr(task_class, "generate_command", None)
-        if generate_other is None:
-            raise UserError(
-                f"{args.model} holds a {loaded.task_name} model, which does not generate; "
-                "use seqkit evaluate"
-            )
-        return generate_other(loaded, args)
-    folder = resolve_model_dir(args.model)
-    family = family_for_model(folder)
-    if hasattr(family, "generate_command"):
-        return family.generate_command(folder, args)
-    return generate_text(family.load_pretrained, folder, args)
+    task_class = TASKS.get(loaded.task_name)
+    # Data that is not text says what generating from it is (a composer: seqkit compose).
+    generate_data = getattr(loaded.data_class, "generate_command", None)
+    if generate_data is not None:
+        return generate_data(loaded, args)
+    if task_class.generates_text:
+        return generate_text(lambda _: (loaded.model, loaded.tokenizer), Path(args.model), args)
+    # A task whose model makes something other than text (a GAN's image grid).
+    generate_other = getattr(task_class, "generate_command", None)
+    if generate_other is None:
+        raise UserError(
+            f"{args.model} holds a {loaded.task_name} model, which does not generate; "
+            "use seqkit evaluate"
+        )
+    return generate_other(loaded, args)
 
 
 def generate_text(load_pretrained, folder: Path, args: argparse.Namespace) -> int:

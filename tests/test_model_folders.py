@@ -12,7 +12,7 @@ on PYTHONPATH and prints how many cases ended in a traceback (how the count befo
 the checked loader in :mod:`seqkit.folders` was measured).
 
 A hypothesis test mutates a folder's ``model.safetensors`` and ``config.json`` bytes and loads
-it through :func:`seqkit.families.load_pretrained` in-process: only success or UserError.
+it through :func:`seqkit.parts.compose.load_folder` in-process: only success or UserError.
 """
 
 from __future__ import annotations
@@ -444,19 +444,7 @@ def test_mutated_weights_and_config_load_or_fail_with_a_user_error(runs, tmp_pat
     from hypothesis import strategies as st
 
     from seqkit.errors import UserError
-    from seqkit.families import load_pretrained as load_family_folder
-    from seqkit.parts.compose import builder_for_model_type, load_folder
-
-    def load_pretrained(folder: Path) -> None:
-        """A folder of a model composed from parts loads through the parts, others through
-        their family (a config damaged past naming its type is refused by either)."""
-        model_type = None
-        with contextlib.suppress(Exception):  # the loaders name what is wrong with the file
-            model_type = json.loads((folder / "config.json").read_text("utf-8"))["model_type"]
-        if isinstance(model_type, str) and builder_for_model_type(model_type) is not None:
-            load_folder(folder)
-        else:
-            load_family_folder(folder)
+    from seqkit.parts.compose import load_folder as load_pretrained
 
     originals = {}
     for family, run in runs.items():

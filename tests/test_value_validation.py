@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
 import io
 import json
 import math
@@ -43,9 +42,8 @@ from hypothesis import strategies as st
 
 from seqkit.cli import _quiet_libraries, main
 from seqkit.errors import UserError
-from seqkit.families import FAMILY_MODULES, get_family
 from seqkit.parts import compose
-from seqkit.parts.compose import data_section_for, expand_shorthand, is_composed
+from seqkit.parts.compose import data_section_for, expand_shorthand
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
 from seqkit.recipes import (
     RECIPES_DIR,
@@ -64,8 +62,8 @@ milliseconds; the limit is generous for a loaded machine)."""
 
 # Import everything the commands import now, so each forked child starts warm.
 _quiet_libraries()
-for _module in set(FAMILY_MODULES.values()):
-    importlib.import_module(_module)
+for _name in MODEL_BUILDERS.names():
+    MODEL_BUILDERS.get(_name)
 
 
 class Accepted(Exception):
@@ -78,12 +76,10 @@ def _stop(*args, **kwargs):
 
 @contextlib.contextmanager
 def validation_only():
-    """Every family's ``build``, the building of a job composed from parts, and the Trainer,
-    replaced by one that raises :class:`Accepted`."""
+    """The building of a job from a recipe's parts, and the Trainer, replaced by one that
+    raises :class:`Accepted`."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(mock.patch.object(compose, "build_job", _stop))
-        for name in set(FAMILY_MODULES.values()):
-            stack.enter_context(mock.patch.object(importlib.import_module(name), "build", _stop))
         stack.enter_context(mock.patch("seqkit.trainer.Trainer", _stop))
         yield
 
@@ -426,10 +422,7 @@ def _fields_of(recipe: str) -> list[str]:
         yaml.safe_load((RECIPES_DIR / f"{recipe}.yaml").read_text(encoding="utf-8"))
     )
     task = raw["task"]
-    if is_composed(task):
-        model = MODEL_BUILDERS.get(raw["model"]["architecture"])
-    else:
-        model = get_family(task).ModelSection
+    model = MODEL_BUILDERS.get(raw["model"]["architecture"])
     classes = {**SECTION_CLASSES, "model": model, "data": data_section_for(task, raw.get("data"))}
     return [f"{section}.{f.name}" for section, cls in classes.items() for f in fields(cls)]
 
@@ -689,10 +682,7 @@ def _float_fields() -> list[tuple[str, type, str]]:
         ("trainer", TrainerConfig),
         ("sample", SampleSection),
     }
-    for module in set(FAMILY_MODULES.values()):
-        family = importlib.import_module(module)
-        classes.add(("model", family.ModelSection))
-        classes.add(("data", getattr(family, "DataSection", None) or DataSection))
+    classes.add(("data", DataSection))
     classes |= {("model", MODEL_BUILDERS.get(name)) for name in MODEL_BUILDERS.names()}
     classes |= {("data", DATA_MODULES.get(name).Section) for name in DATA_MODULES.names()}
     found = []

@@ -20,12 +20,10 @@ from seqkit.checks import (
     check_path,
 )
 from seqkit.errors import UserError
-from seqkit.folders import resolve_model_dir, run_dir_of
 from seqkit.outputs import check_new_file, write_text_atomically
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqkit.families import family_for_model
     from seqkit.parts.compose import evaluate, open_trained
 
     check_optional_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
@@ -38,16 +36,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.data is not None:
         check_path("--data", args.data)
     loaded = open_trained(args.model)
-    if loaded is not None:
-        metrics = evaluate(loaded, _data_files(args, loaded), args.batch_size, args)
-    else:
-        if args.data is not None:
-            raise UserError(f"--data is not supported yet for {args.model}'s model family")
-        folder = resolve_model_dir(args.model)
-        family = family_for_model(folder)
-        if not hasattr(family, "evaluate"):
-            raise UserError(f"seqkit evaluate does not support {folder}'s model family yet")
-        metrics = family.evaluate(folder, run_dir_of(folder), args)
+    metrics = evaluate(loaded, _data_files(args, loaded), args.batch_size, args)
     for name, value in metrics.items():
         print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
     if args.json:

@@ -3,9 +3,10 @@
 Every seqkit model type is registered with ``AutoConfig`` and one or more Auto model classes
 (``AutoModelForCausalLM``...) from the one table :data:`seqkit.models.auto.AUTO_CLASSES`. That
 registration is the single source of truth used here: nothing lists the families a second time.
-:func:`import_model_modules` makes sure it has happened (and imports every family module named
-in :data:`seqkit.families.FAMILY_MODULES` and every module of :mod:`seqkit.models`);
-:func:`seqkit_config_classes` then reads back what was registered.
+:func:`import_model_modules` makes sure the registration has happened, and imports every module
+of :mod:`seqkit.models` and the model file of every registered model builder
+(:data:`seqkit.parts.registry.MODEL_BUILDERS`), so an architecture that lands later is found
+without touching this file; :func:`seqkit_config_classes` then reads back what was registered.
 
 The other table here, :data:`STOCK_CONVERTERS`, names the modules that convert a seqkit model to
 the stock ``transformers`` class of the same architecture and back (GPT ↔ ``GPT2LMHeadModel``,
@@ -40,10 +41,10 @@ Each module defines ``SEQKIT_MODEL_TYPES`` and ``STOCK_MODEL_TYPES`` (the types 
 
 
 def import_model_modules() -> None:
-    """Register seqkit's model types with the Auto classes, and import every family module and
-    every :mod:`seqkit.models` module. A module that fails to import is skipped: one broken
-    family must not make every other family unexportable (its own tests report it)."""
-    from seqkit.families import FAMILY_MODULES
+    """Register seqkit's model types with the Auto classes, and import every registered model
+    builder's module and every :mod:`seqkit.models` module. A module that fails to import is
+    skipped: one broken architecture must not make every other unexportable (its own tests
+    report it)."""
     from seqkit.models.auto import register_auto_classes
 
     # Registers every module that imports, then raises the first failure: that family's own
@@ -52,8 +53,7 @@ def import_model_modules() -> None:
         register_auto_classes()
     from seqkit.parts.registry import MODEL_BUILDERS
 
-    names = list(dict.fromkeys(FAMILY_MODULES.values()))
-    names += [MODEL_BUILDERS.module_of(name) for name in MODEL_BUILDERS.names()]
+    names = [MODEL_BUILDERS.module_of(name) for name in MODEL_BUILDERS.names()]
     import seqkit.models
 
     names += [f"seqkit.models.{info.name}" for info in pkgutil.iter_modules(seqkit.models.__path__)]
@@ -61,6 +61,13 @@ def import_model_modules() -> None:
         try:
             importlib.import_module(name)
         except Exception:  # a broken module is that family's own (tested) problem
+            continue
+    from seqkit.parts.registry import MODEL_BUILDERS
+
+    for name in MODEL_BUILDERS.names():  # each builder's model file (sibling packages too)
+        try:
+            MODEL_BUILDERS.get(name)
+        except Exception:
             continue
 
 

@@ -127,7 +127,12 @@ def _describe(folder: Path, run_dir: Path | None, step: int | None) -> ExportSou
 
 
 # The files a family's tokenizer (or vectorizer) is saved in.
-_TOKENIZER_FILES = ("tokenizer.json", "translation_vocab.json", "vectorizer.json")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "translation_vocab.json",
+    "vectorizer.json",
+    "table_features.json",
+)
 
 
 def _check_loads(folder: Path, model_type: str) -> None:
@@ -135,17 +140,12 @@ def _check_loads(folder: Path, model_type: str) -> None:
     is written, so a tokenizer that is damaged or does not fit the model is refused rather
     than exported. The weights themselves are checked by the exporter that reads them (a
     bare model folder, without a tokenizer, exports as it is)."""
-    from seqkit.families import family_of_model_type
     from seqkit.parts.compose import builder_for_model_type, load_folder
 
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         return
     if builder_for_model_type(model_type) is not None:
         load_folder(folder)
-        return
-    family = family_of_model_type(model_type)
-    if family is not None:
-        family.load_pretrained(folder)
 
 
 def final_metrics(path: Path, step: int | None = None) -> dict[str, Any]:
@@ -228,7 +228,7 @@ def _checkpoint_as_folder(checkpoint: Path) -> Iterator[ExportSource]:
         if compose.saved_run_model(run_dir):  # the run stands alone: no corpus is read
             compose.write_checkpoint_folder(checkpoint, folder, metrics)
         else:  # a run from before seqkit saved its model config: rebuilt from the recipe
-            job = compose.job_for(recipe, run_dir)
+            job = compose.build_job(recipe, run_dir)
             for name, module in job.task.models.items():
                 load_module_weights(module, checkpoint / CHECKPOINT_WEIGHTS.format(name=name))
             job.save_final(folder, metrics, run_dir)

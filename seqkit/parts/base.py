@@ -71,6 +71,17 @@ class ModelBuilder:
         loads the folder as it is, after checking its sizes (``shape_fields``)."""
         return None
 
+    def fit_to_data(self, model: Any, facts: dict[str, Any]) -> Any:
+        """The ``init_from`` model made ready for this run's data (given its ``facts``): a new
+        head for other labels, or a UserError for data it cannot take (another image size).
+        The recipe's sizes were checked before (:attr:`shape_fields`)."""
+        return model
+
+    def set_trainable(self, model: Any) -> None:
+        """Turn off the gradients of the layers the recipe keeps fixed (transfer learning's
+        frozen features). Called on every model a run trains, a resumed one too: a checkpoint
+        holds the weights, not which of them train."""
+
     def runtime_settings(self) -> dict[str, Any]:
         """Config fields that choose how the model runs, not what it computes (a kernel path):
         a model loaded from a folder (``init_from``, a checkpoint) takes them from the recipe."""
@@ -172,6 +183,11 @@ class DataModule:
         """Every example of the file ``path`` (in the recipe's format) as evaluation data, for
         ``seqkit evaluate --data``."""
         raise NotImplementedError
+
+    def evaluation_data(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
+        """What ``seqkit evaluate RUN`` scores: the validation data, unless the data keeps a
+        held-out test split for it (images)."""
+        return self.prepare(tokenizer, window, most)
 
     def vocabulary(self, tokenizer: Any) -> str:
         """The vocabulary, as printed before training."""

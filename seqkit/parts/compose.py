@@ -86,26 +86,26 @@ def expand_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "task": short.task, **expanded}
 
 
-def is_composed(task: str) -> bool:
-    """Whether recipes of ``task`` are built from registered parts."""
-    return task in TASKS
+def registered_task(task: str) -> type:
+    """The registered task ``task`` names; an unknown name lists the tasks and the one-word
+    task names of earlier recipes."""
+    if task not in TASKS:
+        valid = ", ".join(sorted({*TASKS.names(), *SHORTHANDS}))
+        raise UserError(f"unknown task {task!r}; valid tasks: {valid}")
+    return TASKS.get(task)
 
 
 def data_module_class(task: str, data: Any) -> type[DataModule]:
     """The data module a recipe's ``data`` mapping names, or the task's default."""
     name = data.get("module") if isinstance(data, dict) else getattr(data, "module", None)
     if name is None:
-        name = TASKS.get(task).default_data
+        name = registered_task(task).default_data
     return DATA_MODULES.get(name)
 
 
 def data_section_for(task: str, data: Any = None) -> type[DataSection]:
     """The dataclass that validates a recipe's ``data`` section for ``task``."""
-    if is_composed(task):
-        return data_module_class(task, data).Section
-    from seqkit.families import get_family  # a family not yet composed from parts
-
-    return getattr(get_family(task), "DataSection", DataSection)
+    return data_module_class(task, data).Section
 
 
 def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> Recipe:
@@ -136,7 +136,7 @@ class Parts:
 
 def resolve(recipe: Recipe) -> Parts:
     """The parts ``recipe`` names, its ``model`` section validated by the builder."""
-    task_class = TASKS.get(recipe.task)
+    task_class = registered_task(recipe.task)
     fields = dict(recipe.model)
     architecture = fields.pop("architecture", None)
     if architecture is None:
@@ -185,9 +185,11 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             model = parts.builder.from_init(parts.task_name, init_from, facts)
             if model is None:
                 model = _load_init_from(parts, init_from)
+            model = parts.builder.fit_to_data(model, facts)
             _check_labels(model, facts, init_from)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
+    parts.builder.set_trainable(model)
     _check_vocabulary(model, tokenizer)
     _check_model(parts.data, tokenizer, model, saved if resume else init_from_folder(parts))
     data_name = DATA_MODULES.name_of(type(parts.data))
@@ -247,16 +249,6 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             | parts.builder.describe(),
         },
     )
-
-
-def job_for(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
-    """The job of any recipe: composed from parts, or built by a family not yet converted."""
-    if is_composed(recipe.task):
-        return build_job(recipe, run_dir, resume=resume)
-    from seqkit.families import get_family
-
-    family = get_family(recipe.task)
-    return family.build(recipe, parse_section(family.ModelSection, recipe.model, "model"))
 
 
 def init_from_folder(parts: Parts) -> Path | None:
@@ -545,7 +537,7 @@ def _parts_of(config: dict[str, Any], recipe: Recipe | None) -> tuple[ModelBuild
         raise UserError(f"seqkit cannot load a model of type {model_type!r}")
     builder_class, task = found
     builder = builder_class()
-    if recipe is not None and is_composed(recipe.task):
+    if recipe is not None:
         parts = resolve(recipe)
         return parts.builder, parts.task_name, type(parts.data)
     data_name = config.get(DATA_MODULE_FIELD)
@@ -605,9 +597,8 @@ def is_checkpoint(path: Path) -> bool:
     return path.name.startswith("step-") and any(path.glob(CHECKPOINT_WEIGHTS.format(name="*")))
 
 
-def open_trained(path: str | Path) -> Loaded | None:
-    """The model behind a run directory, a model folder or a checkpoint, when a composed run
-    trained it; None for a model of a family not yet composed from parts."""
+def open_trained(path: str | Path) -> Loaded:
+    """The model behind a run directory, a model folder or a checkpoint."""
     from seqkit.folders import read_config, resolve_model_dir, run_dir_of
 
     path = Path(path)
@@ -616,8 +607,9 @@ def open_trained(path: str | Path) -> Loaded | None:
             raise UserError(f"checkpoint {path} is incomplete (its writing was cut off)")
         return load_checkpoint(path)
     folder = resolve_model_dir(path)
-    if builder_for_model_type(read_config(folder)["model_type"]) is None:
-        return None
+    model_type = read_config(folder)["model_type"]
+    if builder_for_model_type(model_type) is None:
+        raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")
     return load_folder(folder, run_dir_of(folder))
 
 
@@ -676,7 +668,7 @@ def evaluate(
             path = tuple(map(Path, data_path)) if isinstance(data_path, tuple) else Path(data_path)
             prepared = data.scoring_data(loaded.tokenizer, *window, path)
         else:
-            prepared = data.prepare(loaded.tokenizer, *window)
+            prepared = data.evaluation_data(loaded.tokenizer, *window)
         eval_data = prepared.eval_data
         facts = data.facts(loaded.tokenizer)
         if loaded.recipe is not None:

@@ -72,6 +72,9 @@ TASKS = Registry(
         "rl": "seqkit.rl.task:EnvironmentTask",
         "classification": "seqkit.trainer.tasks:ClassificationTask",
         "masked-lm": "seqkit.trainer.tasks:MaskedLMTask",
+        "image-classification": "seqkit.vision.tasks:ImageClassificationTask",
+        "image-reconstruction": "seqkit.vision.tasks:DenoisingTask",
+        "regression": "seqkit.tabular.tasks:RegressionTask",
     },
 )
 """Tasks (:class:`seqkit.trainer.tasks.Task` subclasses) by the recipe's ``task``."""
@@ -90,6 +93,11 @@ MODEL_BUILDERS = Registry(
         "q-network": "seqkit.rl.models:QNetworkBuilder",
         "bow": "seqkit.models.bow:BagOfWordsBuilder",
         "bert": "seqkit.models.bert:BertBuilder",
+        "image-mlp": "seqkit.vision.models:ImageMLPBuilder",
+        "cnn": "seqkit.vision.models:CNNBuilder",
+        "resnet": "seqkit.vision.models:ResNetBuilder",
+        "denoising-autoencoder": "seqkit.vision.models:DenoisingAutoencoderBuilder",
+        "tabular-mlp": "seqkit.tabular.models:TabularMLPBuilder",
     },
 )
 """Model builders (:class:`seqkit.parts.base.ModelBuilder`) by ``model.architecture``."""
@@ -107,6 +115,8 @@ DATA_MODULES = Registry(
         "labelled-text": "seqkit.data.classification:LabelledText",
         "bag-of-words": "seqkit.data.bow:BagOfWords",
         "masked-text": "seqkit.data.masking:MaskedText",
+        "images": "seqkit.vision.data:ImageData",
+        "bike-sharing": "seqkit.tabular.data:BikeSharingTable",
     },
 )
 """Data modules (:class:`seqkit.parts.base.DataModule`) by ``data.module``."""
@@ -161,4 +171,9 @@ SHORTHANDS: dict[str, Shorthand] = {
     "rnn-classifier": Shorthand("classification", "recurrent"),
     "bert-mlm": Shorthand("masked-lm", "bert"),
     "bert-classifier": Shorthand("classification", "bert"),
+    "image-mlp": Shorthand("image-classification", "image-mlp"),
+    "cnn": Shorthand("image-classification", "cnn"),
+    "resnet": Shorthand("image-classification", "resnet"),
+    "denoising-autoencoder": Shorthand("image-reconstruction", "denoising-autoencoder"),
+    "bike-sharing-mlp": Shorthand("regression", "tabular-mlp"),
 }

@@ -10,13 +10,21 @@ random, asks the question that matters: how well does the model predict days it 
 ``row_index_feature`` adds the ``instant`` column (the row number) as a feature: the textbook's
 lesson. Rows are in time order, so on training rows the index carries the trend — and on later
 days it takes values the model never saw, and the prediction extrapolates blindly.
+
+What is fitted on the training rows (the measurements' and the target's mean and standard
+deviation, and which columns are features) is a :class:`TableFeatures`: the table's
+"tokenizer". A run saves it beside the model (``table_features.json``), so a model folder turns
+new rows into features exactly as training did, and a resumed run never refits it.
+:class:`BikeSharingTable` is the ``bike-sharing`` data module of :mod:`seqkit.parts`.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +32,9 @@ from torch.utils.data import Dataset
 
 from seqkit.checks import check_choice, check_ranges, count
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection as BaseDataSection
+from seqkit.recipes import Recipe
 
 CATEGORIES: dict[str, list[int]] = {
     "season": [1, 2, 3, 4],
@@ -40,9 +50,9 @@ FLAGS = ("yr", "holiday")
 MEASUREMENTS = ("temp", "hum", "windspeed")
 """Columns standardised with the training rows' statistics."""
 TARGETS = ("cnt", "casual", "registered")
+"""Columns a recipe may regress."""
 MAX_DAYS = 100_000
 """Most days a split may ask for (bike-sharing data has two years)."""
-"""Columns a recipe may regress."""
 REQUIRED = ("instant", "dteday", "workingday", *CATEGORIES, *FLAGS, *MEASUREMENTS, *TARGETS)
 """Columns read from the CSV (workingday only for the hour-of-day baseline)."""
 
@@ -89,13 +99,98 @@ class TableSplits:
     train: TableDataset
     val: TableDataset
     test: TableDataset
-    feature_names: list[str]
-    target_mean: float
-    target_std: float
+    features: TableFeatures
+    """What was fitted on the training rows."""
     columns: dict[str, np.ndarray]
     """The raw columns, for baselines."""
     parts: dict[str, np.ndarray]
     """Row indices of each part."""
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.features.feature_names
+
+    @property
+    def target_mean(self) -> float:
+        return self.features.target_mean
+
+    @property
+    def target_std(self) -> float:
+        return self.features.target_std
+
+
+FEATURES_FILE = "table_features.json"
+"""The file a :class:`TableFeatures` is saved in, beside the model."""
+
+
+@dataclass
+class TableFeatures:
+    """Rows of the table → the model's features and standardised target, as fitted on the
+    training rows: one-hot :data:`CATEGORIES`, :data:`FLAGS` as they are, and the
+    :data:`MEASUREMENTS` (with ``instant`` when ``row_index_feature``) standardised."""
+
+    target: str
+    """The column the model predicts."""
+    row_index_feature: bool
+    """Whether the row number (``instant``) is a feature."""
+    scaling: dict[str, list[float]]
+    """``[mean, std]`` of the training rows for each standardised column, in feature order."""
+    target_mean: float
+    target_std: float
+
+    @classmethod
+    def fit(
+        cls, columns: dict[str, np.ndarray], rows: np.ndarray, target: str, row_index: bool
+    ) -> TableFeatures:
+        """The scaling of the training ``rows`` of ``columns``."""
+        scaled = list(MEASUREMENTS) + (["instant"] if row_index else [])
+        scaling = {}
+        for name in scaled:
+            values = columns[name][rows]
+            scaling[name] = [float(values.mean()), float(values.std() or 1.0)]
+        y = columns[target][rows]
+        return cls(target, row_index, scaling, float(y.mean()), float(y.std() or 1.0))
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [f"{name}={value}" for name, values in CATEGORIES.items() for value in values]
+        return [*names, *FLAGS, *self.scaling]
+
+    def transform(self, columns: dict[str, np.ndarray]) -> torch.Tensor:
+        """The features (N, F) of the rows of ``columns``, in :attr:`feature_names` order."""
+        blocks = []
+        for name, values in CATEGORIES.items():
+            column = columns[name].astype(int)
+            blocks += [(column == value).astype(np.float32) for value in values]
+        blocks += [columns[name].astype(np.float32) for name in FLAGS]
+        for name, (mean, std) in self.scaling.items():
+            blocks.append(((columns[name] - mean) / std).astype(np.float32))
+        return torch.from_numpy(np.stack(blocks, axis=1))
+
+    def standardise(self, target: np.ndarray) -> torch.Tensor:
+        """The target (N,) as the model is trained on it: (N, 1), zero mean, unit variance."""
+        scaled = (target - self.target_mean) / self.target_std
+        return torch.from_numpy(scaled.astype(np.float32))[:, None]
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        path = Path(folder) / FEATURES_FILE
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> TableFeatures:
+        """The features saved in ``folder``; a missing or damaged file is a UserError."""
+        path = Path(folder) / FEATURES_FILE
+        if not path.is_file():
+            raise UserError(f"{folder} has no {FEATURES_FILE} (the table's fitted features)")
+        try:
+            fields = json.loads(path.read_text(encoding="utf-8"))
+            features = cls(**fields)
+            if set(features.scaling) - {*MEASUREMENTS, "instant"} or features.target_std <= 0:
+                raise ValueError("unknown columns or a scale that is not positive")
+            check_choice(f"{path}: target", features.target, TARGETS)
+        except (ValueError, TypeError) as error:
+            raise UserError(f"{path} is not a table feature file ({error})") from None
+        return features
 
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
@@ -134,11 +229,9 @@ def _is_number(text: str | None) -> bool:
     return True
 
 
-def load_splits(data: TabularDataSection) -> TableSplits:
-    """Features and standardised targets, split by day: train | val_days | test_days."""
-    if not data.path:
-        raise UserError("set data.path to the bike-sharing hour.csv file")
-    columns = read_table(Path(data.path))
+def split_rows(data: TabularDataSection, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Row indices of the train, val and test parts: the last ``test_days`` days are the test
+    set and the ``val_days`` before them the validation set."""
     days = list(dict.fromkeys(columns["dteday"].tolist()))  # in order of appearance
     if len(days) <= data.test_days + data.val_days:
         raise UserError(
@@ -153,41 +246,59 @@ def load_splits(data: TabularDataSection) -> TableSplits:
             for d in columns["dteday"]
         ]
     )
-    parts = {name: np.flatnonzero(part == name) for name in ("train", "val", "test")}
-    train = parts["train"]
+    return {name: np.flatnonzero(part == name) for name in ("train", "val", "test")}
 
-    blocks, names = [], []
-    for name, values in CATEGORIES.items():
-        column = columns[name].astype(int)
-        blocks += [(column == value).astype(np.float32) for value in values]
-        names += [f"{name}={value}" for value in values]
-    for name in FLAGS:
-        blocks.append(columns[name].astype(np.float32))
-        names.append(name)
-    scaled = list(MEASUREMENTS) + (["instant"] if data.row_index_feature else [])
-    for name in scaled:
-        mean, std = columns[name][train].mean(), columns[name][train].std() or 1.0
-        blocks.append(((columns[name] - mean) / std).astype(np.float32))
-        names.append(name)
-    features = torch.from_numpy(np.stack(blocks, axis=1))  # (N, F)
-    target = columns[data.target]
-    target_mean, target_std = float(target[train].mean()), float(target[train].std() or 1.0)
-    labels = torch.from_numpy(((target - target_mean) / target_std).astype(np.float32))[:, None]
+
+def read_data(data: TabularDataSection) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The recipe's table (:func:`read_table`) and the rows of each part (:func:`split_rows`)."""
+    if not data.path:
+        raise UserError("set data.path to the bike-sharing hour.csv file")
+    columns = read_table(Path(data.path))
+    return columns, split_rows(data, columns)
+
+
+def load_splits(data: TabularDataSection, features: TableFeatures | None = None) -> TableSplits:
+    """Features and standardised targets, split by day: train | val_days | test_days. The
+    features are fitted on the training rows unless given (a saved :class:`TableFeatures`)."""
+    columns, parts = read_data(data)
+    if features is None:
+        features = TableFeatures.fit(columns, parts["train"], data.target, data.row_index_feature)
+    return make_splits(features, columns, parts)
+
+
+def make_splits(
+    features: TableFeatures, columns: dict[str, np.ndarray], parts: dict[str, np.ndarray]
+) -> TableSplits:
+    """The rows of each part of ``columns`` as ``features`` turn them into model inputs."""
+    inputs = features.transform(columns)  # (N, F)
+    labels = features.standardise(columns[features.target])
 
     def subset(rows: np.ndarray) -> TableDataset:
         index = torch.from_numpy(rows)
-        return TableDataset(features[index], labels[index])
+        return TableDataset(inputs[index], labels[index])
 
     return TableSplits(
-        train=subset(train),
+        train=subset(parts["train"]),
         val=subset(parts["val"]),
         test=subset(parts["test"]),
-        feature_names=names,
-        target_mean=target_mean,
-        target_std=target_std,
+        features=features,
         columns=columns,
         parts=parts,
     )
+
+
+def baselines(splits: TableSplits, part: str) -> dict[str, np.ndarray]:
+    """Predictions that need no learning, for rows of ``part``: the training mean, and the
+    training mean of the same hour on the same kind of day (working day or not)."""
+    columns, train, rows = splits.columns, splits.parts["train"], splits.parts[part]
+    y = columns[splits.features.target]
+    hour_day = columns["hr"].astype(int) * 2 + columns["workingday"].astype(int)
+    table = {key: y[train][hour_day[train] == key].mean() for key in np.unique(hour_day[train])}
+    overall = y[train].mean()
+    return {
+        "train_mean": np.full(len(rows), overall),
+        "hour_workingday_mean": np.array([table.get(k, overall) for k in hour_day[rows]]),
+    }
 
 
 def write_synthetic_csv(path: Path, days: int = 40, seed: int = 0) -> Path:
@@ -227,3 +338,89 @@ def write_synthetic_csv(path: Path, days: int = 40, seed: int = 0) -> Path:
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+# ----------------------------------------------------------------------------- data module
+
+
+class ScoredRows(TableDataset):
+    """The test rows that ``seqkit evaluate`` scores, with the whole split at hand: the task
+    also reports the training and validation errors and the baselines' test errors."""
+
+    def __init__(self, splits: TableSplits) -> None:
+        super().__init__(splits.test.features, splits.test.labels)
+        self.splits = splits
+
+
+class BikeSharingTable(DataModule):
+    """The ``bike-sharing`` data module: ``data.path`` (the UCI hour.csv), its features fitted
+    on the training days (:class:`TableFeatures`, the run's "tokenizer"), split by day."""
+
+    Section = TabularDataSection
+    load_tokenizer = staticmethod(TableFeatures.from_pretrained)
+
+    def __init__(self, recipe: Recipe):
+        super().__init__(recipe)
+        self._table: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        self._splits: TableSplits | None = None
+
+    def table(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The columns and the rows of each part, read once."""
+        if self._table is None:
+            self._table = read_data(self.data)
+        return self._table
+
+    def tokenizer(self, init_from: Path | None) -> TableFeatures:
+        data = self.data
+        if init_from is None:
+            columns, parts = self.table()
+            return TableFeatures.fit(columns, parts["train"], data.target, data.row_index_feature)
+        features = TableFeatures.from_pretrained(init_from)
+        if (features.target, features.row_index_feature) != (data.target, data.row_index_feature):
+            raise UserError(
+                f"model.init_from: {init_from} predicts {features.target} "
+                f"(row_index_feature {str(features.row_index_feature).lower()}); set data.target "
+                "and data.row_index_feature to the folder's"
+            )
+        return features
+
+    def splits(self, features: TableFeatures) -> TableSplits:
+        """The table as ``features`` turn it into the model's inputs, split by day."""
+        if self._splits is None or self._splits.features != features:
+            self._splits = make_splits(features, *self.table())
+        return self._splits
+
+    def facts(self, tokenizer: TableFeatures) -> dict[str, Any]:
+        return {
+            "feature_names": tokenizer.feature_names,
+            "target_name": tokenizer.target,
+            "target_mean": tokenizer.target_mean,
+            "target_std": tokenizer.target_std,
+        }
+
+    def prepare(self, tokenizer: TableFeatures, window: int, most: int | None) -> Prepared:
+        splits = self.splits(tokenizer)
+        return Prepared(
+            train_data=splits.train,
+            eval_data=splits.val if len(splits.val) else None,
+            summary={
+                "rows (train/val/test)": f"{len(splits.train)}/{len(splits.val)}/"
+                f"{len(splits.test)}",
+                "features": len(splits.feature_names),
+            },
+        )
+
+    def evaluation_data(self, tokenizer: TableFeatures, window: int, most: int | None) -> Prepared:
+        """The test days, with the rest of the split for the task's other errors."""
+        return Prepared(train_data=None, eval_data=ScoredRows(self.splits(tokenizer)))
+
+    def scoring_data(
+        self, tokenizer: TableFeatures, window: int, most: int | None, path: Path
+    ) -> Prepared:
+        raise UserError(
+            "--data is not supported for the bike-sharing model; seqkit evaluate scores the "
+            "test days of the run's data.path (data.test_days)"
+        )
+
+    def vocabulary(self, tokenizer: TableFeatures) -> str:
+        return f"none ({len(tokenizer.feature_names)} features)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,9 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+
+from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_range, probability
+from seqkit.parts.base import ModelBuilder
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -104,3 +108,47 @@ class TabularRegressor(PreTrainedModel):
         self.eval()
         standardised = self(features).predictions[:, 0]
         return standardised * self.config.target_std + self.config.target_mean
+
+
+@dataclass
+class TabularMLPBuilder(ModelBuilder):
+    """``tabular-mlp``: the recipe's ``model`` section of a :class:`TabularRegressor`; its input
+    width and the target's scaling come from the data (the fitted table features)."""
+
+    hidden_sizes: list[int] | None = None
+    """Width of each hidden layer (default [128, 64])."""
+    activation: str = "relu"
+    """relu, sigmoid (the textbook's) or tanh."""
+    dropout: float = 0.0
+    """Dropout after each hidden layer."""
+
+    heads: ClassVar[dict[str, type]] = {"regression": TabularRegressor}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "hidden_sizes": "hidden_sizes",
+        "activation": "activation",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("tabular", "mlp")
+
+    def __post_init__(self) -> None:
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_range("model.dropout", self.dropout, **probability())
+        widths = self.hidden_sizes or []
+        check_range("model.hidden_sizes (its length)", len(widths), 0, MAX_DEPTH)
+        for i, width in enumerate(widths):
+            check_range(f"model.hidden_sizes[{i}]", width, 1, MAX_WIDTH, integer=True)
+
+    def config(self, task: str, facts: dict[str, Any]) -> TabularRegressorConfig:
+        return TabularRegressorConfig(
+            num_features=len(facts["feature_names"]),
+            hidden_sizes=self.hidden_sizes or [128, 64],
+            activation=self.activation,
+            dropout=self.dropout,
+            feature_names=facts["feature_names"],
+            target_name=facts["target_name"],
+            target_mean=facts["target_mean"],
+            target_std=facts["target_std"],
+        )
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        """A row is one whole example: no window of tokens."""
+        return 0, None

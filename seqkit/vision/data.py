@@ -14,6 +14,10 @@ Sources, in the order a recipe's ``data`` section is read:
 Whatever the source, images become a float tensor (N, C, H, W) in [0, 1] and labels a long
 tensor (N,). One seeded permutation then splits them into test, validation and training parts,
 so every run of a recipe (and ``seqkit evaluate`` on it later) sees the same split.
+
+:class:`ImageData` is the ``images`` data module of :mod:`seqkit.parts`: no tokenizer; the
+model learns the image shape, the classes and the training images' per-channel statistics from
+its facts; training evaluates on the validation part, ``seqkit evaluate`` on the test part.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ from seqkit.checks import (
     probability,
 )
 from seqkit.errors import UserError
+from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection as BaseDataSection
+from seqkit.recipes import Recipe
+from seqkit.vision.augment import Augmentation
 
 EMBEDDED = ("digits",)
 MAX_CROP_PADDING = 1024
@@ -336,3 +343,82 @@ def channel_statistics(images: torch.Tensor) -> tuple[list[float], list[float]]:
     mean = images.mean(dim=(0, 2, 3))
     std = images.std(dim=(0, 2, 3)).clamp_min(1e-6)
     return mean.tolist(), std.tolist()
+
+
+# ---------------------------------------------------------------------------- data module
+
+
+class ImageData(DataModule):
+    """The ``images`` data module: the recipe's images, split once (:func:`load_splits`).
+
+    There is no tokenizer: what the model must know of the data (image size, channels, the
+    training images' per-channel mean and standard deviation, the class names) are its
+    :meth:`facts`, with the recipe's augmentation for the task.
+    """
+
+    Section = ImageDataSection
+    how_to_load = (
+        "# pixel_values: (B, C, H, W) floats in [0, 1]; the model normalises them itself\n"
+        "# or, from the command line: seqkit evaluate RUN_DIR --plots\n"
+    )
+
+    def __init__(self, recipe: Recipe):
+        super().__init__(recipe)
+        self._splits: ImageSplits | None = None
+
+    @property
+    def splits(self) -> ImageSplits:
+        """The recipe's images, read and split once."""
+        if self._splits is None:
+            self._splits = load_splits(self.data)
+        return self._splits
+
+    def tokenizer(self, init_from: Path | None) -> None:
+        return None
+
+    @staticmethod
+    def load_tokenizer(folder: Path) -> None:
+        return None
+
+    def facts(self, tokenizer: None) -> dict[str, object]:
+        channels, size, _ = self.splits.image_shape
+        mean, std = channel_statistics(self.splits.train.images)
+        data = self.data
+        return {
+            "image_size": size,
+            "num_channels": channels,
+            "image_mean": mean,
+            "image_std": std,
+            "class_names": self.splits.class_names,
+            "augmentation": Augmentation(
+                data.crop_padding, data.flip_probability, data.rotation_degrees
+            ),
+        }
+
+    def prepare(self, tokenizer: None, window: int, most: int | None) -> Prepared:
+        splits = self.splits
+        return Prepared(
+            train_data=splits.train,
+            eval_data=splits.val if len(splits.val) else None,
+            summary={
+                "images (train/val/test)": f"{len(splits.train)}/{len(splits.val)}/"
+                f"{len(splits.test)}",
+                "image shape": "x".join(map(str, splits.image_shape)),
+                "classes": len(splits.class_names),
+            },
+        )
+
+    def evaluation_data(self, tokenizer: None, window: int, most: int | None) -> Prepared:
+        """The test part: images no run of the recipe trained or selected a model on."""
+        if not len(self.splits.test):
+            raise UserError("the run's recipe keeps no test images (data.test_fraction is 0)")
+        return Prepared(train_data=None, eval_data=self.splits.test)
+
+    def scoring_data(self, tokenizer: None, window: int, most: int | None, path: Path) -> Prepared:
+        raise UserError(
+            "--data is not supported for image models; seqkit evaluate scores the test images "
+            "of the run's recipe (data.test_fraction)"
+        )
+
+    def card_tags(self, tokenizer: None) -> list[str]:
+        return ["vision"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,19 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import ImageClassifierOutput
 from transformers.utils import ModelOutput
+
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_WIDTH,
+    check_choice,
+    check_range,
+    check_ranges,
+    count,
+    non_negative,
+    probability,
+)
+from seqkit.errors import UserError
+from seqkit.parts.base import ModelBuilder
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -410,15 +424,247 @@ class ConvAutoencoder(ImageModel):
 
 # ----------------------------------------------------------------------------- lookup tables
 
-CLASSIFIERS: dict[str, tuple[type[ImageConfig], type[ImageClassifier]]] = {
-    "image-mlp": (MLPConfig, MLPForImageClassification),
-    "cnn": (CNNConfig, CNNForImageClassification),
-    "resnet": (ResNetConfig, ResNetForImageClassification),
-}
-"""Recipe ``task`` names of the classifiers, with their config and model classes."""
+# ----------------------------------------------------------------------------- builders
+#
+# The recipe's ``model`` section for each architecture (``model.architecture``), turned into a
+# config with what the images say (their size, channels, statistics and classes). Sizes left
+# unset take the architecture's default, or with ``init_from`` the folder's.
 
-MODEL_CLASSES: dict[str, type[ImageModel]] = {
-    **{config.model_type: model for config, model in CLASSIFIERS.values()},
-    AutoencoderConfig.model_type: ConvAutoencoder,
-}
-"""Model class for each ``model_type`` this module defines."""
+FREEZE_CHOICES = ("none", "features", "all-but-classifier")
+"""``model.freeze``: what transfer learning keeps fixed."""
+MAX_KERNEL = 64
+"""Largest convolution kernel side."""
+
+
+def _check_widths(name: str, widths: list[int] | None) -> None:
+    widths = widths or []
+    check_range(f"model.{name} (its length)", len(widths), 0, MAX_DEPTH)
+    for i, width in enumerate(widths):
+        check_range(f"model.{name}[{i}]", width, 1, MAX_WIDTH, integer=True)
+
+
+@dataclass
+class ImageBuilder(ModelBuilder):
+    """What every image architecture shares: the data's image shape and statistics."""
+
+    tags: ClassVar[tuple[str, ...]] = ()
+
+    def image_fields(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """The config fields every image model takes from the data."""
+        fields = ("image_size", "num_channels", "image_mean", "image_std")
+        return {name: facts[name] for name in fields}
+
+    def check_divisible(self, facts: dict[str, Any], by: int) -> None:
+        """Refuse images whose side the architecture's pooling cannot halve ``log2(by)`` times."""
+        size = facts["image_size"]
+        if size % by:
+            raise UserError(
+                f"model.architecture {self.name()} needs images whose side is divisible by {by}, "
+                f"but the data's are {size}x{size} pixels"
+            )
+
+    def window(self, config: Any) -> tuple[int, int | None]:
+        """Images are whole examples: no window of tokens."""
+        return 0, None
+
+    def check_image_shape(self, model: ImageModel, facts: dict[str, Any]) -> None:
+        """Refuse an ``init_from`` model made for other images than the data's."""
+        config = model.config
+        expected = (config.num_channels, config.image_size, config.image_size)
+        got = (facts["num_channels"], facts["image_size"], facts["image_size"])
+        if got != expected:
+            raise UserError(
+                f"model.init_from: the model expects images of {expected[0]} channel(s) and "
+                f"{expected[1]}x{expected[2]} pixels, but the data has {got[0]} channel(s) and "
+                f"{got[1]}x{got[2]} pixels"
+            )
+
+    def fit_to_data(self, model: Any, facts: dict[str, Any]) -> Any:
+        self.check_image_shape(model, facts)
+        return model
+
+
+@dataclass
+class ImageClassifierBuilder(ImageBuilder):
+    """Transfer learning, shared by the classifiers: ``model.init_from`` (a classifier trained
+    on another task), ``model.new_head`` (replace its last layer) and ``model.freeze``
+    (``features``: keep the feature extractor — a CNN's convolutions — and train what follows;
+    ``all-but-classifier``: train the last layer only, a linear probe; ``none``: fine-tune
+    everything, usually with a smaller ``trainer.lr``)."""
+
+    new_head: bool = True
+    """With init_from: replace the last layer by a fresh one sized for this recipe's classes."""
+    freeze: str = "none"
+    """With init_from: features, all-but-classifier or none (see the class docstring)."""
+
+    def __post_init__(self) -> None:
+        check_choice("model.freeze", self.freeze, FREEZE_CHOICES)
+        if self.freeze != "none" and not self.init_from:
+            raise UserError("model.freeze needs model.init_from (a pretrained model to freeze)")
+
+    def label_fields(self, facts: dict[str, Any]) -> dict[str, Any]:
+        return {"id2label": dict(enumerate(facts["class_names"]))}
+
+    def fit_to_data(self, model: Any, facts: dict[str, Any]) -> Any:
+        self.check_image_shape(model, facts)
+        names = facts["class_names"]
+        if self.new_head:
+            model.reset_classifier(len(names))
+            model.config.id2label = dict(enumerate(names))
+            model.config.label2id = {name: i for i, name in enumerate(names)}
+        elif model.config.num_labels != len(names):
+            raise UserError(
+                f"model.init_from: {self.init_from} predicts {model.config.num_labels} classes "
+                f"but the data has {len(names)}; set model.new_head=true"
+            )
+        return model
+
+    def set_trainable(self, model: Any) -> None:
+        if self.freeze != "none":
+            model.freeze_features(up_to_classifier=self.freeze == "all-but-classifier")
+
+
+@dataclass
+class ImageMLPBuilder(ImageClassifierBuilder):
+    """``image-mlp``: :class:`MLPForImageClassification`, the baseline without convolutions."""
+
+    hidden_sizes: list[int] | None = None
+    """Widths of the hidden layers (default [256, 128])."""
+    dropout: float = 0.25
+    """Dropout after each hidden layer."""
+
+    heads: ClassVar[dict[str, type]] = {"image-classification": MLPForImageClassification}
+    shape_fields: ClassVar[dict[str, str]] = {"hidden_sizes": "hidden_sizes"}
+    tags: ClassVar[tuple[str, ...]] = ("mlp",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges("model", self, {"dropout": probability()})
+        _check_widths("hidden_sizes", self.hidden_sizes)
+
+    def config(self, task: str, facts: dict[str, Any]) -> MLPConfig:
+        return MLPConfig(
+            hidden_sizes=self.hidden_sizes or [256, 128],
+            dropout=self.dropout,
+            **self.image_fields(facts),
+            **self.label_fields(facts),
+        )
+
+
+@dataclass
+class CNNBuilder(ImageClassifierBuilder):
+    """``cnn``: :class:`CNNForImageClassification`, LeNet."""
+
+    conv_channels: list[int] | None = None
+    """Channels of the two convolutions (default [32, 64])."""
+    kernel_size: int | None = None
+    """Convolution kernel size (default 5)."""
+    hidden_size: int | None = None
+    """Width of the fully connected layer, the feature vector (default 128)."""
+    dropout: float = 0.25
+    """Dropout before the classifier."""
+
+    heads: ClassVar[dict[str, type]] = {"image-classification": CNNForImageClassification}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "conv_channels": "conv_channels",
+        "kernel_size": "kernel_size",
+        "hidden_size": "hidden_size",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("cnn",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges(
+            "model",
+            self,
+            {
+                "kernel_size": count(1, MAX_KERNEL),
+                "hidden_size": count(1, MAX_WIDTH),
+                "dropout": probability(),
+            },
+        )
+        _check_widths("conv_channels", self.conv_channels)
+        if self.conv_channels is not None and len(self.conv_channels) != 2:
+            raise UserError(
+                f"model.conv_channels lists the channels of LeNet's two convolutions, got "
+                f"{len(self.conv_channels)} values"
+            )
+
+    def config(self, task: str, facts: dict[str, Any]) -> CNNConfig:
+        self.check_divisible(facts, 4)
+        return CNNConfig(
+            conv_channels=self.conv_channels or [32, 64],
+            kernel_size=self.kernel_size or 5,
+            hidden_size=self.hidden_size or 128,
+            dropout=self.dropout,
+            **self.image_fields(facts),
+            **self.label_fields(facts),
+        )
+
+
+@dataclass
+class ResNetBuilder(ImageClassifierBuilder):
+    """``resnet``: :class:`ResNetForImageClassification`."""
+
+    widths: list[int] | None = None
+    """Channels of each stage (default [32, 64, 128])."""
+    blocks_per_stage: int | None = None
+    """Residual blocks per stage (default 1)."""
+
+    heads: ClassVar[dict[str, type]] = {"image-classification": ResNetForImageClassification}
+    shape_fields: ClassVar[dict[str, str]] = {
+        "widths": "widths",
+        "blocks_per_stage": "blocks_per_stage",
+    }
+    tags: ClassVar[tuple[str, ...]] = ("resnet",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_ranges("model", self, {"blocks_per_stage": count(1, MAX_DEPTH)})
+        _check_widths("widths", self.widths)
+        if self.widths is not None and not self.widths:
+            raise UserError("model.widths must list at least one stage's channels")
+
+    def config(self, task: str, facts: dict[str, Any]) -> ResNetConfig:
+        return ResNetConfig(
+            widths=self.widths or [32, 64, 128],
+            blocks_per_stage=self.blocks_per_stage or 1,
+            **self.image_fields(facts),
+            **self.label_fields(facts),
+        )
+
+
+@dataclass
+class DenoisingAutoencoderBuilder(ImageBuilder):
+    """``denoising-autoencoder``: :class:`ConvAutoencoder`, trained for ``image-reconstruction``."""
+
+    channels: list[int] | None = None
+    """Channels of the two encoder convolutions (default [32, 64])."""
+    noise_std: float = 0.3
+    """Standard deviation of the training noise (images in [0, 1])."""
+
+    heads: ClassVar[dict[str, type]] = {"image-reconstruction": ConvAutoencoder}
+    shape_fields: ClassVar[dict[str, str]] = {"channels": "channels"}
+    tags: ClassVar[tuple[str, ...]] = ("autoencoder",)
+
+    def __post_init__(self) -> None:
+        check_ranges("model", self, {"noise_std": non_negative()})
+        _check_widths("channels", self.channels)
+        if self.channels is not None and len(self.channels) != 2:
+            raise UserError(
+                f"model.channels lists the channels of the two encoder convolutions, got "
+                f"{len(self.channels)} values"
+            )
+
+    def config(self, task: str, facts: dict[str, Any]) -> AutoencoderConfig:
+        self.check_divisible(facts, 4)
+        # The output is an image in [0, 1]; the input is normalised like the classifiers'.
+        return AutoencoderConfig(
+            channels=self.channels or [32, 64],
+            noise_std=self.noise_std,
+            **self.image_fields(facts),
+        )
+
+    def runtime_settings(self) -> dict[str, Any]:
+        """The recipe's training noise, also for a model it starts from (``init_from``)."""
+        return {"noise_std": self.noise_std}

@@ -3,6 +3,8 @@ training through the CLI, evaluation against baselines, and bad CSV files."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,12 @@ import torch
 
 from seqkit.cli import main
 from seqkit.errors import UserError
-from seqkit.tabular.data import TabularDataSection, load_splits, write_synthetic_csv
+from seqkit.tabular.data import (
+    TableFeatures,
+    TabularDataSection,
+    load_splits,
+    write_synthetic_csv,
+)
 from seqkit.tabular.models import TabularRegressor, TabularRegressorConfig
 
 
@@ -58,14 +65,38 @@ def test_train_and_evaluate_beats_the_mean_baseline(csv_path, tmp_path, capsys):
     args += ["--set", "trainer.progress_bar=false", "--set", "trainer.report_to=[]"]
     args += ["--set", "model.hidden_sizes=[32]", "--set", "trainer.warmup_steps=10"]
     assert main(args) == 0
+    # The fitted feature scaling travels with the model, and loads back equal.
+    saved = TableFeatures.from_pretrained(run / "final")
+    assert saved == TableFeatures.from_pretrained(run / "model")
+    assert (
+        saved.feature_names
+        == load_splits(
+            TabularDataSection(path=str(csv_path), test_days=4, val_days=6)
+        ).feature_names
+    )
     capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
     values = {
         key: float(value)
         for key, value in (line.split(": ") for line in capsys.readouterr().out.splitlines())
     }
-    assert values["test_mae"] < values["baseline_train_mean_test_mae"]
-    assert values["test_rmse"] >= values["test_mae"]
+    # eval/ is the test days; training and validation days and the baselines come with it.
+    assert values["eval/examples"] == 4 * 24
+    assert values["eval/mae"] < values["eval/baseline_train_mean_test_mae"]
+    assert values["eval/rmse"] >= values["eval/mae"]
+    final = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    last_val_mae = [row["eval/mae"] for row in final if "eval/mae" in row][-1]
+    assert values["eval/val_mae"] == pytest.approx(last_val_mae, abs=1e-3)
+    assert values["eval/train_rmse"] >= values["eval/train_mae"]
+    # A resumed run reads the saved features instead of fitting them again.
+    shutil.rmtree(run / "final")
+    (run / "model" / "table_features.json").write_text(
+        (run / "model" / "table_features.json").read_text().replace('"cnt"', '"bogus"')
+    )
+    code = main([*args, "--resume", "--set", "trainer.max_steps=101"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table_features.json: target must be one of cnt" in err[0]
 
 
 def test_bad_csv_files_are_one_line_errors(tmp_path, capsys):

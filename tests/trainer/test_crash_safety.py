@@ -169,6 +169,22 @@ RECIPE_OVERRIDES = {
         *("trainer.max_steps=8", "trainer.batch_size=4", "trainer.save_every=2"),
         *("trainer.keep_last=2", "trainer.eval_every=4", "trainer.eval_batches=2"),
     ],
+    "vision/digits-resnet.yaml": [
+        *("model.widths=[4, 8]", "trainer.max_steps=8", "trainer.batch_size=16"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+        "trainer.warmup_steps=1",
+    ],
+    "vision/digits-cnn.yaml": [
+        *("model.conv_channels=[4, 8]", "model.hidden_size=16", "trainer.max_steps=8"),
+        *("trainer.batch_size=16", "trainer.save_every=2", "trainer.keep_last=2"),
+        *("trainer.eval_every=4", "trainer.warmup_steps=1"),
+    ],
+    "tabular/bike-sharing-mlp.yaml": [
+        *("model.hidden_sizes=[16]", "model.dropout=0.2", "data.test_days=2"),
+        *("data.val_days=2", "trainer.max_steps=8", "trainer.batch_size=16"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+        "trainer.warmup_steps=1",
+    ],
     "rl/cartpole-dqn.yaml": [
         *("model.hidden_sizes=[16]", "model.learning_starts=20", "model.target_update_every=3"),
         *("model.exploration_steps=50", "model.buffer_size=64", "model.eval_episodes=1"),
@@ -178,16 +194,16 @@ RECIPE_OVERRIDES = {
 }
 
 
-def _recipe(name: str) -> Callable[[Path, list], Trainer]:
+def _recipe(name: str, *extra: str) -> Callable[[Path, list], Trainer]:
     """A workload that trains the shipped recipe ``name`` as ``seqkit train`` does."""
 
     def make(run_dir: Path, callbacks: list) -> Trainer:
-        from seqkit.parts.compose import job_for, load_recipe
+        from seqkit.parts.compose import build_job, load_recipe
         from seqkit.recipes import RECIPES_DIR
 
-        overrides = [*RECIPE_OVERRIDES[name], *QUIET]
+        overrides = [*RECIPE_OVERRIDES[name], *QUIET, *extra]
         recipe = load_recipe(RECIPES_DIR / name, overrides)
-        job = job_for(recipe, run_dir)
+        job = build_job(recipe, run_dir)
         return Trainer(job.task, recipe.trainer, output_dir=run_dir, train_data=job.train_data,
                        eval_data=job.eval_data, collate_fn=job.collate_fn,
                        callbacks=[*job.callbacks, *callbacks],
@@ -346,6 +362,35 @@ def test_gan_recipe_survives_sigkill(tmp_path):
     BatchNorm running statistics in both networks."""
     moments = [("step", 1), ("weights", 2), ("state", 2), ("publish", 1), ("rotate", 1)]
     crash_repeatedly(Workload(_recipe("gan/digits-dcgan.yaml")), tmp_path, moments)
+
+
+def test_cnn_recipe_survives_sigkill(tmp_path):
+    """The LeNet CNN: dropout, and augmentation drawn from the global random stream on every
+    batch."""
+    moments = [("state", 1), ("step", 3), ("rotate", 1)]
+    crash_repeatedly(Workload(_recipe("vision/digits-cnn.yaml")), tmp_path, moments)
+
+
+@pytest.mark.slow
+def test_resnet_recipe_survives_sigkill(tmp_path):
+    """The ResNet: BatchNorm running statistics as well as augmentation."""
+    moments = [("weights", 1), ("state", 2), ("publish", 1), ("step", 5)]
+    crash_repeatedly(Workload(_recipe("vision/digits-resnet.yaml")), tmp_path, moments)
+
+
+def _bike(run_dir: Path, callbacks: list) -> Trainer:
+    from seqkit.tabular.data import write_synthetic_csv
+
+    table = run_dir.parent / "hour.csv"
+    if not table.is_file():
+        write_synthetic_csv(table, days=8)
+    return _recipe("tabular/bike-sharing-mlp.yaml", f"data.path={table}")(run_dir, callbacks)
+
+
+def test_tabular_recipe_survives_sigkill(tmp_path):
+    """The bike-sharing MLP with dropout; its table features are fitted on every start."""
+    moments = [("step", 1), ("weights", 1), ("publish", 1), ("step", 5), ("rotate", 1)]
+    crash_repeatedly(Workload(_bike), tmp_path, moments)
 
 
 def test_dqn_recipe_survives_sigkill_with_replay_memory_and_environment(tmp_path):

@@ -110,12 +110,12 @@ def test_hub_images_are_read_by_column(monkeypatch):
 
 
 def test_every_vision_recipe_validates():
-    from seqkit.families import get_family
-    from seqkit.parts.compose import load_recipe
-    from seqkit.recipes import RECIPES_DIR, parse_section
+    from seqkit.parts.compose import load_recipe, resolve
+    from seqkit.recipes import RECIPES_DIR
 
     paths = sorted((RECIPES_DIR / "vision").glob("*.yaml"))
     assert len(paths) >= 5
     for path in paths:
-        recipe = load_recipe(path)
-        parse_section(get_family(recipe.task).ModelSection, recipe.model, "model")
+        parts = resolve(load_recipe(path))
+        assert parts.task_name in ("image-classification", "image-reconstruction"), path
+        assert type(parts.data).__name__ == "ImageData"

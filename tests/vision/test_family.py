@@ -1,9 +1,11 @@
-"""The vision recipes end to end, in process: train, evaluate with plots, transfer learning,
-the denoising autoencoder, and the bad-input contract (one line, exit 2)."""
+"""The vision recipes end to end, in process: train, evaluate with plots, transfer learning
+(also resumed), the denoising autoencoder, the old one-word task names, and the bad-input
+contract (one line, exit 2)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from seqkit.cli import main
+from seqkit.errors import UserError
 
 TINY_CNN = [
     "--set", "model.conv_channels=[4, 8]",
@@ -47,11 +50,15 @@ def test_train_and_evaluate_with_plots(pretrained, capsys, tmp_path):
     json_path = tmp_path / "m.json"
     assert main(["evaluate", str(pretrained), "--plots", "--json", str(json_path)]) == 0
     out = capsys.readouterr().out
-    assert "confusion matrix" in out and "test_accuracy:" in out
+    assert "confusion matrix" in out and "eval/accuracy:" in out
     # The confusion matrix rows add up to the test images of each class (5 classes here).
     rows = [line.split() for line in out.splitlines() if line[:1].isdigit()]
     assert len(rows) == 5
-    assert sum(int(v) for row in rows for v in row[1:]) == int(out.split("test_images: ")[1])
+    metrics = json.loads(json_path.read_text())
+    assert sum(int(v) for row in rows for v in row[1:]) == metrics["eval/examples"] == 180
+    # The test images are scored, not the validation images training reported on.
+    correct = sum(int(row[1 + i]) for i, row in enumerate(rows))
+    assert metrics["eval/accuracy"] == pytest.approx(correct / 180)
     # Feature maps: a row for the input image, then one per convolution (two in LeNet); each
     # row is 9 pixels (8 and a border) drawn 8x8, plus the grid's outer border.
     from matplotlib.image import imread
@@ -65,9 +72,21 @@ def test_transfer_with_frozen_features_changes_only_the_head(pretrained, tmp_pat
     run = tmp_path / "transfer"
     args = ["train", "vision/digits-5to9-transfer", *TINY_CNN, "--output-dir", str(run)]
     args += ["--set", f"model.init_from={pretrained / 'final'}", "--set", "trainer.batch_size=10"]
+    args += ["--set", "trainer.save_every=3"]
     assert main(args) == 0
     before = load_file(pretrained / "final" / "model.safetensors")
     after = load_file(run / "final" / "model.safetensors")
+    # Resumed from step 3 (without init_from's folder), the features stay frozen and the run
+    # ends with the same weights.
+    shutil.rmtree(run / "checkpoints" / "step-6")
+    shutil.rmtree(run / "final")
+    (pretrained / "final").rename(pretrained / "moved")
+    try:
+        assert main([*args, "--resume"]) == 0
+    finally:
+        (pretrained / "moved").rename(pretrained / "final")
+    resumed = load_file(run / "final" / "model.safetensors")
+    assert all(torch.equal(resumed[name], after[name]) for name in after)
     for name, tensor in before.items():
         if name.startswith(("conv.", "pixel_")):  # frozen convolutions, input normalisation
             torch.testing.assert_close(after[name], tensor, msg=name)
@@ -101,7 +120,10 @@ def test_denoising_autoencoder_trains_and_evaluates(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(run), "--plots"]) == 0
     values = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
-    assert float(values["test_mse"]) == pytest.approx(losses[-1], rel=0.5)
+    assert float(values["eval/loss"]) == pytest.approx(losses[-1], rel=0.5)
+    # The baseline: noise of std 0.3, clamped to [0, 1], has a mean square under 0.3².
+    assert 0.02 < float(values["eval/noisy_input_mse"]) < 0.09
+    assert int(values["eval/examples"]) == 359
     assert (run / "plots" / "denoising.png").is_file()
 
 
@@ -111,5 +133,42 @@ def test_bad_model_settings_are_one_line_errors(tmp_path, capsys):
     one_error_line(capsys, "model.freeze must be one of none, features, all-but-classifier")
     assert main([*train, "--set", "model.freeze=features"]) == 2
     one_error_line(capsys, "needs model.init_from")
+    assert main([*train, "--set", "model.conv_channels=[4, 8, 16]"]) == 2
+    one_error_line(capsys, "model.conv_channels lists the channels of LeNet's two convolutions")
+    images = tmp_path / "odd.npz"
+    np.savez(images, images=np.zeros((20, 10, 10), np.float32), labels=np.arange(20) % 2)
+    assert main([*train, "--set", f"data.path={images}"]) == 2
+    one_error_line(capsys, "model.architecture cnn needs images whose side is divisible by 4")
+    assert not (tmp_path / "x").exists()
     assert main(["generate", str(tmp_path)]) == 2
     capsys.readouterr()
+
+
+def test_old_task_names_are_shorthands_for_the_parts(tmp_path):
+    from seqkit.parts.compose import load_recipe, resolve
+
+    source = tmp_path / "old.yaml"
+    source.write_text("task: resnet\nmodel: {widths: [4], blocks_per_stage: 1}\n")
+    parts = resolve(load_recipe(source))
+    assert (parts.task_name, type(parts.builder).__name__) == (
+        "image-classification",
+        "ResNetBuilder",
+    )
+    assert type(parts.data).__name__ == "ImageData"
+    source.write_text("task: denoising-autoencoder\nmodel: {channels: [4, 8]}\n")
+    parts = resolve(load_recipe(source))
+    assert parts.task_name == "image-reconstruction"
+    source.write_text("task: cnn\nmodel: {architecture: resnet}\n")
+    with pytest.raises(UserError, match=r"task cnn trains model\.architecture cnn"):
+        load_recipe(source)
+
+
+def test_a_checkpoint_evaluates_on_the_test_images_and_exports(pretrained, tmp_path, capsys):
+    checkpoint = pretrained / "checkpoints" / "step-6"
+    capsys.readouterr()
+    assert main(["evaluate", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    final = dict(line.split(": ") for line in out.splitlines() if line.startswith("eval/"))
+    assert int(final["eval/examples"]) == 180
+    assert main(["export", str(checkpoint), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
