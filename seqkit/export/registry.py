@@ -1,8 +1,9 @@
 """Which seqkit model types exist, and which ``transformers`` Auto classes load each of them.
 
 Every seqkit model type is registered with ``AutoConfig`` and one or more Auto model classes
-(``AutoModelForCausalLM``...) from the one table :data:`seqkit.models.auto.AUTO_CLASSES`. That
-registration is the single source of truth used here: nothing lists the families a second time.
+(``AutoModelForCausalLM``...) from the registered model builders
+(:func:`seqkit.models.auto.auto_classes`). That registration is the single source of truth used
+here: nothing lists the architectures a second time.
 :func:`import_model_modules` makes sure the registration has happened, and imports every module
 of :mod:`seqkit.models` and the model file of every registered model builder
 (:data:`seqkit.parts.registry.MODEL_BUILDERS`), so an architecture that lands later is found

@@ -51,6 +51,8 @@ class NodeClassificationTask(ClassificationTask):
             later layers are left free. Otherwise every weight matrix takes decay.
     """
 
+    auto_class = "AutoModel"  # transformers has no Auto class for node classification
+
     default_data = "graph"
 
     def __init__(

@@ -2,9 +2,10 @@
 
 After ``import seqkit``, ``AutoConfig``, ``AutoModelForCausalLM`` and the other Auto classes (and
 so ``pipeline``) load every seqkit folder: a config whose ``model_type`` is ``seqkit-gpt``,
-``seqkit-bert``… resolves to the seqkit class named in :data:`AUTO_CLASSES`. Registration uses
-transformers' public API (``AutoConfig.register``, ``AutoModelForX.register``), as the
-"custom models" guide describes; this module only decides *when* it runs.
+``seqkit-bert``… resolves to the seqkit class its model builder names (:func:`auto_classes`).
+Registration uses transformers' public API (``AutoConfig.register``,
+``AutoModelForX.register``), as the "custom models" guide describes; this module only decides
+*when* it runs.
 
 When. Registering needs the classes, and the classes need ``torch`` and transformers'
 ``PreTrainedModel``. Measured on this project's 2-core machine (shared, so noisy; ``python -c``,
@@ -59,102 +60,38 @@ AutoEntry.__doc__ = """One seqkit model type: ``model_type`` (as written in ``co
 "module:ModelClass")`` pairs that load it."""
 
 
-def _entry(model_type: str, module: str, config: str, **models: str) -> AutoEntry:
-    return AutoEntry(
-        model_type,
-        f"{module}:{config}",
-        tuple((auto_class, f"{module}:{model}") for auto_class, model in models.items()),
-    )
+def _path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
-AUTO_CLASSES: tuple[AutoEntry, ...] = (
-    _entry("seqkit-gpt", "seqkit.models.gpt", "GPTConfig", AutoModelForCausalLM="GPTLMHeadModel"),
-    _entry(
-        "seqkit-decoder",
-        "seqkit.models.decoder",
-        "DecoderConfig",
-        AutoModelForCausalLM="DecoderForCausalLM",
-    ),
-    _entry(
-        "seqkit-bert",
-        "seqkit.models.bert",
-        "BertConfig",
-        AutoModel="BertModel",
-        AutoModelForMaskedLM="BertForMaskedLM",
-        AutoModelForSequenceClassification="BertForSequenceClassification",
-    ),
-    _entry(
-        "seqkit-rnn-lm",
-        "seqkit.models.rnn",
-        "RecurrentLMConfig",
-        AutoModelForCausalLM="RecurrentLMForCausalLM",
-    ),
-    _entry(
-        "seqkit-rnn-classifier",
-        "seqkit.models.rnn",
-        "RecurrentClassifierConfig",
-        AutoModelForSequenceClassification="RecurrentForSequenceClassification",
-    ),
-    # The two encoder-decoders produce next-token logits over the target vocabulary, which is
-    # what AutoModelForSeq2SeqLM names; AutoModel stays for folders' existing loading code.
-    # They decode with their own translate() (beam search), not transformers' generate().
-    _entry(
-        "seqkit-seq2seq",
-        "seqkit.models.seq2seq",
-        "Seq2SeqConfig",
-        AutoModel="Seq2SeqModel",
-        AutoModelForSeq2SeqLM="Seq2SeqModel",
-    ),
-    _entry(
-        "seqkit-transformer",
-        "seqkit.models.transformer",
-        "TransformerConfig",
-        AutoModel="TransformerForSeq2Seq",
-        AutoModelForSeq2SeqLM="TransformerForSeq2Seq",
-    ),
-    _entry(
-        "seqkit-bow",
-        "seqkit.models.bow",
-        "BagOfWordsConfig",
-        AutoModelForSequenceClassification="BagOfWordsForSequenceClassification",
-    ),
-    _entry(
-        "seqkit-mlp",
-        "seqkit.vision.models",
-        "MLPConfig",
-        AutoModelForImageClassification="MLPForImageClassification",
-    ),
-    _entry(
-        "seqkit-cnn",
-        "seqkit.vision.models",
-        "CNNConfig",
-        AutoModelForImageClassification="CNNForImageClassification",
-    ),
-    _entry(
-        "seqkit-resnet",
-        "seqkit.vision.models",
-        "ResNetConfig",
-        AutoModelForImageClassification="ResNetForImageClassification",
-    ),
-    _entry(
-        "seqkit-conv-autoencoder",
-        "seqkit.vision.models",
-        "AutoencoderConfig",
-        AutoModel="ConvAutoencoder",
-    ),
-    _entry("seqkit-dcgan", "seqkit.gan.models", "DCGANConfig", AutoModel="DCGAN"),
-    _entry("seqkit-gcn", "seqkit.gcn.models", "GCNConfig", AutoModel="GCNForNodeClassification"),
-    _entry("seqkit-qtable", "seqkit.rl.models", "QTableConfig", AutoModel="QTable"),
-    _entry("seqkit-dqn", "seqkit.rl.models", "QNetworkConfig", AutoModel="QNetwork"),
-    _entry(
-        "seqkit-tabular-mlp",
-        "seqkit.tabular.models",
-        "TabularRegressorConfig",
-        AutoModel="TabularRegressor",
-    ),
-)
-"""Every seqkit model type, its config class and ``(Auto class, model class)`` pairs; the one
-place a new model type is added."""
+def auto_classes(failures: list[Exception] | None = None) -> tuple[AutoEntry, ...]:
+    """Every seqkit model type with its config class and ``(Auto class, model class)`` pairs,
+    read from the registered model builders (:data:`seqkit.parts.registry.MODEL_BUILDERS`):
+    each builder's model for a task is registered with that task's Auto class
+    (``Task.auto_class``), plus any its builder adds (``extra_auto_classes``). So a new
+    architecture's registry line is all the Auto classes need. Imports every builder's module
+    (torch); a module that fails to import is left out, its error appended to ``failures``."""
+    from seqkit.parts.registry import MODEL_BUILDERS, TASKS
+
+    configs: dict[str, str] = {}
+    models: dict[str, list[tuple[str, str]]] = {}
+    for name in MODEL_BUILDERS.names():
+        try:
+            builder = MODEL_BUILDERS.get(name)
+        except Exception as error:  # that architecture's own tests report it
+            if failures is not None:
+                failures.append(error)
+            continue
+        pairs = [(TASKS.get(task).auto_class, head) for task, head in builder.heads.items()]
+        pairs += list(builder.extra_auto_classes.items())
+        for auto_class, model_class in pairs:
+            model_type = model_class.config_class.model_type
+            configs[model_type] = _path(model_class.config_class)
+            pair = (auto_class, _path(model_class))
+            if pair not in models.setdefault(model_type, []):
+                models[model_type].append(pair)
+    return tuple(AutoEntry(t, configs[t], tuple(models[t])) for t in sorted(configs))
+
 
 # The module whose arrival means an Auto class may be used (see the module docstring).
 _TRIGGER = "transformers.models.auto"
@@ -171,7 +108,7 @@ def _load(path: str) -> object:
 
 
 def register_auto_classes() -> None:
-    """Register every entry of :data:`AUTO_CLASSES` with its Auto classes (imports torch and
+    """Register every entry of :func:`auto_classes` with its Auto classes (imports torch and
     every seqkit model module). Idempotent; ``import seqkit`` arranges for it to run by
     itself, so call it only to register before transformers' Auto machinery is imported.
 
@@ -185,7 +122,7 @@ def register_auto_classes() -> None:
         import transformers
 
         failures: list[Exception] = []
-        for entry in AUTO_CLASSES:
+        for entry in auto_classes(failures):
             try:
                 config_class = _load(entry.config)
                 models = [(getattr(transformers, a), _load(m)) for a, m in entry.models]

@@ -427,6 +427,7 @@ class BertBuilder(ModelBuilder):
         "masked-lm": BertForMaskedLM,
         "classification": BertForSequenceClassification,
     }
+    extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": BertModel}
     tags: ClassVar[tuple[str, ...]] = ("bert",)
     special_tokens: ClassVar[dict[str, str]] = dict(DEFAULT_SPECIAL_TOKENS)
     frames_text: ClassVar[bool] = True

@@ -454,6 +454,7 @@ class RNNSeq2SeqBuilder(ModelBuilder):
     """Most tokens generated per sentence."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": Seq2SeqModel}
+    extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": Seq2SeqModel}
     shape_fields: ClassVar[dict[str, str]] = {
         "attention": "attention",
         "embedding_dim": "embedding_dim",

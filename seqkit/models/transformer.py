@@ -621,6 +621,7 @@ class TransformerBuilder(ModelBuilder):
     """Most tokens generated per sentence."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": TransformerForSeq2Seq}
+    extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": TransformerForSeq2Seq}
     shape_fields: ClassVar[dict[str, str]] = {
         "d_model": "d_model",
         "n_head": "n_head",

@@ -42,6 +42,9 @@ class ModelBuilder:
     """Config field → recipe field, for the sizes an ``init_from`` folder must match."""
     tags: ClassVar[tuple[str, ...]] = ()
     """Model card tags."""
+    extra_auto_classes: ClassVar[dict[str, type]] = {}
+    """Auto classes beyond the tasks' own that load this architecture's folders (``AutoModel``
+    → the bare encoder), by the Auto class's name in ``transformers``."""
     stock: ClassVar[dict[str, str]] = {}
     """Stock ``transformers`` model types of the same architecture, and the
     ``"module:function"`` that loads such a folder as ``(seqkit model, tokenizer)``."""

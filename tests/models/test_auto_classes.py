@@ -28,7 +28,7 @@ from seqkit.data import CharTokenizer, train_tokenizer
 from seqkit.export.registry import import_model_modules
 from seqkit.generation import generate
 from seqkit.models import bert
-from seqkit.models.auto import AUTO_CLASSES, register_auto_classes
+from seqkit.models.auto import auto_classes, register_auto_classes
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.models.hub_generation import CACHE_FIELD
@@ -89,7 +89,7 @@ def tiny_causal_lms(vocab_size: int) -> dict[str, torch.nn.Module]:
 def test_every_seqkit_model_type_is_registered_with_its_auto_classes():
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-    for entry in AUTO_CLASSES:
+    for entry in auto_classes():
         config_class = _class(entry.config)
         assert config_class.model_type == entry.model_type
         assert CONFIG_MAPPING[entry.model_type] is config_class
@@ -98,10 +98,11 @@ def test_every_seqkit_model_type_is_registered_with_its_auto_classes():
             assert auto_class._model_mapping[config_class] is _class(model_path), auto_name
 
 
-def test_the_table_names_every_seqkit_config_class():
-    """A model type added to seqkit but not to AUTO_CLASSES would load with no Auto class."""
-    import_model_modules()  # every family and every seqkit.models module
-    listed = {entry.model_type for entry in AUTO_CLASSES}
+def test_the_builders_name_every_seqkit_config_class():
+    """A model type without a registered builder would load with no Auto class."""
+    import_model_modules()  # every builder's module and every seqkit.models module
+    entries = auto_classes()
+    listed = {entry.model_type for entry in entries}
     pending = [transformers.PretrainedConfig]
     found = set()
     while pending:
@@ -109,8 +110,8 @@ def test_the_table_names_every_seqkit_config_class():
         pending.extend(cls.__subclasses__())
         if cls.__module__.startswith("seqkit.") and "model_type" in vars(cls):
             found.add(cls.model_type)
-    assert found <= listed, f"not in seqkit.models.auto.AUTO_CLASSES: {sorted(found - listed)}"
-    assert len(listed) == len(AUTO_CLASSES)  # one entry per model type
+    assert found <= listed, f"no model builder registers: {sorted(found - listed)}"
+    assert len(listed) == len(entries)  # one entry per model type
 
 
 def test_register_auto_classes_is_idempotent():
@@ -137,10 +138,11 @@ FRESH_PROCESS = textwrap.dedent(
                    ).save_pretrained(sys.argv[1])
     loaded = type(AutoModelForCausalLM.from_pretrained(sys.argv[1])).__name__
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-    from seqkit.models.auto import AUTO_CLASSES, _finder
+    from seqkit.models.auto import auto_classes, _finder
     print(json.dumps({
         "cheap": cheap, "logging_only": logging_only, "loaded": loaded,
-        "unregistered": [e.model_type for e in AUTO_CLASSES if e.model_type not in CONFIG_MAPPING],
+        "unregistered": [e.model_type for e in auto_classes()
+                         if e.model_type not in CONFIG_MAPPING],
         "finder_left": _finder in sys.meta_path,
     }))
     """
