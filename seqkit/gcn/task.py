@@ -52,6 +52,7 @@ class NodeClassificationTask(ClassificationTask):
     """
 
     auto_class = "AutoModel"  # transformers has no Auto class for node classification
+    generate_command = None  # a graph model classifies the graph's nodes, not a prompt
 
     default_data = "graph"
 
@@ -124,6 +125,11 @@ class NodeClassificationTask(ClassificationTask):
             "test_accuracy": accuracy_counts(out.logits, labels, batch["test_mask"]),
             **confusion_counts(labels[val], out.logits[val].argmax(-1), self.num_labels),
         }
+
+    def extra_evaluation(self, tokenizer: Any, eval_data: Any, options: Any) -> dict[str, float]:
+        """Nothing beyond :meth:`evaluation_step`, which already scores the train, validation
+        and test nodes of the one graph."""
+        return {}
 
     def save_extras(self, folder: Path, run_dir: Path | None) -> dict[str, float]:
         """The embedding picture, and the accuracies of the saved model: early stopping may

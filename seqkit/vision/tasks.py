@@ -47,6 +47,8 @@ class ImageClassificationTask(ClassificationTask):
     """Cross-entropy on augmented training batches; loss, accuracy and macro scores on
     evaluation batches."""
 
+    generate_command = None  # an image classifier takes images, not a text prompt
+
     default_data = "images"
     pipeline_tag = "image-classification"
     auto_class = "AutoModelForImageClassification"
