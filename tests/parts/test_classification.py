@@ -293,9 +293,7 @@ def test_old_task_names_still_load(tmp_path, capsys):
     old.write_text("task: rnn-classifier\nmodel: {cell: gru, pooling: max}\n")
     assert load_recipe(old).model == {"architecture": "recurrent", "cell": "gru", "pooling": "max"}
     old.write_text("task: bow-classifier\ndata: {module: labelled-text}\n")
-    with pytest.raises(
-        UserError, match=r"task bow-classifier trains with data\.module bag-of-words"
-    ):
+    with pytest.raises(UserError, match=r"task bow-classifier trains data\.module bag-of-words"):
         load_recipe(old)
 
 
