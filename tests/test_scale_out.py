@@ -243,8 +243,18 @@ def test_resuming_with_another_number_of_processes_is_refused(runs):
     assert len(lines) == 1  # process 1: the error line alone
 
 
+NOT_COVERED = {
+    "masked-lm": "its model is BERT, covered by the classifier run; its masks are drawn per "
+    "process, so one and two processes do not train on the same batches (not added yet)",
+    "image-reconstruction": "the denoising autoencoder reads the images the CNN run reads, but "
+    "draws its input noise per process, as above (not added yet)",
+}
+"""Registered tasks without a run here, and why: each is a known gap, not a pass."""
+
+
 def test_every_task_is_covered():
-    """One recipe of every registered task (a new one must be added here)."""
+    """One recipe of every registered task (a new one must be added here, or to NOT_COVERED
+    with the reason)."""
     import yaml
 
     from seqkit.parts.registry import TASKS
@@ -253,4 +263,5 @@ def test_every_task_is_covered():
         yaml.safe_load((RECIPES_DIR / recipe).read_text())["task"]
         for recipe, _, _ in FAMILIES.values()
     }
-    assert set(TASKS.names()) <= tasks
+    assert set(TASKS.names()) - set(NOT_COVERED) <= tasks
+    assert not set(NOT_COVERED) & tasks, "covered now: remove it from NOT_COVERED"
