@@ -33,12 +33,12 @@ import torch
 
 from seqkit.checks import MAX_POSITIONS, check_ranges, count, probability
 from seqkit.data.corpora import load_corpus
-from seqkit.data.lm import encode_corpus
+from seqkit.data.lm import TextCorpus, encode_corpus
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
 from seqkit.data.tokenization import CharTokenizer
 from seqkit.data.tokenizer_folder import load_tokenizer, train_tokenizer
 from seqkit.errors import UserError
-from seqkit.parts.base import DataModule, Prepared
+from seqkit.parts.base import Prepared
 from seqkit.recipes import DataSection
 
 
@@ -266,24 +266,11 @@ def mlm_splits(
     return ChunkDataset([{"input_ids": c} for c in train]), eval_data
 
 
-class MaskedText(DataModule):
+class MaskedText(TextCorpus):
     """The ``masked-text`` data module: a corpus as masked-LM examples for ``task: masked-lm``
     (see the module docstring)."""
 
     Section = MaskedTextSection
-
-    load_tokenizer = staticmethod(load_tokenizer)
-
-    def __init__(self, recipe: Any):
-        super().__init__(recipe)
-        self._text: str | None = None
-
-    @property
-    def text(self) -> str:
-        """The corpus, read once."""
-        if self._text is None:
-            self._text = load_corpus(self.data)
-        return self._text
 
     def tokenizer(self, init_from: Path | None) -> Any:
 

@@ -34,13 +34,6 @@ class GANImages(DataModule):
             self._splits = load_splits(self.data)
         return self._splits
 
-    def tokenizer(self, init_from: Path | None) -> None:
-        return None
-
-    @staticmethod
-    def load_tokenizer(folder: Path) -> None:
-        return None
-
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         return {"image_shape": self.splits.image_shape, "splits": self.splits}
 

@@ -458,13 +458,6 @@ class GraphData(DataModule):
             self._batch = graph_batch(self.graph)
         return self._batch
 
-    def tokenizer(self, init_from: Path | None) -> None:
-        return None
-
-    @staticmethod
-    def load_tokenizer(folder: Path) -> None:
-        return None
-
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         graph = self.graph
         return {

@@ -165,13 +165,14 @@ class DataModule:
 
     def tokenizer(self, init_from: Path | None) -> Any:
         """The run's tokenizer: the ``init_from`` model's own, a saved one, or one trained on
-        the data; None for data that needs none (images, graphs)."""
-        raise NotImplementedError
+        the data; None (this default) for data that needs none (images, graphs)."""
+        return None
 
     @staticmethod
     def load_tokenizer(folder: Path) -> Any:
-        """The tokenizer saved in ``folder`` by this data module's tokenizer."""
-        raise NotImplementedError
+        """The tokenizer saved in ``folder`` by this data module's tokenizer; None (this
+        default) for data without one."""
+        return None
 
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         """What the model builder must know about the data (``vocab_size``...)."""

@@ -202,13 +202,6 @@ class EnvironmentData(DataModule):
             self._runner = EnvironmentRunner(self.data.env, self.recipe.trainer.seed)
         return self._runner
 
-    def tokenizer(self, init_from: Path | None) -> None:
-        return None
-
-    @staticmethod
-    def load_tokenizer(folder: Path) -> None:
-        return None
-
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         env = self.runner.env  # a bad id fails here, before the run directory is made
         kind, size = observation_size(env)

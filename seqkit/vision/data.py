@@ -373,13 +373,6 @@ class ImageData(DataModule):
             self._splits = load_splits(self.data)
         return self._splits
 
-    def tokenizer(self, init_from: Path | None) -> None:
-        return None
-
-    @staticmethod
-    def load_tokenizer(folder: Path) -> None:
-        return None
-
     def facts(self, tokenizer: None) -> dict[str, object]:
         channels, size, _ = self.splits.image_shape
         mean, std = channel_statistics(self.splits.train.images)
