@@ -36,6 +36,7 @@ from seqkit.data.tokenization import (
     TOKENIZER_CONFIG_FILE,
     TOKENIZER_FILE,
     flatten_ids,
+    tokenizer_file,
     write_tokenizer_config,
 )
 from seqkit.errors import UserError
@@ -259,11 +260,7 @@ class BPETokenizer(SpecialTokenIds):
         from tokenizers import Tokenizer
 
         directory = Path(directory)
-        path = directory / TOKENIZER_FILE
-        if not directory.is_dir():
-            raise UserError(f"tokenizer folder {directory} does not exist")
-        if not path.is_file():
-            raise UserError(f"{directory} has no {TOKENIZER_FILE}; it is not a tokenizer folder")
+        path = tokenizer_file(directory)
         try:
             text = path.read_text(encoding="utf-8")
             data = json.loads(text)

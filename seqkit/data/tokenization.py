@@ -48,6 +48,16 @@ def flatten_ids(encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarra
     return ids, offsets
 
 
+def tokenizer_file(directory: Path) -> Path:
+    """``directory/tokenizer.json``, once ``directory`` is a folder that holds one."""
+    path = directory / TOKENIZER_FILE
+    if not directory.is_dir():
+        raise UserError(f"tokenizer folder {directory} does not exist")
+    if not path.is_file():
+        raise UserError(f"{directory} has no {TOKENIZER_FILE}; it is not a tokenizer folder")
+    return path
+
+
 def write_tokenizer_config(directory: Path, special_tokens: dict[str, str]) -> None:
     """The ``tokenizer_config.json`` beside ``tokenizer.json`` that makes a seqkit tokenizer
     folder load in stock ``transformers.AutoTokenizer`` as a ``PreTrainedTokenizerFast``."""
@@ -307,11 +317,7 @@ class CharTokenizer(SpecialTokenIds):
     def from_pretrained(cls, directory: str | Path) -> CharTokenizer:
         """Load a tokenizer written by :meth:`save_pretrained`."""
         directory = Path(directory)
-        path = directory / TOKENIZER_FILE
-        if not directory.is_dir():
-            raise UserError(f"tokenizer folder {directory} does not exist")
-        if not path.is_file():
-            raise UserError(f"{directory} has no {TOKENIZER_FILE}; it is not a tokenizer folder")
+        path = tokenizer_file(directory)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             model = data["model"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from seqkit.data.bpe import BPETokenizer
 from seqkit.data.special_tokens import SpecialTokensSpec
-from seqkit.data.tokenization import TOKENIZER_FILE, CharTokenizer
+from seqkit.data.tokenization import CharTokenizer, tokenizer_file
 from seqkit.errors import UserError
 from seqkit.folders import loading
 
@@ -47,12 +47,7 @@ def train_tokenizer(
 
 def tokenizer_kind(directory: str | Path) -> str:
     """``char`` or ``bpe``: the kind of tokenizer saved in ``directory``."""
-    directory = Path(directory)
-    path = directory / TOKENIZER_FILE
-    if not directory.is_dir():
-        raise UserError(f"tokenizer folder {directory} does not exist")
-    if not path.is_file():
-        raise UserError(f"{directory} has no {TOKENIZER_FILE}; it is not a tokenizer folder")
+    path = tokenizer_file(Path(directory))
     try:
         model_type = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
     except (OSError, ValueError, KeyError, TypeError) as error:
