@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqkit.data.tokenizer_folder import load_tokenizer, train_tokenizer
+from seqkit.data.tokenizer_folder import load_tokenizer, recipe_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
@@ -495,23 +495,16 @@ class LabelledText(DataModule):
 
     def tokenizer(self, init_from: Path | None) -> Any:
         settings = self.recipe.tokenizer
-        if init_from is not None:
-            tokenizer = load_tokenizer(init_from)
-        elif settings.path:
-            tokenizer = load_tokenizer(Path(settings.path))
-        else:
-            if settings.kind == "bpe" and settings.vocab_size is None:
-                raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 2000)")
+
+        def texts() -> list[str]:
+            # A character vocabulary has no unknown token: it learns the validation texts'
+            # alphabet too (the model still learns only from the training texts).
             train, val, _ = self.splits()
-            texts = train.texts
             if settings.kind == "char" and val is not None:
-                texts = texts + val.texts
-            tokenizer = train_tokenizer(
-                settings.kind,
-                texts,
-                vocab_size=settings.vocab_size,
-                special_tokens=dict(self._special_tokens()),
-            )
+                return train.texts + val.texts
+            return train.texts
+
+        tokenizer = recipe_tokenizer(settings, init_from, texts, dict(self._special_tokens()))
         self.check_tokenizer(tokenizer)
         return tokenizer
 

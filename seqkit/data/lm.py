@@ -31,7 +31,12 @@ from seqkit.data.token_file import (
     token_file,
 )
 from seqkit.data.tokenization import CharTokenizer
-from seqkit.data.tokenizer_folder import Tokenizer, load_tokenizer, train_tokenizer
+from seqkit.data.tokenizer_folder import (
+    Tokenizer,
+    load_tokenizer,
+    recipe_tokenizer,
+    train_tokenizer,
+)
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection, Recipe
@@ -156,14 +161,7 @@ class TextCorpus(DataModule):
         return self._text
 
     def tokenizer(self, init_from: Path | None) -> Tokenizer:
-        if init_from is not None:
-            return load_tokenizer(init_from)
-        settings = self.recipe.tokenizer
-        if settings.path:
-            return load_tokenizer(Path(settings.path))  # the folder says which kind it is
-        if settings.kind == "bpe" and settings.vocab_size is None:
-            raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
-        return train_tokenizer(settings.kind, self.text, vocab_size=settings.vocab_size)
+        return recipe_tokenizer(self.recipe.tokenizer, init_from, lambda: self.text)
 
     def facts(self, tokenizer: Tokenizer) -> dict[str, Any]:
         return {"vocab_size": tokenizer.vocab_size}

@@ -36,7 +36,7 @@ from seqkit.data.corpora import load_corpus
 from seqkit.data.lm import TextCorpus, encode_corpus
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
 from seqkit.data.tokenization import CharTokenizer
-from seqkit.data.tokenizer_folder import load_tokenizer, train_tokenizer
+from seqkit.data.tokenizer_folder import recipe_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import Prepared
 from seqkit.recipes import DataSection
@@ -273,20 +273,10 @@ class MaskedText(TextCorpus):
     Section = MaskedTextSection
 
     def tokenizer(self, init_from: Path | None) -> Any:
-
-        settings = self.recipe.tokenizer
-        if init_from is not None:
-            tokenizer = load_tokenizer(init_from)
-        elif settings.path:
-            tokenizer = load_tokenizer(Path(settings.path))
-        else:
-            if settings.kind == "bpe" and settings.vocab_size is None:
-                raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 2000)")
-            special = getattr(self.builder, "special_tokens", None) or DEFAULT_SPECIAL_TOKENS
-            tokenizer = train_tokenizer(
-                settings.kind, self.text, vocab_size=settings.vocab_size,
-                special_tokens=dict(special),
-            )  # fmt: skip
+        special = getattr(self.builder, "special_tokens", None) or DEFAULT_SPECIAL_TOKENS
+        tokenizer = recipe_tokenizer(
+            self.recipe.tokenizer, init_from, lambda: self.text, dict(special)
+        )
         needed_by = f"model.architecture {self.builder.name()}" if self.builder else "masked LM"
         for role in ("cls", "sep", "pad", "mask"):
             tokenizer.require_special_token_id(role, needed_by)

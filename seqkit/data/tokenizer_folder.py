@@ -8,8 +8,9 @@ type inside ``tokenizer.json`` tells them apart: ``WordLevel`` is a character vo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from seqkit.data.bpe import BPETokenizer
 from seqkit.data.special_tokens import SpecialTokensSpec
@@ -64,3 +65,23 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     kind = tokenizer_kind(directory)
     with loading(f"the tokenizer in {directory}"):
         return TOKENIZER_KINDS[kind].from_pretrained(directory)
+
+
+def recipe_tokenizer(
+    settings: Any,
+    init_from: Path | None,
+    texts: Callable[[], str | Iterable[str]],
+    special_tokens: SpecialTokensSpec | None = None,
+) -> Tokenizer:
+    """A run's tokenizer as its recipe asks: the ``init_from`` model's own, else the saved
+    folder ``tokenizer.path`` (which says its kind), else one of ``tokenizer.kind`` trained on
+    ``texts()`` (called only then, so a corpus is read only to train)."""
+    if init_from is not None:
+        return load_tokenizer(init_from)
+    if settings.path:
+        return load_tokenizer(Path(settings.path))
+    if settings.kind == "bpe" and settings.vocab_size is None:
+        raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
+    return train_tokenizer(
+        settings.kind, texts(), vocab_size=settings.vocab_size, special_tokens=special_tokens
+    )

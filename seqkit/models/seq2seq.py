@@ -53,7 +53,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.generation import DecodeOutput, beam_search, greedy_search
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import EncoderDecoderBuilder
 
 ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
 
@@ -430,7 +430,7 @@ class Seq2SeqModel(PreTrainedModel):
 
 
 @dataclass
-class RNNSeq2SeqBuilder(ModelBuilder):
+class RNNSeq2SeqBuilder(EncoderDecoderBuilder):
     """The ``model`` section of a recipe that trains a recurrent encoder–decoder
     (``model.architecture: rnn-seq2seq``; the old ``task: seq2seq``)."""
 
@@ -446,12 +446,6 @@ class RNNSeq2SeqBuilder(ModelBuilder):
     """Dropout on embeddings, between layers and before the output layer."""
     teacher_forcing_ratio: float = 1.0
     """Probability of feeding the reference token while training (below 1 is slower)."""
-    beam_size: int = 1
-    """Default beam width of translate and evaluate (1 = greedy)."""
-    length_penalty: float = 1.0
-    """Beam search ranks by log-prob / length ** length_penalty."""
-    max_length: int = 64
-    """Most tokens generated per sentence."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": Seq2SeqModel}
     extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": Seq2SeqModel}
@@ -464,8 +458,7 @@ class RNNSeq2SeqBuilder(ModelBuilder):
     tags: ClassVar[tuple[str, ...]] = ("seq2seq", "gru")
 
     def __post_init__(self) -> None:
-        from seqkit.trainer.translation import check_decoding
-
+        super().__post_init__()
         check_choice("model.attention", self.attention, ATTENTION_KINDS)
         check_ranges(
             "model",
@@ -480,7 +473,6 @@ class RNNSeq2SeqBuilder(ModelBuilder):
         )
         if self.hidden_size % 2:  # the bidirectional encoder gives each direction half
             raise UserError(f"model.hidden_size must be even, got {self.hidden_size}")
-        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
 
     def config(self, task: str, facts: dict[str, Any]) -> Seq2SeqConfig:
         return Seq2SeqConfig(
@@ -503,17 +495,6 @@ class RNNSeq2SeqBuilder(ModelBuilder):
     def window(self, config: Any) -> tuple[int, int | None]:
         """The longest source; a recurrent model takes any length."""
         return config.max_source_length, None
-
-    def generation_settings(self, config: Any) -> dict[str, Any]:
-        return {
-            "num_beams": self.beam_size,
-            "length_penalty": self.length_penalty,
-            "max_length": self.max_length,
-            "bos_token_id": config.bos_token_id,
-            "eos_token_id": config.eos_token_id,
-            "pad_token_id": config.pad_token_id,
-            "decoder_start_token_id": config.decoder_start_token_id,
-        }
 
     def card_tags(self) -> list[str]:
         return [*self.tags, f"attention-{self.attention}"]

@@ -40,7 +40,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput
 from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_ranges, count, probability
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import EncoderDecoderBuilder
 
 LayerCache = tuple[KeyValue, KeyValue]
 """One decoder layer's cache: (self-attention keys/values so far, the memory's keys/values)."""
@@ -585,7 +585,7 @@ class TransformerForSeq2Seq(PreTrainedModel):
 
 
 @dataclass
-class TransformerBuilder(ModelBuilder):
+class TransformerBuilder(EncoderDecoderBuilder):
     """The ``model`` section of a recipe that trains an encoder–decoder Transformer
     (``model.architecture: transformer``; defaults: a small model for CPU)."""
 
@@ -613,12 +613,6 @@ class TransformerBuilder(ModelBuilder):
     """ε_ls of the training loss."""
     attention: str = "sdpa"
     """sdpa (fused kernel, default) or explicit (the formula written out)."""
-    beam_size: int = 1
-    """Default beam width of translate and evaluate (1 = greedy)."""
-    length_penalty: float = 1.0
-    """Beam search ranks by log-prob / length ** length_penalty."""
-    max_length: int = 64
-    """Most tokens generated per sentence."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": TransformerForSeq2Seq}
     extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": TransformerForSeq2Seq}
@@ -635,8 +629,7 @@ class TransformerBuilder(ModelBuilder):
     tags: ClassVar[tuple[str, ...]] = ("transformer", "encoder-decoder")
 
     def __post_init__(self) -> None:
-        from seqkit.trainer.translation import check_decoding
-
+        super().__post_init__()
         for name, value, valid in (
             ("position_encoding", self.position_encoding, POSITION_ENCODINGS),
             ("norm_position", self.norm_position, NORM_POSITIONS),
@@ -663,7 +656,6 @@ class TransformerBuilder(ModelBuilder):
             raise UserError(
                 f"model.d_model ({self.d_model}) must be divisible by model.n_head ({self.n_head})"
             )
-        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
 
     def config(self, task: str, facts: dict[str, Any]) -> TransformerConfig:
         source, target = facts["source_vocab_size"], facts["target_vocab_size"]
@@ -699,14 +691,3 @@ class TransformerBuilder(ModelBuilder):
 
     def runtime_settings(self) -> dict[str, Any]:
         return {"attention": self.attention}
-
-    def generation_settings(self, config: Any) -> dict[str, Any]:
-        return {
-            "num_beams": self.beam_size,
-            "length_penalty": self.length_penalty,
-            "max_length": self.max_length,
-            "bos_token_id": config.bos_token_id,
-            "eos_token_id": config.eos_token_id,
-            "pad_token_id": config.pad_token_id,
-            "decoder_start_token_id": config.decoder_start_token_id,
-        }

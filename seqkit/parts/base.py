@@ -128,6 +128,35 @@ class ModelBuilder:
 
 
 @dataclass
+class EncoderDecoderBuilder(ModelBuilder):
+    """Base of the translation architectures' sections: how their decoder searches by default
+    (saved as the folder's ``generation_config.json``; ``--beam-size`` overrides it)."""
+
+    beam_size: int = 1
+    """Default beam width of translate and evaluate (1 = greedy)."""
+    length_penalty: float = 1.0
+    """Beam search ranks by log-prob / length ** length_penalty."""
+    max_length: int = 64
+    """Most tokens generated per sentence."""
+
+    def __post_init__(self) -> None:
+        from seqkit.trainer.translation import check_decoding
+
+        check_decoding("model.", self.beam_size, self.length_penalty, self.max_length)
+
+    def generation_settings(self, config: Any) -> dict[str, Any]:
+        return {
+            "num_beams": self.beam_size,
+            "length_penalty": self.length_penalty,
+            "max_length": self.max_length,
+            "bos_token_id": config.bos_token_id,
+            "eos_token_id": config.eos_token_id,
+            "pad_token_id": config.pad_token_id,
+            "decoder_start_token_id": config.decoder_start_token_id,
+        }
+
+
+@dataclass
 class Prepared:
     """What a data module hands the Trainer."""
 

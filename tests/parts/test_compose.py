@@ -129,7 +129,7 @@ def test_resume_reads_the_saved_tokenizer_and_never_trains_one(decoder_run, monk
     def no_training(*args, **kwargs):
         raise AssertionError("the tokenizer was trained again on resume")
 
-    monkeypatch.setattr("seqkit.data.lm.train_tokenizer", no_training)
+    monkeypatch.setattr("seqkit.data.tokenizer_folder.train_tokenizer", no_training)
     job = compose.build_job(recipe, run, resume=True)
     assert job.summary["vocabulary"].startswith(str(len(set(TEXT))))
     with pytest.raises(AssertionError, match="trained again"):
