@@ -195,6 +195,9 @@ class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
     main_input_name = "input_ids"
+    # transformers' get/set_input_embeddings find ``embeddings.word_embeddings`` by this name
+    # (in a head, through the ``bert`` base model): no accessor needs writing out.
+    _input_embed_layer = "word_embeddings"
     _no_split_modules = ["BertLayer"]  # noqa: RUF012
 
     @torch.no_grad()
@@ -228,12 +231,6 @@ class BertModel(BertPreTrainedModel):
             else None
         )
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embeddings.word_embeddings = value
 
     def forward(
         self,
@@ -292,12 +289,6 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.cls = nn.ModuleDict({"predictions": BertMLMHead(config)})
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.bert.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.bert.embeddings.word_embeddings = value
-
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -329,12 +320,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.bert.embeddings.word_embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.bert.embeddings.word_embeddings = value
 
     def forward(
         self,

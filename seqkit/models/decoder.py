@@ -36,10 +36,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
+from transformers import PretrainedConfig
 from transformers import initialization as init
-from transformers.cache_utils import Cache
-from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from seqkit.checks import (
     MAX_DEPTH,
@@ -54,7 +52,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
-from seqkit.models.hub_generation import cache_argument, causal_lm_output, read_cache, write_cache
+from seqkit.models.causal_lm import KeyValueCausalLM
 from seqkit.parts.base import ModelBuilder
 
 # One layer's cache: the rotated keys and the values of every position so far, each
@@ -345,27 +343,20 @@ class DecoderConfig(PretrainedConfig):
 # ----------------------------------------------------------------------------- the model
 
 
-class DecoderForCausalLM(PreTrainedModel, GenerationMixin):
+class DecoderForCausalLM(KeyValueCausalLM):
     """Token embedding, ``n_layer`` blocks, a final RMSNorm and the output projection.
 
     There is no position embedding at the input: positions enter every attention layer through
     the rotary rotation of queries and keys.
 
-    ``labels`` follow seqkit's convention, as in :class:`~seqkit.models.gpt.GPTLMHeadModel`:
-    ``labels[:, t]`` is the token that should follow ``input_ids[:, t]`` (already aligned; the
-    model shifts nothing), -100 marks a position to ignore, and the loss is the mean
-    cross-entropy over the others. ``transformers.LlamaForCausalLM`` instead takes labels equal
-    to the inputs and shifts them itself.
-
-    ``transformers``' ``generate()`` and ``pipeline("text-generation")`` run this model, with a
-    key/value cache (:mod:`seqkit.models.hub_generation`); seqkit's own
-    :func:`seqkit.generation.generate` is the faster path and slides a window past
-    ``n_positions``, where ``generate()`` stops with an error.
+    ``forward``, its ``labels`` convention (next-token targets already aligned with the inputs,
+    as for :class:`~seqkit.models.gpt.GPTLMHeadModel`; ``transformers.LlamaForCausalLM`` shifts
+    them itself) and its cache are :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s; this
+    class computes the hidden states (:meth:`decode`).
     """
 
     config_class = DecoderConfig
     base_model_prefix = "model"
-    main_input_name = "input_ids"
     _no_split_modules = ["DecoderBlock"]  # noqa: RUF012 - transformers reads these as class attributes
     # {target: source}; only applied when config.tie_word_embeddings is True.
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}  # noqa: RUF012
@@ -400,62 +391,18 @@ class DecoderForCausalLM(PreTrainedModel, GenerationMixin):
             init.copy_(module.cos_cached, cos)
             init.copy_(module.sin_cached, sin)
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.model.embed_tokens = value
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
-
-    def forward(
+    def decode(
         self,
         input_ids: torch.LongTensor,
-        labels: torch.LongTensor | None = None,
-        past_key_values: tuple[LayerKV, ...] | Cache | None = None,
-        use_cache: bool = False,
-        position_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> CausalLMOutputWithPast:
-        """Next-token logits for every input position, and the loss when ``labels`` are given.
-
-        Args:
-            input_ids: (B, T) token ids.
-            labels: (B, T) next-token targets already aligned with ``input_ids`` (see the class
-                docstring); -100 marks a position that does not count.
-            past_key_values: the cache returned by an earlier call with ``use_cache=True``: one
-                ``(k, v)`` pair per layer, each (B, nkv, S_past, hs), keys already rotated.
-                ``input_ids`` then holds only the new tokens. A ``transformers`` ``Cache`` (what
-                ``generate()`` passes, also as ``cache=``) is read and extended in place instead.
-            use_cache: return the keys and values of all positions so far as the output's
-                cache.
-            position_ids: (B, T) or (T,) positions; by default they continue after the cache.
-            attention_mask: (B, S) must be all ones if given: padding is not supported. (Named
-                in the signature because ``generate()`` builds (B, T) positions only for a
-                model that declares it.)
-            **kwargs: accepted for compatibility with generic callers (``return_dict``…).
-
-        Returns:
-            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and the
-            cache (or None): seqkit's tuple, or the ``Cache`` it was given.
-        """
-        if attention_mask is not None and not bool(attention_mask.all()):
-            raise ValueError(
-                "DecoderForCausalLM does not support padding: attention_mask must be all 1"
-            )
-        past_key_values = cache_argument(past_key_values, kwargs)
-        hub_cache = past_key_values if isinstance(past_key_values, Cache) else None
-        if hub_cache is not None:  # transformers' generate(): see seqkit.models.hub_generation
-            past_key_values = read_cache(hub_cache)
-            use_cache = True
-
+        past_key_values: tuple[KeyValue, ...] | None,
+        past_length: int,
+        position_ids: torch.LongTensor | None,
+        use_cache: bool,
+    ) -> tuple[torch.Tensor, list[KeyValue] | None]:
+        """The final hidden states (B, T, C) of the new tokens, and every layer's keys (already
+        rotated) and values so far when ``use_cache`` (the rest of ``forward`` is
+        :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s)."""
         T = input_ids.size(1)
-        past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
         # The rotation angles of the new positions, shared by every layer.
         rotary = self.model.rotary_emb(past_length, T, position_ids)  # each (T, hs)
 
@@ -466,17 +413,7 @@ class DecoderForCausalLM(PreTrainedModel, GenerationMixin):
             x, present = block(x, rotary, past, use_cache)
             if presents is not None:
                 presents.append(present)
-        x = self.model.norm(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, V)
-
-        loss = None
-        if labels is not None:
-            loss = F.cross_entropy(
-                logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
-            )
-        if hub_cache is not None:
-            return causal_lm_output(logits, loss, write_cache(hub_cache, presents, past_length))
-        return causal_lm_output(logits, loss, tuple(presents) if presents is not None else None)
+        return self.model.norm(x), presents  # (B, T, C)
 
 
 # ----------------------------------------------------------------------------- recipe builder

@@ -26,10 +26,8 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, GPT2Config, PretrainedConfig, PreTrainedModel
+from transformers import GPT2Config, PretrainedConfig
 from transformers import initialization as init
-from transformers.cache_utils import Cache
-from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from seqkit.checks import (
     MAX_DEPTH,
@@ -42,7 +40,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import scaled_dot_product_attention
-from seqkit.models.hub_generation import cache_argument, causal_lm_output, read_cache, write_cache
+from seqkit.models.causal_lm import KeyValueCausalLM
 from seqkit.parts.base import ModelBuilder
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
@@ -335,25 +333,17 @@ class GPTConfig(PretrainedConfig):
 # ----------------------------------------------------------------------------- the model
 
 
-class GPTLMHeadModel(PreTrainedModel, GenerationMixin):
+class GPTLMHeadModel(KeyValueCausalLM):
     """GPT-2: embeddings, ``n_layer`` blocks, a final LayerNorm and a tied output projection.
 
-    ``labels`` convention (it differs from ``transformers``' GPT-2): labels are the next-token
-    targets *already aligned* with the inputs — ``labels[:, t]`` is the token that should follow
-    ``input_ids[:, t]``, and -100 marks a position to ignore. The model does not shift anything;
-    this is nanoGPT's ``targets``. ``transformers.GPT2LMHeadModel`` instead takes labels equal to
-    the inputs and shifts them internally. The loss is the mean cross-entropy over the targets
-    that are not -100.
-
-    ``transformers``' ``generate()`` and ``pipeline("text-generation")`` run this model, with a
-    key/value cache (:mod:`seqkit.models.hub_generation`); seqkit's own
-    :func:`seqkit.generation.generate` is the faster path and slides a window past
-    ``n_positions``, where ``generate()`` stops with an error.
+    ``forward``, its ``labels`` convention (next-token targets already aligned with the inputs,
+    nanoGPT's ``targets``; ``transformers.GPT2LMHeadModel`` shifts them itself) and its cache
+    are :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s; this class computes the hidden
+    states (:meth:`decode`).
     """
 
     config_class = GPTConfig
     base_model_prefix = "transformer"
-    main_input_name = "input_ids"
     _no_split_modules = ["Block"]  # noqa: RUF012 - transformers reads these as class attributes
     # transformers 5 declares tied parameters as {target: source}; save_pretrained then stores one
     # tensor for the pair and from_pretrained re-ties them, with no "missing key" warning.
@@ -398,56 +388,18 @@ class GPTLMHeadModel(PreTrainedModel, GenerationMixin):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.transformer.wte = value
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
-
-    def forward(
+    def decode(
         self,
         input_ids: torch.LongTensor,
-        labels: torch.LongTensor | None = None,
-        past_key_values: tuple[LayerKV, ...] | Cache | None = None,
-        use_cache: bool = False,
-        position_ids: torch.LongTensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        **kwargs: Any,
-    ) -> CausalLMOutputWithPast:
-        """Next-token logits for every input position, and the loss when ``labels`` are given.
-
-        Args:
-            input_ids: (B, T) token ids.
-            labels: (B, T) next-token targets already aligned with ``input_ids`` (see the class
-                docstring); -100 marks a position that does not count.
-            past_key_values: the cache returned by an earlier call with ``use_cache=True``: one
-                ``(k, v)`` pair per layer, each (B, nh, S_past, hs). ``input_ids`` then holds
-                only the new tokens. A ``transformers`` ``Cache`` (what ``generate()`` passes,
-                also as ``cache=``) is read and extended in place instead.
-            use_cache: return the keys and values of all positions so far as the output's
-                cache.
-            position_ids: (B, T) or (T,) positions; by default they continue after the cache.
-            attention_mask: (B, S) must be all ones if given: padding is not supported. (Named
-                in the signature because ``generate()`` builds (B, T) positions only for a
-                model that declares it.)
-            **kwargs: accepted for compatibility with generic callers (``return_dict``…).
-
-        Returns:
-            ``CausalLMOutputWithPast`` with ``logits`` (B, T, V), ``loss`` (or None) and the
-            cache (or None): seqkit's tuple, or the ``Cache`` it was given.
-        """
-        if attention_mask is not None and not bool(attention_mask.all()):
-            raise ValueError(
-                "GPTLMHeadModel does not support padding: attention_mask must be all 1"
-            )
-        past_key_values = cache_argument(past_key_values, kwargs)
-        hub_cache = past_key_values if isinstance(past_key_values, Cache) else None
-        if hub_cache is not None:  # transformers' generate(): see seqkit.models.hub_generation
-            past_key_values = read_cache(hub_cache)
-            use_cache = True
-
+        past_key_values: tuple[LayerKV, ...] | None,
+        past_length: int,
+        position_ids: torch.LongTensor | None,
+        use_cache: bool,
+    ) -> tuple[torch.Tensor, list[LayerKV] | None]:
+        """The final hidden states (B, T, C) of the new tokens, and every layer's keys and
+        values so far when ``use_cache`` (the rest of ``forward`` is
+        :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s)."""
         T = input_ids.size(1)
-        past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
         tok_emb = self.transformer.wte(input_ids)  # (B, T, C)
         if position_ids is None:
             # Positions continue after the cache: past, past + 1, …, past + T - 1. Their
@@ -475,21 +427,8 @@ class GPTLMHeadModel(PreTrainedModel, GenerationMixin):
             x, present = block(x, past_key_values[i] if past_key_values is not None else None)
             if presents is not None:
                 presents.append(present)
-        x = self.transformer.ln_f(x)  # (B, T, C)
-        logits = self.lm_head(x)  # (B, T, V)
+        return self.transformer.ln_f(x), presents  # (B, T, C)
 
-        loss = None
-        if labels is not None:
-            # Flatten to (B*T, V) and (B*T,): a view of the logits, no copy.
-            loss = F.cross_entropy(
-                logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
-            )
-        if hub_cache is not None:
-            return causal_lm_output(logits, loss, write_cache(hub_cache, presents, past_length))
-        return causal_lm_output(logits, loss, tuple(presents) if presents is not None else None)
-
-
-# ----------------------------------------------------------------------------- GPT-2 weights
 
 # ----------------------------------------------------------------------------- recipe builder
 

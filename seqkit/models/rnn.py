@@ -518,6 +518,9 @@ class _RecurrentPreTrainedModel(PreTrainedModel):
     """Initialisation shared by both models."""
 
     main_input_name = "input_ids"
+    # transformers' get/set_input_embeddings (resizing, tying with ``lm_head``) find the token
+    # embedding by this name.
+    _input_embed_layer = "embedding"
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -603,18 +606,6 @@ class RecurrentLMForCausalLM(_RecurrentPreTrainedModel, GenerationMixin):
         # generate() must not create a DynamicCache: the state is not per-layer keys/values.
         return False
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embedding = value
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, value: nn.Linear) -> None:
-        self.lm_head = value
-
     def forward(
         self,
         input_ids: torch.LongTensor,
@@ -675,12 +666,6 @@ class RecurrentForSequenceClassification(_RecurrentPreTrainedModel):
         directions = 2 if config.bidirectional else 1
         self.classifier = nn.Linear(directions * config.hidden_size, config.num_labels)
         self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.embedding
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.embedding = value
 
     def forward(
         self,
