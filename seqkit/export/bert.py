@@ -24,11 +24,11 @@ from transformers import PreTrainedModel
 
 from seqkit.errors import UserError
 from seqkit.export.formats import (
-    PATH_PLACEHOLDER,
     WrittenModel,
     copy_folder_files,
     has_auto_tokenizer,
-    model_size,
+    loading_code,
+    written_model,
 )
 from seqkit.export.source import ExportSource
 from seqkit.folders import load_weights, loading
@@ -176,13 +176,12 @@ def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
     add_bert_framing(folder)
     _, auto_name, task = _HEADS[type(stock).__name__]
     tokenizer = has_auto_tokenizer(folder)
-    lines = [
-        f"from transformers import {auto_name}"
-        + (", AutoTokenizer, pipeline" if tokenizer else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        f"model = {auto_name}.from_pretrained(path)  # a {type(stock).__name__}",
-    ]
+    lines = loading_code(
+        auto_name,
+        stock,
+        native=False,
+        more_imports=("AutoTokenizer", "pipeline") if tokenizer else (),
+    )
     if tokenizer:
         lines.append("tokenizer = AutoTokenizer.from_pretrained(path)")
         if task == "fill-mask":
@@ -196,15 +195,7 @@ def to_transformers(source: ExportSource, folder: Path) -> WrittenModel:
                 'classify = pipeline("text-classification", model=path)',
                 "print(classify('A sentence to classify.'))",
             ]
-    return WrittenModel(
-        architecture=type(stock).__name__,
-        num_parameters=stock.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="transformers",
-        size=model_size(stock.config.to_dict()),
-        pipeline_tag=task,
-        tags=["bert", task],
-    )
+    return written_model(stock, lines, native=False, pipeline_tag=task, tags=["bert", task])
 
 
 def to_native(source: ExportSource, folder: Path) -> WrittenModel:
@@ -213,23 +204,8 @@ def to_native(source: ExportSource, folder: Path) -> WrittenModel:
     model.save_pretrained(folder)
     copy_folder_files(source.folder, folder, skip_model=True)
     _, auto_name, task = _HEADS[type(model).__name__]
-    lines = [
-        "import seqkit  # registers every seqkit model type with the Auto classes",
-        f"from transformers import AutoConfig, {auto_name}",
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "config = AutoConfig.from_pretrained(path)",
-        f"model = {auto_name}.from_pretrained(path)  # a seqkit {type(model).__name__}",
-    ]
-    return WrittenModel(
-        architecture=type(model).__name__,
-        num_parameters=model.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="seqkit",
-        size=model_size(model.config.to_dict()),
-        pipeline_tag=task,
-        tags=["bert", task],
-    )
+    lines = loading_code(auto_name, model, native=True)
+    return written_model(model, lines, native=True, pipeline_tag=task, tags=["bert", task])
 
 
 # ----------------------------------------------------------------------------- tokenizer

@@ -107,6 +107,45 @@ def model_size(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def loading_code(
+    auto_name: str, model: Any, *, native: bool, more_imports: tuple[str, ...] = ()
+) -> list[str]:
+    """The first lines of a :attr:`WrittenModel.how_to_load`: the imports (``import seqkit``
+    first for seqkit's own classes, which registers them with the Auto classes), the path, and
+    ``model`` loaded through the Auto class ``auto_name``."""
+    names = ", ".join(
+        ("AutoConfig", auto_name, *more_imports) if native else (auto_name, *more_imports)
+    )
+    lines = ["import seqkit  # registers every seqkit model type with the Auto classes"] * native
+    lines += [f"from transformers import {names}", "", f'path = "{PATH_PLACEHOLDER}"']
+    if native:
+        lines.append("config = AutoConfig.from_pretrained(path)")
+    kind = f"seqkit {type(model).__name__}" if native else type(model).__name__
+    lines.append(f"model = {auto_name}.from_pretrained(path)  # a {kind}")
+    return lines
+
+
+def written_model(
+    model: Any,
+    lines: list[str],
+    *,
+    native: bool,
+    pipeline_tag: str | None,
+    tags: list[str] | None = None,
+) -> WrittenModel:
+    """The :class:`WrittenModel` of ``model`` (as loaded from, or saved to, the folder), with
+    ``lines`` of code that load it."""
+    return WrittenModel(
+        architecture=type(model).__name__,
+        num_parameters=model.num_parameters(),
+        how_to_load="\n".join(lines) + "\n",
+        library_name="seqkit" if native else "transformers",
+        size=model_size(model.config.to_dict()),
+        pipeline_tag=pipeline_tag,
+        tags=list(tags or []),
+    )
+
+
 def pipeline_tag_for(auto_class_name: str) -> str | None:
     return _PIPELINE_TAGS.get(auto_class_name)
 
@@ -183,24 +222,14 @@ def write_native(source: ExportSource, folder: Path) -> WrittenModel:
     with loading(f"{source.folder} as {model_class.__name__}"):
         model = auto_class.from_pretrained(folder, use_safetensors=True)
 
-    lines = [
-        "import seqkit  # registers every seqkit model type with the Auto classes",
-        f"from transformers import AutoConfig, {auto_class.__name__}"
-        + (", AutoTokenizer" if has_auto_tokenizer(folder) else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "config = AutoConfig.from_pretrained(path)",
-        f"model = {auto_class.__name__}.from_pretrained(path)",
-    ]
-    if has_auto_tokenizer(folder):
+    tokenizer = has_auto_tokenizer(folder)
+    lines = loading_code(
+        auto_class.__name__, model, native=True, more_imports=("AutoTokenizer",) * tokenizer
+    )
+    if tokenizer:
         lines.append("tokenizer = AutoTokenizer.from_pretrained(path)")
-    return WrittenModel(
-        architecture=model_class.__name__,
-        num_parameters=model.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="seqkit",
-        size=model_size(source.config),
-        pipeline_tag=pipeline_tag_for(auto_class.__name__),
+    return written_model(
+        model, lines, native=True, pipeline_tag=pipeline_tag_for(auto_class.__name__)
     )
 
 
@@ -239,28 +268,19 @@ def write_stock_causal_lm(
     # The context holds the prompt and what follows; a prompt never has more tokens than
     # characters, so this many new tokens always fit.
     new_tokens = max(1, min(50, context - len(prompt)))
-    lines = [
-        "from transformers import AutoModelForCausalLM"
-        + (", AutoTokenizer, pipeline" if tokenizer else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        f"model = AutoModelForCausalLM.from_pretrained(path)  # a {type(stock).__name__}",
-    ]
+    lines = loading_code(
+        "AutoModelForCausalLM",
+        stock,
+        native=False,
+        more_imports=("AutoTokenizer", "pipeline") if tokenizer else (),
+    )
     if tokenizer:
         lines += [
             "tokenizer = AutoTokenizer.from_pretrained(path)",
             'generator = pipeline("text-generation", model=path)',
             f"print(generator({prompt!r}, max_new_tokens={new_tokens})[0]['generated_text'])",
         ]
-    return WrittenModel(
-        architecture=type(stock).__name__,
-        num_parameters=stock.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="transformers",
-        size=model_size(stock.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=tags,
-    )
+    return written_model(stock, lines, native=False, pipeline_tag="text-generation", tags=tags)
 
 
 def write_native_causal_lm(
@@ -276,15 +296,9 @@ def write_native_causal_lm(
     prompt = sample_prompt(source)
     # As for the stock classes: a prompt never has more tokens than characters.
     new_tokens = max(1, min(50, model.config.n_positions - len(prompt)))
-    lines = [
-        "import seqkit  # registers every seqkit model type with the Auto classes",
-        "from transformers import AutoConfig, AutoModelForCausalLM"
-        + (", pipeline" if tokenizer else ""),
-        "",
-        f'path = "{PATH_PLACEHOLDER}"',
-        "config = AutoConfig.from_pretrained(path)",
-        f"model = AutoModelForCausalLM.from_pretrained(path)  # a seqkit {type(model).__name__}",
-    ]
+    lines = loading_code(
+        "AutoModelForCausalLM", model, native=True, more_imports=("pipeline",) * tokenizer
+    )
     if tokenizer:
         lines += [
             'generator = pipeline("text-generation", model=path)',
@@ -294,12 +308,4 @@ def write_native_causal_lm(
         f"# or, from the command line: seqkit generate {PATH_PLACEHOLDER} --prompt "
         f"{json.dumps(prompt)}"
     )
-    return WrittenModel(
-        architecture=type(model).__name__,
-        num_parameters=model.num_parameters(),
-        how_to_load="\n".join(lines) + "\n",
-        library_name="seqkit",
-        size=model_size(model.config.to_dict()),
-        pipeline_tag="text-generation",
-        tags=tags,
-    )
+    return written_model(model, lines, native=True, pipeline_tag="text-generation", tags=tags)

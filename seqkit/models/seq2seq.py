@@ -448,7 +448,6 @@ class RNNSeq2SeqBuilder(EncoderDecoderBuilder):
     """Probability of feeding the reference token while training (below 1 is slower)."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": Seq2SeqModel}
-    extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": Seq2SeqModel}
     shape_fields: ClassVar[dict[str, str]] = {
         "attention": "attention",
         "embedding_dim": "embedding_dim",
@@ -486,10 +485,7 @@ class RNNSeq2SeqBuilder(EncoderDecoderBuilder):
             teacher_forcing_ratio=self.teacher_forcing_ratio,
             max_length=self.max_length,
             max_source_length=facts["max_source_length"],
-            pad_token_id=facts["pad_token_id"],
-            bos_token_id=facts["bos_token_id"],
-            eos_token_id=facts["eos_token_id"],
-            decoder_start_token_id=facts["bos_token_id"],
+            **self.special_token_ids(facts),
         )
 
     def window(self, config: Any) -> tuple[int, int | None]:

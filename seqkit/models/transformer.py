@@ -615,7 +615,6 @@ class TransformerBuilder(EncoderDecoderBuilder):
     """sdpa (fused kernel, default) or explicit (the formula written out)."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": TransformerForSeq2Seq}
-    extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": TransformerForSeq2Seq}
     shape_fields: ClassVar[dict[str, str]] = {
         "d_model": "d_model",
         "n_head": "n_head",
@@ -683,10 +682,7 @@ class TransformerBuilder(EncoderDecoderBuilder):
             norm_position=self.norm_position,
             label_smoothing=self.label_smoothing,
             attention=self.attention,
-            pad_token_id=facts["pad_token_id"],
-            bos_token_id=facts["bos_token_id"],
-            eos_token_id=facts["eos_token_id"],
-            decoder_start_token_id=facts["bos_token_id"],
+            **self.special_token_ids(facts),
         )
 
     def runtime_settings(self) -> dict[str, Any]:

@@ -139,6 +139,23 @@ class EncoderDecoderBuilder(ModelBuilder):
     max_length: int = 64
     """Most tokens generated per sentence."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A translation model's folder also loads with AutoModel (as transformers' encoder-
+        # decoders do), so each architecture need not say so again.
+        super().__init_subclass__(**kwargs)
+        if "seq2seq" in cls.heads:
+            cls.extra_auto_classes = {"AutoModel": cls.heads["seq2seq"], **cls.extra_auto_classes}
+
+    @staticmethod
+    def special_token_ids(facts: dict[str, Any]) -> dict[str, int]:
+        """The config's special token ids from the data's ``facts``; decoding starts at BOS."""
+        return {
+            "pad_token_id": facts["pad_token_id"],
+            "bos_token_id": facts["bos_token_id"],
+            "eos_token_id": facts["eos_token_id"],
+            "decoder_start_token_id": facts["bos_token_id"],
+        }
+
     def __post_init__(self) -> None:
         from seqkit.trainer.translation import check_decoding
 
