@@ -1,11 +1,12 @@
-"""The ``forward`` that seqkit's key/value-cached language models share.
+"""What seqkit's decoder-only Transformer language models share: ``forward`` and the recipe.
 
 GPT (:mod:`seqkit.models.gpt`) and the open-model decoder (:mod:`seqkit.models.decoder`) differ
 in their layers, not in their contract with the rest of the toolkit: the same arguments, the
 same ``labels`` convention, the same cache in and out, the same output. That contract is written
 once here, in :class:`KeyValueCausalLM`; each model file writes only what is its own, the way its
 hidden states are computed (:meth:`KeyValueCausalLM.decode`), so the file still reads as the
-architecture from embeddings to final norm.
+architecture from embeddings to final norm. Their recipes' ``model`` sections likewise share
+the sizes every decoder-only Transformer has (:class:`DecoderOnlyBuilder`).
 
 ``labels`` convention (it differs from ``transformers``' GPT-2 and Llama): labels are the
 next-token targets *already aligned* with the inputs — ``labels[:, t]`` is the token that should
@@ -16,7 +17,8 @@ and shift them internally. The loss is the mean cross-entropy over the targets t
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +26,17 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from seqkit.checks import (
+    MAX_DEPTH,
+    MAX_POSITIONS,
+    MAX_WIDTH,
+    check_choice,
+    check_ranges,
+    count,
+    probability,
+)
+from seqkit.errors import UserError
+from seqkit.models.attention import ATTENTION_PATHS
 from seqkit.models.hub_generation import (
     LayerKV,
     cache_argument,
@@ -31,6 +44,7 @@ from seqkit.models.hub_generation import (
     read_cache,
     write_cache,
 )
+from seqkit.parts.base import ModelBuilder
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -115,3 +129,62 @@ class KeyValueCausalLM(PreTrainedModel, GenerationMixin):
         if hub_cache is not None:
             return causal_lm_output(logits, loss, write_cache(hub_cache, presents, past_length))
         return causal_lm_output(logits, loss, tuple(presents) if presents is not None else None)
+
+
+@dataclass
+class DecoderOnlyBuilder(ModelBuilder):
+    """The fields of a decoder-only Transformer's ``model`` section that every such architecture
+    has, checked once; a subclass adds its own and builds its config from
+    :meth:`common_config`."""
+
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention (query) heads per block; must divide n_embd."""
+    n_embd: int = 128
+    """Width of the residual stream."""
+    block_size: int = 64
+    """Context length in tokens."""
+    dropout: float = 0.0
+    """Dropout rate (where the architecture applies it: see its config)."""
+    attention: str = "sdpa"
+    """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
+
+    shape_fields: ClassVar[dict[str, str]] = {
+        "n_layer": "n_layer",
+        "n_head": "n_head",
+        "n_embd": "n_embd",
+        "n_positions": "block_size",
+    }
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            "model",
+            self,
+            {
+                "n_layer": count(1, MAX_DEPTH),
+                "n_head": count(1, MAX_DEPTH),
+                "n_embd": count(1, MAX_WIDTH),
+                "block_size": count(1, MAX_POSITIONS),
+                "dropout": probability(),
+            },
+        )
+        check_choice("model.attention", self.attention, ATTENTION_PATHS)
+        if self.n_embd % self.n_head:
+            raise UserError(
+                f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})"
+            )
+
+    def common_config(self, facts: dict[str, Any]) -> dict[str, Any]:
+        """The config fields every decoder-only model takes from these settings and the data."""
+        return {
+            "vocab_size": facts["vocab_size"],
+            "n_positions": self.block_size,
+            "n_embd": self.n_embd,
+            "n_layer": self.n_layer,
+            "n_head": self.n_head,
+            "attention": self.attention,
+        }
+
+    def runtime_settings(self) -> dict[str, Any]:
+        return {"attention": self.attention}

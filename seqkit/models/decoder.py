@@ -41,19 +41,14 @@ from transformers import initialization as init
 
 from seqkit.checks import (
     MAX_DEPTH,
-    MAX_POSITIONS,
     MAX_WIDTH,
-    check_choice,
     check_optional_range,
     check_ranges,
-    count,
     positive,
-    probability,
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
-from seqkit.models.causal_lm import KeyValueCausalLM
-from seqkit.parts.base import ModelBuilder
+from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
 
 # One layer's cache: the rotated keys and the values of every position so far, each
 # (B, nkv, S, hs) — grouped-query attention caches nkv heads, not nh. The whole cache is a tuple
@@ -420,75 +415,43 @@ class DecoderForCausalLM(KeyValueCausalLM):
 
 
 @dataclass
-class DecoderBuilder(ModelBuilder):
+class DecoderBuilder(DecoderOnlyBuilder):
     """The ``model`` section of a recipe that trains the open-model decoder
-    (``model.architecture: decoder``)."""
+    (``model.architecture: decoder``): the decoder-only sizes (the head size n_embd // n_head
+    must be even, for the rotary pairs; ``dropout`` applies to the attention probabilities),
+    and the open-model options below."""
 
-    n_layer: int = 4
-    """Decoder blocks."""
-    n_head: int = 4
-    """Query heads per block; the head size n_embd // n_head must be even."""
     n_kv_head: int | None = None
     """Key/value heads (grouped-query attention), dividing n_head; null = n_head."""
-    n_embd: int = 128
-    """Width of the residual stream."""
-    block_size: int = 64
-    """Context length in tokens (the rotary tables cover it)."""
     intermediate_size: int | None = None
     """Hidden width of the SwiGLU layer; null = 2/3 · 4 · n_embd rounded up to a multiple of 256."""
     rope_theta: float = 10000.0
     """Base of the rotary frequencies."""
-    dropout: float = 0.0
-    """Dropout on the attention probabilities."""
-    attention: str = "sdpa"
-    """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
     tie_weights: bool = False
     """Share the token embedding with the output projection."""
 
     heads: ClassVar[dict[str, type]] = {"causal-lm": DecoderForCausalLM}
     shape_fields: ClassVar[dict[str, str]] = {
-        "n_layer": "n_layer",
-        "n_head": "n_head",
+        **DecoderOnlyBuilder.shape_fields,
         "n_kv_head": "n_kv_head",
-        "n_embd": "n_embd",
-        "n_positions": "block_size",
     }
     tags: ClassVar[tuple[str, ...]] = ("llama-style", "rope", "rmsnorm", "swiglu", "gqa")
 
     def __post_init__(self) -> None:
-        check_ranges(
-            "model",
-            self,
-            {
-                "n_layer": count(1, MAX_DEPTH),
-                "n_head": count(1, MAX_DEPTH),
-                "n_embd": count(1, MAX_WIDTH),
-                "block_size": count(1, MAX_POSITIONS),
-                "rope_theta": positive(),
-                "dropout": probability(),
-            },
-        )
+        super().__post_init__()
+        check_ranges("model", self, {"rope_theta": positive()})
         check_optional_range("model.n_kv_head", self.n_kv_head, 1, MAX_DEPTH, integer=True)
         check_optional_range(
             "model.intermediate_size", self.intermediate_size, 1, MAX_WIDTH, integer=True
         )
-        check_choice("model.attention", self.attention, ATTENTION_PATHS)
 
     def config(self, task: str, facts: dict[str, Any]) -> DecoderConfig:
         return DecoderConfig(
-            vocab_size=facts["vocab_size"],
-            n_positions=self.block_size,
-            n_embd=self.n_embd,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
+            **self.common_config(facts),
             n_kv_head=self.n_kv_head,
             intermediate_size=self.intermediate_size,
             rope_theta=self.rope_theta,
             dropout=self.dropout,
-            attention=self.attention,
             tie_word_embeddings=self.tie_weights,
             **{key: facts[key] for key in ("bos_token_id", "eos_token_id") if key in facts},
         )
-
-    def runtime_settings(self) -> dict[str, Any]:
-        return {"attention": self.attention}

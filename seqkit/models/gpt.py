@@ -29,19 +29,8 @@ from torch import nn
 from transformers import GPT2Config, PretrainedConfig
 from transformers import initialization as init
 
-from seqkit.checks import (
-    MAX_DEPTH,
-    MAX_POSITIONS,
-    MAX_WIDTH,
-    check_choice,
-    check_ranges,
-    count,
-    probability,
-)
-from seqkit.errors import UserError
-from seqkit.models.attention import scaled_dot_product_attention
-from seqkit.models.causal_lm import KeyValueCausalLM
-from seqkit.parts.base import ModelBuilder
+from seqkit.models.attention import ATTENTION_PATHS, scaled_dot_product_attention
+from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
 # cache is a plain tuple of these, one per layer, extended by concatenation. A preallocated
@@ -49,8 +38,6 @@ from seqkit.parts.base import ModelBuilder
 # to the matmuls), and an immutable cache can be shared by several continuations (beam search)
 # without one overwriting another.
 LayerKV = tuple[torch.Tensor, torch.Tensor]
-
-ATTENTION_PATHS = ("sdpa", "explicit")
 
 
 # ----------------------------------------------------------------------------- activation
@@ -434,65 +421,22 @@ class GPTLMHeadModel(KeyValueCausalLM):
 
 
 @dataclass
-class GPTBuilder(ModelBuilder):
-    """The ``model`` section of a recipe that trains a GPT (``model.architecture: gpt``)."""
-
-    n_layer: int = 4
-    """Transformer blocks."""
-    n_head: int = 4
-    """Attention heads per block."""
-    n_embd: int = 128
-    """Width of the residual stream; must be divisible by n_head."""
-    block_size: int = 64
-    """Context length in tokens (learned position embeddings stop here)."""
-    dropout: float = 0.0
-    """Dropout on embeddings, attention probabilities and residual branches."""
-    attention: str = "sdpa"
-    """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
+class GPTBuilder(DecoderOnlyBuilder):
+    """The ``model`` section of a recipe that trains a GPT (``model.architecture: gpt``): the
+    decoder-only sizes, learned positions up to ``block_size``, and one ``dropout`` on
+    embeddings, attention probabilities and residual branches."""
 
     heads: ClassVar[dict[str, type]] = {"causal-lm": GPTLMHeadModel}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "n_layer": "n_layer",
-        "n_head": "n_head",
-        "n_embd": "n_embd",
-        "n_positions": "block_size",
-    }
     tags: ClassVar[tuple[str, ...]] = ("gpt",)
     stock: ClassVar[dict[str, str]] = {"gpt2": "seqkit.export.gpt:load_stock_gpt2"}
 
-    def __post_init__(self) -> None:
-        check_ranges(
-            "model",
-            self,
-            {
-                "n_layer": count(1, MAX_DEPTH),
-                "n_head": count(1, MAX_DEPTH),
-                "n_embd": count(1, MAX_WIDTH),
-                "block_size": count(1, MAX_POSITIONS),
-                "dropout": probability(),
-            },
-        )
-        check_choice("model.attention", self.attention, ATTENTION_PATHS)
-        if self.n_embd % self.n_head:
-            raise UserError(
-                f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})"
-            )
-
     def config(self, task: str, facts: dict[str, Any]) -> GPTConfig:
         return GPTConfig(
-            vocab_size=facts["vocab_size"],
-            n_positions=self.block_size,
-            n_embd=self.n_embd,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
+            **self.common_config(facts),
             resid_pdrop=self.dropout,
             embd_pdrop=self.dropout,
             attn_pdrop=self.dropout,
-            attention=self.attention,
         )
-
-    def runtime_settings(self) -> dict[str, Any]:
-        return {"attention": self.attention}
 
 
 # Projections that GPT-2 stores as Conv1D ([in, out]) and we store as nn.Linear ([out, in]).
