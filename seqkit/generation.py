@@ -448,3 +448,49 @@ def beam_search(
         if attention_history is None
         else attention_history.index_select(0, best_rows),
     )
+
+
+class TranslatesIds:
+    """``translate_ids`` for an encoder–decoder model: greedy or beam search over the step
+    function the model prepares for a batch of sources (:meth:`search_setup`). Mixed into the
+    GRU seq2seq model and the Transformer, so both decode the same way and the translation
+    tasks and commands call either alike."""
+
+    def search_setup(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> tuple[StepFn, Any, int, int]:
+        """For sources ``input_ids`` (B, S): the step function, its initial state (the encoded
+        sources), the token decoding starts from, and the default most tokens generated."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def translate_ids(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        beam_size: int = 1,
+        max_length: int | None = None,
+        length_penalty: float = 1.0,
+    ) -> DecodeOutput:
+        """Greedy (``beam_size=1``) or beam-search translations of a padded batch of sources:
+        token ids after the start token, in evaluation mode (no dropout)."""
+        was_training = self.training
+        self.eval()
+        try:
+            step, state, start, default_length = self.search_setup(input_ids, attention_mask)
+            common = dict(
+                batch_size=input_ids.size(0),
+                bos_id=start,
+                eos_id=self.config.eos_token_id,
+                max_length=max_length or default_length,
+                pad_id=self.config.pad_token_id,
+                device=input_ids.device,
+            )
+            if beam_size == 1:
+                return greedy_search(step, state, **common)
+            return beam_search(
+                step, state, beam_size=beam_size, length_penalty=length_penalty, **common
+            )
+        finally:
+            self.train(was_training)

@@ -52,7 +52,7 @@ from seqkit.checks import (
     probability,
 )
 from seqkit.errors import UserError
-from seqkit.generation import DecodeOutput, beam_search, greedy_search
+from seqkit.generation import TranslatesIds
 from seqkit.parts.base import EncoderDecoderBuilder
 
 ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
@@ -298,7 +298,7 @@ class Decoder(nn.Module):
 # ----------------------------------------------------------------------------- the model
 
 
-class Seq2SeqModel(PreTrainedModel):
+class Seq2SeqModel(PreTrainedModel, TranslatesIds):
     """Encoder–decoder translator; ``forward`` returns the loss when ``labels`` are given.
 
     Batch convention (seqkit.data.seq2seq's collator): ``input_ids`` (B, S) source ids and their
@@ -390,40 +390,11 @@ class Seq2SeqModel(PreTrainedModel):
         attentions = None if weights[0] is None else torch.cat(weights, dim=1)
         return torch.cat(logits, dim=1), attentions
 
-    @torch.no_grad()
-    def translate_ids(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        *,
-        beam_size: int = 1,
-        max_length: int | None = None,
-        length_penalty: float = 1.0,
-    ) -> DecodeOutput:
-        """Greedy (beam_size 1) or beam search translation of a padded batch of sources."""
-        was_training = self.training
-        self.eval()
-        try:
-            state = self.encode(input_ids, attention_mask)
-            common = dict(
-                batch_size=input_ids.size(0),
-                bos_id=self.config.bos_token_id,
-                eos_id=self.config.eos_token_id,
-                max_length=max_length or self.config.max_length,
-                pad_id=self.config.pad_token_id,
-                device=input_ids.device,
-            )
-            if beam_size == 1:
-                return greedy_search(self.decode_step, state, **common)
-            return beam_search(
-                self.decode_step,
-                state,
-                beam_size=beam_size,
-                length_penalty=length_penalty,
-                **common,
-            )
-        finally:
-            self.train(was_training)
+    def search_setup(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
+        """What :meth:`translate_ids` searches with: :meth:`decode_step` from the encoded
+        sources, starting at BOS, for at most the config's ``max_length`` tokens."""
+        state = self.encode(input_ids, attention_mask)
+        return self.decode_step, state, self.config.bos_token_id, self.config.max_length
 
 
 # ----------------------------------------------------------------------------- builder

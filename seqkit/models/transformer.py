@@ -39,6 +39,7 @@ from transformers.modeling_outputs import Seq2SeqLMOutput
 
 from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_ranges, count, probability
 from seqkit.errors import UserError
+from seqkit.generation import TranslatesIds
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
 from seqkit.parts.base import EncoderDecoderBuilder
 
@@ -321,7 +322,7 @@ class TransformerConfig(PretrainedConfig):
 # ----------------------------------------------------------------------------- the model
 
 
-class TransformerForSeq2Seq(PreTrainedModel):
+class TransformerForSeq2Seq(PreTrainedModel, TranslatesIds):
     """Encoder–decoder Transformer with the target embedding as output projection.
 
     ``forward`` follows the ``transformers`` seq2seq convention: ``input_ids`` and
@@ -542,43 +543,17 @@ class TransformerForSeq2Seq(PreTrainedModel):
 
         return step
 
-    @torch.no_grad()
-    def translate_ids(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        *,
-        beam_size: int = 1,
-        max_length: int | None = None,
-        length_penalty: float = 1.0,
-    ):
-        """Greedy (``beam_size=1``) or beam-search translations of a batch of sources; returns
-        :class:`seqkit.generation.DecodeOutput` (token ids after the start token)."""
-        from seqkit.generation import beam_search, greedy_search
-
+    def search_setup(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None):
+        """What :meth:`translate_ids` searches with: :meth:`step_fn` from the encoded sources
+        (an empty decoder cache and the source mask), starting at ``decoder_start_token_id``
+        (or BOS), for at most 2·S + 10 tokens within the position table."""
         memory, _ = self.encode(input_ids, attention_mask)
         state = (self.initial_cache(memory), attention_mask)
         start = self.config.decoder_start_token_id
         if start is None:
             start = self.config.bos_token_id
-        limit = max_length or min(self.config.max_position_embeddings, 2 * input_ids.size(1) + 10)
-        common = dict(
-            batch_size=input_ids.size(0),
-            bos_id=start,
-            eos_id=self.config.eos_token_id,
-            max_length=limit,
-            pad_id=self.config.pad_token_id,
-            device=input_ids.device,
-        )
-        if beam_size == 1:
-            return greedy_search(self.step_fn(), state, **common)
-        return beam_search(
-            self.step_fn(),
-            state,
-            beam_size=beam_size,
-            length_penalty=length_penalty,
-            **common,
-        )
+        limit = min(self.config.max_position_embeddings, 2 * input_ids.size(1) + 10)
+        return self.step_fn(), state, start, limit
 
 
 # ----------------------------------------------------------------------------- builder
