@@ -67,6 +67,7 @@ from seqkit.checks import (
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, MultiHeadAttention
+from seqkit.models.initialization import normal_init
 from seqkit.parts.base import ModelBuilder
 
 # ----------------------------------------------------------------------------- configuration
@@ -203,15 +204,8 @@ class BertPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation: N(0, 0.02) matrices and embeddings, zero biases, unit norms."""
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if getattr(module, "bias", None) is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, BertMLMHead):
+        normal_init(module, self.config.initializer_range)
+        if isinstance(module, BertMLMHead):
             init.zeros_(module.bias)
 
 
@@ -279,15 +273,10 @@ class BertMLMHead(nn.Module):
         return F.linear(h, embedding, self.bias)  # (…, V)
 
 
-class BertForMaskedLM(BertPreTrainedModel):
-    """BERT with the masked-LM head; ``labels`` (B, T) hold the original token at masked
-    positions and -100 elsewhere (see :mod:`seqkit.data.masking`)."""
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
-        self.cls = nn.ModuleDict({"predictions": BertMLMHead(config)})
-        self.post_init()
+class BertWithHead(BertPreTrainedModel):
+    """BERT's encoder under a task head. The encoder runs the same way for every head; a head
+    class builds ``self.bert`` and its own layers, and says what it computes from the
+    encoder's output (:meth:`head`)."""
 
     def forward(
         self,
@@ -297,20 +286,41 @@ class BertForMaskedLM(BertPreTrainedModel):
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
         **kwargs: Any,
+    ) -> MaskedLMOutput | SequenceClassifierOutput:
+        """The head's logits for a batch (B, T) of ids, and its loss when ``labels`` are given;
+        ``attention_mask`` (B, T) is 1 on real tokens, ``token_type_ids`` the segments."""
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        return self.head(out, labels)
+
+    def head(self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None) -> Any:
+        raise NotImplementedError
+
+
+class BertForMaskedLM(BertWithHead):
+    """BERT with the masked-LM head; ``labels`` (B, T) hold the original token at masked
+    positions and -100 elsewhere (see :mod:`seqkit.data.masking`)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = nn.ModuleDict({"predictions": BertMLMHead(config)})
+        self.post_init()
+
+    def head(
+        self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None
     ) -> MaskedLMOutput:
         """Logits (B, T, V) at every position, and the mean cross-entropy over masked ones."""
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
         embedding = self.bert.embeddings.word_embeddings.weight  # (V, C)
-        logits = self.cls["predictions"](out.last_hidden_state, embedding)  # (B, T, V)
+        logits = self.cls["predictions"](encoded.last_hidden_state, embedding)  # (B, T, V)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(
                 logits.view(-1, logits.size(-1)), labels.reshape(-1), ignore_index=-100
             )
-        return MaskedLMOutput(loss=loss, logits=logits, attentions=out.attentions)
+        return MaskedLMOutput(loss=loss, logits=logits, attentions=encoded.attentions)
 
 
-class BertForSequenceClassification(BertPreTrainedModel):
+class BertForSequenceClassification(BertWithHead):
     """BERT, the pooled [CLS] vector, dropout and a linear classifier over ``num_labels``."""
 
     def __init__(self, config: BertConfig) -> None:
@@ -321,20 +331,13 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        output_attentions: bool = False,
-        **kwargs: Any,
+    def head(
+        self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None
     ) -> SequenceClassifierOutput:
         """Class logits (B, num_labels), and the cross-entropy when ``labels`` (B,) are given."""
-        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
-        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
+        logits = self.classifier(self.dropout(encoded.pooler_output))  # (B, num_labels)
         loss = None if labels is None else F.cross_entropy(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits, attentions=out.attentions)
+        return SequenceClassifierOutput(loss=loss, logits=logits, attentions=encoded.attentions)
 
 
 # ----------------------------------------------------------------------------- conversion

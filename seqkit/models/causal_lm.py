@@ -26,15 +26,7 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from seqkit.checks import (
-    MAX_DEPTH,
-    MAX_POSITIONS,
-    MAX_WIDTH,
-    check_choice,
-    check_ranges,
-    count,
-    probability,
-)
+from seqkit import checks
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS
 from seqkit.models.hub_generation import (
@@ -56,7 +48,10 @@ def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 class KeyValueCausalLM(PreTrainedModel, GenerationMixin):
     """Base of the causal LMs whose cache holds each layer's keys and values.
 
-    A subclass defines ``lm_head`` and :meth:`decode`. ``transformers``' ``generate()`` and
+    A subclass defines ``lm_head`` and ``decode(input_ids, past_key_values, past_length,
+    position_ids, use_cache) -> (hidden, presents)``: the final hidden states (B, T, C) of the
+    new tokens, and the cache of every position so far (one ``(k, v)`` pair per layer) when
+    ``use_cache``, else None. ``transformers``' ``generate()`` and
     ``pipeline("text-generation")`` run it, with a key/value cache
     (:mod:`seqkit.models.hub_generation`); seqkit's own :func:`seqkit.generation.generate` is the
     faster path and slides a window past the context length, where ``generate()`` stops with an
@@ -64,18 +59,6 @@ class KeyValueCausalLM(PreTrainedModel, GenerationMixin):
     """
 
     main_input_name = "input_ids"
-
-    def decode(
-        self,
-        input_ids: torch.LongTensor,
-        past_key_values: tuple[LayerKV, ...] | None,
-        past_length: int,
-        position_ids: torch.LongTensor | None,
-        use_cache: bool,
-    ) -> tuple[torch.Tensor, list[LayerKV] | None]:
-        """The final hidden states (B, T, C) of the new tokens, and the cache of every position
-        so far (one ``(k, v)`` pair per layer) when ``use_cache``, else None."""
-        raise NotImplementedError
 
     def forward(
         self,
@@ -158,18 +141,18 @@ class DecoderOnlyBuilder(ModelBuilder):
     }
 
     def __post_init__(self) -> None:
-        check_ranges(
+        checks.check_ranges(
             "model",
             self,
             {
-                "n_layer": count(1, MAX_DEPTH),
-                "n_head": count(1, MAX_DEPTH),
-                "n_embd": count(1, MAX_WIDTH),
-                "block_size": count(1, MAX_POSITIONS),
-                "dropout": probability(),
+                "n_layer": checks.count(1, checks.MAX_DEPTH),
+                "n_head": checks.count(1, checks.MAX_DEPTH),
+                "n_embd": checks.count(1, checks.MAX_WIDTH),
+                "block_size": checks.count(1, checks.MAX_POSITIONS),
+                "dropout": checks.probability(),
             },
         )
-        check_choice("model.attention", self.attention, ATTENTION_PATHS)
+        checks.check_choice("model.attention", self.attention, ATTENTION_PATHS)
         if self.n_embd % self.n_head:
             raise UserError(
                 f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head})"

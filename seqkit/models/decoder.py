@@ -49,6 +49,7 @@ from seqkit.checks import (
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
 from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
+from seqkit.models.initialization import normal_init
 
 # One layer's cache: the rotated keys and the values of every position so far, each
 # (B, nkv, S, hs) — grouped-query attention caches nkv heads, not nh. The whole cache is a tuple
@@ -375,11 +376,8 @@ class DecoderForCausalLM(KeyValueCausalLM):
     def _init_weights(self, module: nn.Module) -> None:
         """Llama's initialisation: N(0, initializer_range) for every matrix, unit RMSNorm
         gains; and the rotary tables, which are not saved, recomputed from the config."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
-            if getattr(module, "bias", None) is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, RMSNorm):
+        normal_init(module, self.config.initializer_range)
+        if isinstance(module, RMSNorm):
             init.ones_(module.weight)
         elif isinstance(module, RotaryEmbedding):
             cos, sin = module.tables(device=module.cos_cached.device)

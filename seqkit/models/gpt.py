@@ -31,6 +31,7 @@ from transformers import initialization as init
 
 from seqkit.models.attention import ATTENTION_PATHS, scaled_dot_product_attention
 from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
+from seqkit.models.initialization import normal_init
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
 # cache is a plain tuple of these, one per layer, extended by concatenation. A preallocated
@@ -356,13 +357,7 @@ class GPTLMHeadModel(KeyValueCausalLM):
         residual projections scaled by 1/√(2·n_layer) so the residual stream's variance does not
         grow with depth (two residual branches per block)."""
         std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            init.normal_(module.weight, mean=0.0, std=std)
-            if getattr(module, "bias", None) is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+        normal_init(module, std)
         # Parents are visited after their children, so this overrides the plain init above.
         if isinstance(module, (CausalSelfAttention, MLP)):
             init.normal_(

@@ -50,15 +50,7 @@ from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import CausalLMOutputWithPast, SequenceClassifierOutput
 
-from seqkit.checks import (
-    MAX_DEPTH,
-    MAX_POSITIONS,
-    MAX_WIDTH,
-    check_choice,
-    check_ranges,
-    count,
-    probability,
-)
+from seqkit import checks
 from seqkit.errors import UserError
 from seqkit.models.hub_generation import cache_argument, causal_lm_output
 from seqkit.parts.base import ModelBuilder
@@ -766,21 +758,21 @@ class RecurrentBuilder(ModelBuilder):
     DEFAULT_MAX_LENGTH: ClassVar[int] = 256
 
     def __post_init__(self) -> None:
-        check_choice("model.cell", self.cell, CELL_TYPES)
-        check_choice("model.nonlinearity", self.nonlinearity, ("tanh", "relu"))
-        check_choice("model.implementation", self.implementation, IMPLEMENTATIONS)
+        checks.check_choice("model.cell", self.cell, CELL_TYPES)
+        checks.check_choice("model.nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        checks.check_choice("model.implementation", self.implementation, IMPLEMENTATIONS)
         if self.pooling is not None:
-            check_choice("model.pooling", self.pooling, POOLINGS)
-        check_ranges(
+            checks.check_choice("model.pooling", self.pooling, POOLINGS)
+        checks.check_ranges(
             "model",
             self,
             {
-                "embedding_size": count(1, MAX_WIDTH),
-                "hidden_size": count(1, MAX_WIDTH),
-                "num_layers": count(1, MAX_DEPTH),
-                "dropout": probability(),
-                "block_size": count(1, MAX_POSITIONS),
-                "max_length": count(1, MAX_POSITIONS),
+                "embedding_size": checks.count(1, checks.MAX_WIDTH),
+                "hidden_size": checks.count(1, checks.MAX_WIDTH),
+                "num_layers": checks.count(1, checks.MAX_DEPTH),
+                "dropout": checks.probability(),
+                "block_size": checks.count(1, checks.MAX_POSITIONS),
+                "max_length": checks.count(1, checks.MAX_POSITIONS),
             },
         )
         if self.tie_weights and self.embedding_size != self.hidden_size:
