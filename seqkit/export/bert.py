@@ -28,6 +28,7 @@ from seqkit.export.formats import (
     copy_folder_files,
     has_auto_tokenizer,
     loading_code,
+    refuse_unsupported_options,
     written_model,
 )
 from seqkit.export.source import ExportSource
@@ -131,18 +132,13 @@ def from_transformers_state_dict(state_dict: dict) -> dict:
 
 def check_bert_config(config: transformers.BertConfig) -> None:
     """Refuse a stock BERT configuration that seqkit's BERT cannot reproduce exactly."""
-    for name, (supported, meaning) in _FIXED_BERT_OPTIONS.items():
-        value = getattr(config, name, supported)
-        if value != supported:
-            raise UserError(
-                f"this BERT model sets {name}={value!r} ({meaning}), which seqkit's BERT does "
-                "not implement; it cannot be imported"
-            )
-    if config.hidden_act not in seqkit_bert.ACTIVATIONS:
-        raise UserError(
-            f"this BERT model uses hidden_act={config.hidden_act!r}; seqkit's BERT supports "
-            f"{', '.join(seqkit_bert.ACTIVATIONS)}"
-        )
+    refuse_unsupported_options(
+        config,
+        "BERT",
+        "seqkit's BERT",
+        _FIXED_BERT_OPTIONS,
+        {"hidden_act": tuple(seqkit_bert.ACTIVATIONS)},
+    )
 
 
 # ----------------------------------------------------------------------------- loading

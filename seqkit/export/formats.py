@@ -146,6 +146,32 @@ def written_model(
     )
 
 
+def refuse_unsupported_options(
+    config: Any,
+    stock_name: str,
+    ours: str,
+    fixed: dict[str, tuple[Any, str]],
+    choices: dict[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Refuse, in one line, a stock ``config`` that seqkit's model (``ours``) cannot reproduce
+    exactly: ``fixed`` maps an option to the only value seqkit implements and what the option
+    does; ``choices`` maps an option to the values seqkit implements (activations)."""
+    for name, (supported, meaning) in fixed.items():
+        value = getattr(config, name, supported)
+        if value != supported:
+            raise UserError(
+                f"this {stock_name} model sets {name}={value!r} ({meaning}); {ours} supports "
+                f"only {name}={supported!r}, so it cannot be imported"
+            )
+    for name, valid in (choices or {}).items():
+        value = getattr(config, name)
+        if value not in valid:
+            raise UserError(
+                f"this {stock_name} model uses {name}={value!r}; {ours} supports "
+                f"{', '.join(valid)}, so it cannot be imported"
+            )
+
+
 def pipeline_tag_for(auto_class_name: str) -> str | None:
     return _PIPELINE_TAGS.get(auto_class_name)
 

@@ -20,8 +20,12 @@ from typing import Any
 
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from seqkit.errors import UserError
-from seqkit.export.formats import WrittenModel, write_native_causal_lm, write_stock_causal_lm
+from seqkit.export.formats import (
+    WrittenModel,
+    refuse_unsupported_options,
+    write_native_causal_lm,
+    write_stock_causal_lm,
+)
 from seqkit.export.source import ExportSource
 from seqkit.folders import check_vocabulary, load_weights
 from seqkit.models.gpt import (
@@ -63,18 +67,13 @@ def from_gpt2(stock: GPT2LMHeadModel) -> GPTLMHeadModel:
 
 def check_gpt2_config(config: GPT2Config) -> None:
     """Refuse a GPT-2 configuration that seqkit's GPT cannot reproduce exactly."""
-    for name, (supported, meaning) in _FIXED_GPT2_OPTIONS.items():
-        value = getattr(config, name, supported)
-        if value != supported:
-            raise UserError(
-                f"this GPT-2 model sets {name}={value} ({meaning}), which seqkit's GPT does "
-                "not implement; it cannot be imported"
-            )
-    if config.activation_function not in ACTIVATIONS:
-        raise UserError(
-            f"this GPT-2 model uses activation_function={config.activation_function!r}; "
-            f"seqkit's GPT supports {', '.join(ACTIVATIONS)}"
-        )
+    refuse_unsupported_options(
+        config,
+        "GPT-2",
+        "seqkit's GPT",
+        _FIXED_GPT2_OPTIONS,
+        {"activation_function": tuple(ACTIVATIONS)},
+    )
 
 
 # ----------------------------------------------------------------------------- loading

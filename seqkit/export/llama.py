@@ -24,7 +24,12 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from seqkit.errors import UserError
-from seqkit.export.formats import WrittenModel, write_native_causal_lm, write_stock_causal_lm
+from seqkit.export.formats import (
+    WrittenModel,
+    refuse_unsupported_options,
+    write_native_causal_lm,
+    write_stock_causal_lm,
+)
 from seqkit.export.source import ExportSource
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
 
@@ -120,13 +125,7 @@ _FIXED_LLAMA_OPTIONS = {
 
 def check_llama_config(config: LlamaConfig) -> None:
     """Refuse, in one line, a Llama configuration seqkit's decoder cannot reproduce exactly."""
-    for name, (supported, meaning) in _FIXED_LLAMA_OPTIONS.items():
-        value = getattr(config, name, supported)
-        if value != supported:
-            raise UserError(
-                f"this Llama model sets {name}={value!r} ({meaning}); seqkit's decoder "
-                f"supports only {name}={supported!r}, so it cannot be imported"
-            )
+    refuse_unsupported_options(config, "Llama", "seqkit's decoder", _FIXED_LLAMA_OPTIONS)
     rope = dict(getattr(config, "rope_parameters", None) or {})
     rope_type = rope.pop("rope_type", "default")
     rope.pop("rope_theta", None)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from seqkit.checks import check_ranges, count
+from seqkit.data.lm import CausalLMDataset
 from seqkit.errors import UserError
 from seqkit.music.tokenization import MusicTokenizer, load_music_tokenizer
 from seqkit.parts.base import DataModule, Prepared
@@ -78,9 +79,9 @@ class MidiSection(DataSection):
         )
 
 
-class PieceWindows(torch.utils.data.Dataset):
+class PieceWindows(CausalLMDataset):
     """Training windows of a stream of pieces: one every ``stride`` tokens, as
-    :class:`~seqkit.data.CausalLMDataset` makes them, plus one starting at each piece's BOS.
+    :class:`~seqkit.data.lm.CausalLMDataset` makes them, plus one starting at each piece's BOS.
 
     Why the extra windows: ``seqkit compose`` starts every piece from ``[BOS]`` alone, at
     position 0 and, for the LSTM, from a zero state. Windows at a fixed stride almost never
@@ -91,16 +92,7 @@ class PieceWindows(torch.utils.data.Dataset):
     """
 
     def __init__(self, ids: torch.Tensor, block_size: int, stride: int, bos_token_id: int):
-        if stride < 1:
-            raise UserError(f"data.stride must be at least 1, got {stride}")
-        if len(ids) < block_size + 1:
-            raise UserError(
-                f"the training pieces hold {len(ids)} tokens, fewer than the block_size + 1 = "
-                f"{block_size + 1} one example needs"
-            )
-        self.ids = ids.long()
-        self.block_size = block_size
-        self.stride = stride
+        super().__init__(ids, block_size, stride)  # checks the sizes; keeps ids as int64
         last = len(ids) - block_size - 1  # the latest start that still has a full window
         openings = (self.ids[: last + 1] == bos_token_id).nonzero().flatten().tolist()
         self.starts = sorted(set(range(0, last + 1, stride)) | set(openings))
