@@ -125,17 +125,25 @@ def check_inside(folder: Path) -> None:
             )
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    """``folder/config.json`` as a dict; it must be a JSON object naming a ``model_type``."""
-    path = Path(folder) / CONFIG_FILE
+def read_json(path: Path, what: str) -> Any:
+    """The JSON value in ``path``, which should be ``what`` ("a model config"); a missing,
+    unreadable, non-UTF-8 or malformed file is one UserError saying which."""
+    if not path.exists():
+        raise UserError(f"{path.parent} has no {path.name}: it is not {what}")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise UserError(f"cannot read {path} ({error.strerror or error})") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; it is not a model config") from None
+        raise UserError(f"{path} is not UTF-8 text; it is not {what}") from None
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid JSON ({error.msg}, line {error.lineno})") from None
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``folder/config.json`` as a dict; it must be a JSON object naming a ``model_type``."""
+    path = Path(folder) / CONFIG_FILE
+    config = read_json(path, "a model config")
     if not isinstance(config, dict):
         raise UserError(f"{path} holds a JSON {type(config).__name__}, not an object of fields")
     model_type = config.get("model_type")

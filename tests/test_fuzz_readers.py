@@ -140,7 +140,7 @@ class Files(dict):
 @pytest.fixture(scope="module")
 def planetoid_files(tmp_path_factory) -> Files:
     folder = tmp_path_factory.mktemp("planetoid")
-    write_planetoid(folder, num_nodes=560)
+    write_planetoid(folder, num_nodes=600)
     return Files({p.name: p.read_bytes() for p in folder.iterdir()})
 
 
@@ -223,6 +223,6 @@ def test_the_unfuzzed_files_load(tmp_path, planetoid_files, valid_midi, music_to
     """The fuzzers start from files that load: a failure above is about the damage done."""
     for name, data in planetoid_files.items():
         (tmp_path / name).write_bytes(data)
-    assert load_planetoid(tmp_path, "tiny").features.shape[0] == 560
+    assert load_planetoid(tmp_path, "tiny").features.shape[0] == 600
     (tmp_path / "piece.mid").write_bytes(valid_midi)
     assert len(music_tokenizer.encode_piece(read_midi(tmp_path / "piece.mid"))) > 10

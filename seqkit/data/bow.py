@@ -59,6 +59,7 @@ from torch.utils.data import Dataset
 from seqkit.checks import check_choice, check_range, check_ranges, count, show
 from seqkit.data.classification import LabelledDataSection, LabelledTexts, labelled_splits
 from seqkit.errors import UserError
+from seqkit.folders import read_json
 from seqkit.parts.base import DataModule, Prepared
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -390,10 +391,8 @@ class BagOfWordsVectorizer:
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> BagOfWordsVectorizer:
         path = Path(directory) / VECTORIZER_FILE
-        if not path.is_file():
-            raise UserError(f"{directory} has no {VECTORIZER_FILE}; it is not a bag-of-words model")
+        data = read_json(path, "a bag-of-words model")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             settings = dict(data["settings"])
             settings["ngram_range"] = tuple(settings["ngram_range"])
             vectorizer = cls(**settings)

@@ -283,6 +283,18 @@ def load_planetoid(folder: Path, name: str | None = None, normalize: bool = True
         raise UserError(
             f"{name}: test.index lists {len(test_index)} nodes but tx has {tx.shape[0]} rows"
         )
+    if len(test_index) and int(test_index.min()) < allx.shape[0]:
+        raise UserError(
+            f"{name}: test.index lists node {int(test_index.min())}, one of the "
+            f"{allx.shape[0]} nodes of allx; test nodes must come after them"
+        )
+    if len(np.unique(test_index)) != len(test_index):
+        raise UserError(f"{name}: test.index lists a node more than once")
+    if y.shape[0] + NUM_VALIDATION > allx.shape[0]:
+        raise UserError(
+            f"{name}: allx has {allx.shape[0]} nodes, fewer than the {y.shape[0]} training and "
+            f"{NUM_VALIDATION} validation nodes of the public split"
+        )
     # Test nodes sit at the ids in test.index, after all other nodes. CiteSeer's index has
     # gaps (isolated nodes without features); they get zero features and no label, as in the
     # reference preprocessing, so the node ids of the graph stay valid.

@@ -32,6 +32,7 @@ from torch.utils.data import Dataset
 
 from seqkit.checks import check_choice, check_ranges, count
 from seqkit.errors import UserError
+from seqkit.folders import read_json
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection as BaseDataSection
 from seqkit.recipes import Recipe
@@ -180,10 +181,8 @@ class TableFeatures:
     def from_pretrained(cls, folder: str | Path) -> TableFeatures:
         """The features saved in ``folder``; a missing or damaged file is a UserError."""
         path = Path(folder) / FEATURES_FILE
-        if not path.is_file():
-            raise UserError(f"{folder} has no {FEATURES_FILE} (the table's fitted features)")
+        fields = read_json(path, "a folder with the table's fitted features")
         try:
-            fields = json.loads(path.read_text(encoding="utf-8"))
             features = cls(**fields)
             if set(features.scaling) - {*MEASUREMENTS, "instant"} or features.target_std <= 0:
                 raise ValueError("unknown columns or a scale that is not positive")
