@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +40,7 @@ from seqkit.data.tokenizer_folder import (
 )
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
-from seqkit.recipes import DataSection, Recipe
+from seqkit.recipes import DataSection
 from seqkit.trainer.config import MAX_WORKERS
 
 
@@ -149,16 +150,10 @@ class TextCorpus(DataModule):
 
     load_tokenizer = staticmethod(load_tokenizer)
 
-    def __init__(self, recipe: Recipe):
-        super().__init__(recipe)
-        self._text: str | None = None
-
-    @property
+    @cached_property
     def text(self) -> str:
         """The corpus, read once."""
-        if self._text is None:
-            self._text = load_corpus(self.data)
-        return self._text
+        return load_corpus(self.data)
 
     def tokenizer(self, init_from: Path | None) -> Tokenizer:
         return recipe_tokenizer(self.recipe.tokenizer, init_from, lambda: self.text)

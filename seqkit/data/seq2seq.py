@@ -30,6 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -584,14 +585,11 @@ class SentencePairs(DataModule):
         # A model scored without its run (seqkit evaluate --data) has no data section of ours.
         data = recipe.data
         self.data: PairsSection = data if isinstance(data, PairsSection) else PairsSection()
-        self._pairs: tuple[list[Pair], list[Pair]] | None = None
 
-    @property
+    @cached_property
     def pairs(self) -> tuple[list[Pair], list[Pair]]:
         """``(train, validation)`` pairs, read once."""
-        if self._pairs is None:
-            self._pairs = load_pairs(self.data, seed=self.recipe.trainer.seed)
-        return self._pairs
+        return load_pairs(self.data, seed=self.recipe.trainer.seed)
 
     def _joint(self) -> bool:
         # The model section decides whether source and target share one embedding, and so

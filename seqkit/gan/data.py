@@ -10,10 +10,9 @@ names only.
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
-from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.vision.data import ImageDataSection, ImageSplits, load_splits
 
@@ -23,16 +22,15 @@ class GANImages(DataModule):
     (the evaluation judges samples against the run's own held-out images)."""
 
     Section = ImageDataSection
+    no_data_files = (
+        "--data is not supported for a GAN; seqkit evaluate RUN judges generated images "
+        "against the run's held-out test images"
+    )
 
-    def __init__(self, recipe) -> None:
-        super().__init__(recipe)
-        self._splits: ImageSplits | None = None
-
-    @property
+    @cached_property
     def splits(self) -> ImageSplits:
-        if self._splits is None:  # read once: facts and prepare both need it
-            self._splits = load_splits(self.data)
-        return self._splits
+        """The recipe's images, read and split once (facts and prepare both need them)."""
+        return load_splits(self.data)
 
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         return {"image_shape": self.splits.image_shape, "splits": self.splits}
@@ -46,12 +44,6 @@ class GANImages(DataModule):
                 "training images": len(splits.train),
                 "image shape": "x".join(map(str, splits.image_shape)),
             },
-        )
-
-    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
-        raise UserError(
-            "--data is not supported for a GAN; seqkit evaluate RUN judges generated images "
-            "against the run's held-out test images"
         )
 
     def card_tags(self, tokenizer: Any) -> list[str]:

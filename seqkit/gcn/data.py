@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import pickle
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -452,23 +453,20 @@ class GraphData(DataModule):
     ``batch`` (:func:`graph_batch`) for the task, which trains on that one batch."""
 
     Section = GraphDataSection
+    no_data_files = (
+        "--data is not supported for a graph model; seqkit evaluate RUN scores the run's "
+        "graph (set data.path in a recipe to train on another)"
+    )
 
-    def __init__(self, recipe) -> None:
-        super().__init__(recipe)
-        self._graph: Graph | None = None
-        self._batch: dict[str, torch.Tensor] | None = None
-
-    @property
+    @cached_property
     def graph(self) -> Graph:
-        if self._graph is None:  # read once: facts and prepare both need it
-            self._graph = load_graph(self.data)
-        return self._graph
+        """The recipe's graph, read once (facts and prepare both need it)."""
+        return load_graph(self.data)
 
-    @property
+    @cached_property
     def batch(self) -> dict[str, torch.Tensor]:
-        if self._batch is None:
-            self._batch = graph_batch(self.graph)
-        return self._batch
+        """The graph as the model's input tensors, built once."""
+        return graph_batch(self.graph)
 
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         graph = self.graph
@@ -498,12 +496,6 @@ class GraphData(DataModule):
                     f"{int(graph.test_mask.sum())}"
                 ),
             },
-        )
-
-    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
-        raise UserError(
-            "--data is not supported for a graph model; seqkit evaluate RUN scores the run's "
-            "graph (set data.path in a recipe to train on another)"
         )
 
     def card_tags(self, tokenizer: Any) -> list[str]:

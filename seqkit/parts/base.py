@@ -229,9 +229,15 @@ class DataModule:
         ``data.block_size`` says otherwise, never more than ``most``."""
         raise NotImplementedError
 
+    no_data_files: ClassVar[str] = ""
+    """For data that ``seqkit evaluate --data FILE`` cannot read (images, graphs, an
+    environment): the line that refuses it and says what ``seqkit evaluate RUN`` scores."""
+
     def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
         """Every example of the file ``path`` (in the recipe's format) as evaluation data, for
         ``seqkit evaluate --data``."""
+        if self.no_data_files:
+            raise UserError(self.no_data_files)
         raise NotImplementedError
 
     def evaluation_data(self, tokenizer: Any, window: int, most: int | None) -> Prepared:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -191,16 +191,15 @@ class EnvironmentData(DataModule):
     episodes the recipe's ``model.validation_episodes`` asks for (none by default)."""
 
     Section = EnvironmentSection
+    no_data_files = (
+        "--data is not supported for an agent; seqkit evaluate RUN plays greedy episodes "
+        "in its environment (--episodes N)"
+    )
 
-    def __init__(self, recipe) -> None:
-        super().__init__(recipe)
-        self._runner: EnvironmentRunner | None = None
-
-    @property
+    @cached_property
     def runner(self) -> EnvironmentRunner:
-        if self._runner is None:  # one environment: the facts are asked for more than once
-            self._runner = EnvironmentRunner(self.data.env, self.recipe.trainer.seed)
-        return self._runner
+        """One environment, made once: the facts are asked for more than once."""
+        return EnvironmentRunner(self.data.env, self.recipe.trainer.seed)
 
     def facts(self, tokenizer: Any) -> dict[str, Any]:
         env = self.runner.env  # a bad id fails here, before the run directory is made
@@ -225,12 +224,6 @@ class EnvironmentData(DataModule):
                 "environment": f"{facts['env_id']} ({facts['observation_kind']} observations of "
                 f"size {facts['observation_size']}, {facts['num_actions']} actions)"
             },
-        )
-
-    def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
-        raise UserError(
-            "--data is not supported for an agent; seqkit evaluate RUN plays greedy episodes "
-            "in its environment (--episodes N)"
         )
 
     def card_tags(self, tokenizer: Any) -> list[str]:

@@ -26,6 +26,7 @@ import functools
 import gzip
 import importlib.util
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,6 @@ from seqkit.checks import (
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection as BaseDataSection
-from seqkit.recipes import Recipe
 from seqkit.vision.augment import Augmentation
 
 EMBEDDED = ("digits",)
@@ -357,21 +357,19 @@ class ImageData(DataModule):
     """
 
     Section = ImageDataSection
+    no_data_files = (
+        "--data is not supported for image models; seqkit evaluate scores the test images "
+        "of the run's recipe (data.test_fraction)"
+    )
     how_to_load = (
         "# pixel_values: (B, C, H, W) floats in [0, 1]; the model normalises them itself\n"
         "# or, from the command line: seqkit evaluate RUN_DIR --plots\n"
     )
 
-    def __init__(self, recipe: Recipe):
-        super().__init__(recipe)
-        self._splits: ImageSplits | None = None
-
-    @property
+    @cached_property
     def splits(self) -> ImageSplits:
         """The recipe's images, read and split once."""
-        if self._splits is None:
-            self._splits = load_splits(self.data)
-        return self._splits
+        return load_splits(self.data)
 
     def facts(self, tokenizer: None) -> dict[str, object]:
         channels, size, _ = self.splits.image_shape
@@ -406,12 +404,6 @@ class ImageData(DataModule):
         if not len(self.splits.test):
             raise UserError("the run's recipe keeps no test images (data.test_fraction is 0)")
         return Prepared(train_data=None, eval_data=self.splits.test)
-
-    def scoring_data(self, tokenizer: None, window: int, most: int | None, path: Path) -> Prepared:
-        raise UserError(
-            "--data is not supported for image models; seqkit evaluate scores the test images "
-            "of the run's recipe (data.test_fraction)"
-        )
 
     def card_tags(self, tokenizer: None) -> list[str]:
         return ["vision"]
