@@ -194,16 +194,22 @@ def tokenize(
     # Only the text column goes to the tokenizer; Python strings are what the Rust core takes.
     encode = _Encode(tokenizer, text_column, list(keep_columns))
     drop = [c for c in records.column_names if c not in keep_columns]
+    return _map_batches(records, encode, batch_size, num_proc, drop).with_format(None)
+
+
+def _map_batches(records, function, batch_size: int, num_proc: int | None, remove: list[str]):
+    """``records.map`` of a batched ``function`` that reads and returns Arrow batches, with
+    ``num_proc`` workers, dropping the columns ``remove``; quiet, and cached on disk only beside
+    a data set that has files (:func:`_nothing_to_cache_beside`)."""
     with _quiet():
-        encoded = records.with_format("arrow").map(
-            encode,
+        return records.with_format("arrow").map(
+            function,
             batched=True,
             batch_size=batch_size,
             num_proc=num_proc,
-            remove_columns=drop,
+            remove_columns=remove,
             keep_in_memory=_nothing_to_cache_beside(records),
         )
-    return encoded.with_format(None)
 
 
 def _nothing_to_cache_beside(records) -> bool:
@@ -270,15 +276,7 @@ def pack_blocks(
     if "input_ids" not in tokenized.column_names:
         raise UserError("pack_blocks needs an input_ids column: tokenize the records first")
     pack = _Pack(block_size + 1, eos_token_id)
-    with _quiet():
-        blocks = tokenized.with_format("arrow").map(
-            pack,
-            batched=True,
-            batch_size=batch_size,
-            num_proc=num_proc,
-            remove_columns=tokenized.column_names,
-            keep_in_memory=_nothing_to_cache_beside(tokenized),
-        )
+    blocks = _map_batches(tokenized, pack, batch_size, num_proc, tokenized.column_names)
     if len(blocks) == 0:
         raise UserError(
             f"the corpus is shorter than one block of {block_size + 1} tokens; use more text or "

@@ -115,18 +115,14 @@ def translate_batch(
     limit = model.config.max_source_length
     input_ids, mask, counts = encode_sources(tokenizer, texts, limit)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()  # no dropout in translations, also when called on a model in training
-    try:
-        output = model.translate_ids(
-            input_ids.to(device),
-            mask.to(device),
-            beam_size=beam_size,
-            max_length=max_length,
-            length_penalty=length_penalty,
-        )
-    finally:
-        model.train(was_training)
+    # translate_ids runs in evaluation mode (no dropout), also on a model in training.
+    output = model.translate_ids(
+        input_ids.to(device),
+        mask.to(device),
+        beam_size=beam_size,
+        max_length=max_length,
+        length_penalty=length_penalty,
+    )
     output.sequences = output.sequences.cpu()
     if output.attentions is not None:
         output.attentions = output.attentions.cpu()
