@@ -136,7 +136,7 @@ def stock_rows(folder: Path) -> list[tuple[str, str, float | None, str]]:
     from seqkit.export.exporter import export_model
     from seqkit.models import bert
     from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-    from seqkit.parts.compose import save_pretrained
+    from seqkit.parts.model_folder import save_pretrained
 
     def large(model):
         with torch.no_grad():

@@ -67,7 +67,7 @@ def _resolve_recipe_and_run_dir(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _check_resumable(run_dir: Path, recipe_dict: dict) -> None:
     """The recipe must be the one the run was trained with (only trainer.max_steps may grow)."""
-    from seqkit.parts.compose import load_recipe
+    from seqkit.parts.resolve import load_recipe
     from seqkit.recipes import recipe_to_dict
 
     if not (run_dir / "recipe.yaml").is_file():
@@ -149,12 +149,12 @@ def _on_main_process(state, action) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from seqkit.data.fingerprint import check_unchanged, write_fingerprint
-    from seqkit.parts import compose
+    from seqkit.parts import compose, model_folder, resolve
     from seqkit.recipes import recipe_to_dict, save_recipe
 
     recipe_path, run_dir = _resolve_recipe_and_run_dir(args)
-    recipe = compose.load_recipe(recipe_path, args.set or [])
-    compose.resolve(recipe)  # the parts and the model section, checked before the folder is
+    recipe = resolve.load_recipe(recipe_path, args.set or [])
+    resolve.resolve(recipe)  # the parts and the model section, checked before the folder is
     from seqkit.trainer.trainer import process_state
 
     state = process_state()
@@ -211,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"{key}: {value}", file=sys.stderr)
         if args.resume:
             folder.lock.announce()
-            if job.save_run_files is not None and not compose.saved_run_model(run_dir):
+            if job.save_run_files is not None and not model_folder.saved_run_model(run_dir):
                 job.save_run_files(run_dir)  # a run from before seqkit saved them
         else:
             folder.claim()
@@ -253,7 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from seqkit.parts.compose import open_trained
+    from seqkit.parts.model_folder import open_trained
     from seqkit.parts.registry import TASKS
 
     loaded = open_trained(args.model)

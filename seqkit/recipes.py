@@ -508,7 +508,7 @@ def load_recipe(
     (``data`` is the section as written), for data that needs fields of its own (source and
     target languages, an environment); without it, :class:`DataSection`. ``expand`` rewrites
     the recipe mapping before it is validated (a shorthand task written out). Recipes of
-    registered parts are read with :func:`seqkit.parts.compose.load_recipe`, which passes both.
+    registered parts are read with :func:`seqkit.parts.resolve.load_recipe`, which passes both.
     """
     path = Path(path)
     return recipe_from_dict(

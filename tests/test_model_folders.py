@@ -12,7 +12,7 @@ on PYTHONPATH and prints how many cases ended in a traceback (how the count befo
 the checked loader in :mod:`seqkit.folders` was measured).
 
 A hypothesis test mutates a folder's ``model.safetensors`` and ``config.json`` bytes and loads
-it through :func:`seqkit.parts.compose.load_folder` in-process: only success or UserError.
+it through :func:`seqkit.parts.model_folder.load_folder` in-process: only success or UserError.
 """
 
 from __future__ import annotations
@@ -444,7 +444,7 @@ def test_mutated_weights_and_config_load_or_fail_with_a_user_error(runs, tmp_pat
     from hypothesis import strategies as st
 
     from seqkit.errors import UserError
-    from seqkit.parts.compose import load_folder as load_pretrained
+    from seqkit.parts.model_folder import load_folder as load_pretrained
 
     originals = {}
     for family, run in runs.items():

@@ -338,20 +338,20 @@ def test_round_trip_of_a_string_that_looks_like_scientific_notation(tmp_path):
 def test_shipped_recipes_load_and_are_listed():
     # Data modules and families bring their own data sections (BERT's masking settings), and
     # shorthand tasks are written out, as the CLI reads recipes.
-    from seqkit.parts import compose
+    from seqkit.parts import resolve
 
-    rows = list_recipes(RECIPES_DIR, load=compose.load_recipe)
+    rows = list_recipes(RECIPES_DIR, load=resolve.load_recipe)
     names = [name for name, _ in rows]
     assert "gpt/shakespeare-char.yaml" in names
     assert names == sorted(names)
     for name, description in rows:
         assert not description.startswith("(invalid"), (name, description)
-        assert compose.load_recipe(RECIPES_DIR / name).task
+        assert resolve.load_recipe(RECIPES_DIR / name).task
 
 
 def test_listing_without_validation_gives_the_same_rows():
     # `seqkit recipes` lists without importing the parts; it must show what validation would.
-    from seqkit.parts.compose import load_recipe
+    from seqkit.parts.resolve import load_recipe
 
     assert list_recipes(RECIPES_DIR, validate=False) == list_recipes(RECIPES_DIR, load=load_recipe)
 

@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from seqkit.cli import _quiet_libraries, main
 from seqkit.errors import UserError
 from seqkit.parts import compose
-from seqkit.parts.compose import data_section_for, expand_shorthand
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
+from seqkit.parts.resolve import data_section_for, expand_shorthand
 from seqkit.recipes import (
     RECIPES_DIR,
     DataSection,
@@ -328,7 +328,7 @@ def text_model(tmp_path_factory) -> Path:
     is loaded, but ``seqkit generate`` must find a real model there."""
     from seqkit.data import CharTokenizer
     from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-    from seqkit.parts.compose import save_pretrained
+    from seqkit.parts.model_folder import save_pretrained
 
     folder = tmp_path_factory.mktemp("gpt") / "final"
     tokenizer = CharTokenizer.train("abc ")

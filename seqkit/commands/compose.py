@@ -16,7 +16,7 @@ from seqkit.checks import MAX_NEW_TOKENS, MAX_SEED, check_optional_range, check_
 from seqkit.errors import UserError
 
 if TYPE_CHECKING:
-    from seqkit.parts.compose import Loaded
+    from seqkit.parts.model_folder import Loaded
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def open_composer(path: str) -> Loaded:
     """The composer behind a run directory, a model folder or a checkpoint: a causal LM whose
     ``config.json`` names the ``chorales`` data module (MIDI as REMI tokens)."""
     from seqkit.music.data import MidiCorpus
-    from seqkit.parts.compose import open_trained
+    from seqkit.parts.model_folder import open_trained
 
     loaded = open_trained(path)
     if loaded is None or not issubclass(loaded.data_class, MidiCorpus):

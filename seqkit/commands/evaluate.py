@@ -24,7 +24,8 @@ from seqkit.outputs import check_new_file, write_text_atomically
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from seqkit.parts.compose import evaluate, open_trained
+    from seqkit.parts.evaluation import evaluate
+    from seqkit.parts.model_folder import open_trained
 
     check_optional_range("--batch-size", args.batch_size, 1, MAX_BATCH, integer=True)
     check_optional_range("--beam-size", args.beam_size, 1, MAX_BEAM, integer=True)

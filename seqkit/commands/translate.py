@@ -4,7 +4,7 @@
 matrix, source words across, generated words down); ``--input FILE`` translates a file line by
 line, in batches, to standard output or ``--output FILE``. ``--beam-size`` 1 is greedy.
 
-The model is read through the parts (:func:`seqkit.parts.compose.open_trained`): a model
+The model is read through the parts (:func:`seqkit.parts.model_folder.open_trained`): a model
 folder, a run, or a checkpoint ``RUN/checkpoints/step-N`` (with the run's ``model/``, so the
 corpus is never read). Any model of the ``seq2seq`` task translates
 (:mod:`seqkit.trainer.translation`); the beam defaults are the ``generation_config.json``
@@ -76,7 +76,7 @@ def plot_attention(weights, source_words, target_words, path: Path) -> None:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from seqkit.parts.compose import open_trained
+    from seqkit.parts.model_folder import open_trained
     from seqkit.parts.registry import TASKS
     from seqkit.trainer.translation import (
         TranslationTask,

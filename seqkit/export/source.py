@@ -140,7 +140,7 @@ def _check_loads(folder: Path, model_type: str) -> None:
     is written, so a tokenizer that is damaged or does not fit the model is refused rather
     than exported. The weights themselves are checked by the exporter that reads them (a
     bare model folder, without a tokenizer, exports as it is)."""
-    from seqkit.parts.compose import builder_for_model_type, load_folder
+    from seqkit.parts.model_folder import builder_for_model_type, load_folder
 
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
         return
@@ -217,16 +217,16 @@ def _checkpoint_as_folder(checkpoint: Path) -> Iterator[ExportSource]:
         raise UserError(f"{checkpoint} is not inside a run directory (no {recipe_path})")
     if not (checkpoint / "COMPLETE").exists():
         raise UserError(f"checkpoint {checkpoint} is incomplete (its writing was cut off)")
-    from seqkit.parts import compose
+    from seqkit.parts import compose, model_folder, resolve
     from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS, load_module_weights
 
-    recipe = compose.load_recipe(recipe_path)
+    recipe = resolve.load_recipe(recipe_path)
     step = int(checkpoint.name.removeprefix("step-")) if checkpoint.name[5:].isdigit() else None
     metrics = final_metrics(run_dir / "metrics.jsonl", step)
     with tempfile.TemporaryDirectory(prefix="seqkit-export-") as temporary:
         folder = Path(temporary) / "model"
-        if compose.saved_run_model(run_dir):  # the run stands alone: no corpus is read
-            compose.write_checkpoint_folder(checkpoint, folder, metrics)
+        if model_folder.saved_run_model(run_dir):  # the run stands alone: no corpus is read
+            model_folder.write_checkpoint_folder(checkpoint, folder, metrics)
         else:  # a run from before seqkit saved its model config: rebuilt from the recipe
             job = compose.build_job(recipe, run_dir)
             for name, module in job.task.models.items():

@@ -29,7 +29,7 @@ from seqkit.errors import UserError
 if TYPE_CHECKING:
     from seqkit.music.corpus import Piece
     from seqkit.music.tokenization import MusicTokenizer
-    from seqkit.parts.compose import Loaded
+    from seqkit.parts.model_folder import Loaded
     from seqkit.recipes import Recipe
 
 DEFAULT_LENGTH = 1024
@@ -112,7 +112,7 @@ def describe_sample(model: torch.nn.Module, tokenizer: MusicTokenizer, recipe: R
 def compose(open_model: Any, args: Any) -> int:
     """``seqkit compose``: write a new piece as MIDI, a piano roll beside it, and maybe WAV.
 
-    ``open_model()`` gives the :class:`~seqkit.parts.compose.Loaded` composer; it is called
+    ``open_model()`` gives the :class:`~seqkit.parts.model_folder.Loaded` composer; it is called
     once the output files and the primer have been checked, so a mistake in them costs no
     model loading.
     """

@@ -11,7 +11,7 @@ held-out token is scored once.
 The model is whatever the recipe's ``model.architecture`` builds for ``task: causal-lm`` (a GPT,
 an LSTM...): a network does not change when it reads REMI tokens instead of characters. What
 is musical about a run is only this data module, and a trained folder says so in its
-``config.json`` (:data:`seqkit.parts.compose.DATA_MODULE_FIELD`: ``"data_module":
+``config.json`` (:data:`seqkit.parts.model_folder.DATA_MODULE_FIELD`: ``"data_module":
 "chorales"``): that is how ``seqkit compose``, ``generate`` and ``evaluate`` know that a GPT
 folder composes, and read its miditok tokenizer with :func:`load_music_tokenizer`.
 

@@ -90,7 +90,7 @@ def model_folder_of(path: str | Path) -> Path:
     """The folder whose config a command's ``RUN_OR_MODEL_DIR`` loads: a model folder, a run's
     ``final/``, or ``RUN/model/`` for a checkpoint ``RUN/checkpoints/step-N``."""
     from seqkit.folders import resolve_model_dir
-    from seqkit.parts.compose import RUN_MODEL, is_checkpoint
+    from seqkit.parts.model_folder import RUN_MODEL, is_checkpoint
 
     path = Path(path)
     if is_checkpoint(path):

@@ -198,7 +198,7 @@ def test_a_model_folder_outside_its_run_composes_and_a_text_model_does_not(runs,
     assert f"wrote {out}" in capsys.readouterr().out
     from seqkit.data import CharTokenizer
     from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-    from seqkit.parts.compose import save_pretrained
+    from seqkit.parts.model_folder import save_pretrained
 
     text = tmp_path / "text-model"
     tokenizer = CharTokenizer.train("abc ")

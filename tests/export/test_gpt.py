@@ -15,7 +15,7 @@ from seqkit.export.exporter import export_model
 from seqkit.export.gpt import check_gpt2_config, from_gpt2, load_stock_gpt2, to_gpt2
 from seqkit.generation import generate
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-from seqkit.parts.compose import save_pretrained
+from seqkit.parts.model_folder import save_pretrained
 
 LOGIT_TOLERANCE = 1e-4
 CORPUS = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n"

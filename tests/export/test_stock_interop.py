@@ -20,7 +20,7 @@ from seqkit.data import CharTokenizer
 from seqkit.export.exporter import export_model
 from seqkit.generation import generate
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
-from seqkit.parts.compose import save_pretrained
+from seqkit.parts.model_folder import save_pretrained
 
 TOLERANCE = 1e-4
 CORPUS = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n"

@@ -15,7 +15,7 @@ from seqkit.errors import UserError
 from seqkit.gan.models import DCGAN, DCGANConfig
 from seqkit.gan.quality import frechet_distance, judge
 from seqkit.gan.task import DCGANTask
-from seqkit.parts.compose import open_trained
+from seqkit.parts.model_folder import open_trained
 from seqkit.trainer import Callback, Trainer, TrainerConfig
 from seqkit.trainer.trainer import TrainingDiverged
 from seqkit.vision.data import ImageDataSection, load_splits
@@ -140,7 +140,7 @@ def test_a_checkpoint_holds_both_networks_and_generates(gan_run, tmp_path):
 
 
 def test_an_old_dcgan_recipe_still_loads(tmp_path):
-    from seqkit.parts.compose import load_recipe
+    from seqkit.parts.resolve import load_recipe
 
     old = tmp_path / "old.yaml"
     old.write_text("task: dcgan\nmodel: {latent_dim: 8}\ndata: {embedded: digits}\n")

@@ -33,7 +33,7 @@ from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
 from seqkit.models.hub_generation import CACHE_FIELD
 from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
-from seqkit.parts.compose import save_pretrained as save_gpt_folder
+from seqkit.parts.model_folder import save_pretrained as save_gpt_folder
 
 CORPUS = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n"
 PROMPT = "To be, or"

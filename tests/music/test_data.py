@@ -13,7 +13,8 @@ import yaml
 from seqkit.cli import main
 from seqkit.errors import UserError
 from seqkit.folders import read_config
-from seqkit.parts.compose import build_job, load_recipe, resolve
+from seqkit.parts.compose import build_job
+from seqkit.parts.resolve import load_recipe, resolve
 from tests.music.midi_factory import write_corpus
 
 RECIPES = ("recipes/music/bach-chorales-gpt.yaml", "recipes/music/bach-chorales-lstm.yaml")

@@ -8,7 +8,9 @@ import torch
 
 from seqkit.data import BPETokenizer, CharTokenizer
 from seqkit.errors import UserError
-from seqkit.parts.compose import build_job, load_folder, load_recipe
+from seqkit.parts.compose import build_job
+from seqkit.parts.model_folder import load_folder
+from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR
 
 TINY = ["model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16",

@@ -25,7 +25,9 @@ from seqkit.data.classification import (
     split_labelled,
 )
 from seqkit.errors import UserError
-from seqkit.parts.compose import build_job, load_recipe, open_trained
+from seqkit.parts.compose import build_job
+from seqkit.parts.model_folder import open_trained
+from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR
 from seqkit.trainer.tasks import ClassificationTask
 from tests.parts.labelled_stand_in import stand_in_overrides, write_labelled

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from seqkit.errors import UserError
-from seqkit.parts import compose
+from seqkit.parts import compose, model_folder, resolve
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS, SHORTHANDS, TASKS
 from seqkit.recipes import RECIPES_DIR
 
@@ -61,8 +61,8 @@ def decoder_run(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_shipped_recipes_name_a_task_an_architecture_and_registered_parts():
-    recipe = compose.load_recipe(RECIPES_DIR / "decoder" / "shakespeare-char.yaml")
-    parts = compose.resolve(recipe)
+    recipe = resolve.load_recipe(RECIPES_DIR / "decoder" / "shakespeare-char.yaml")
+    parts = resolve.resolve(recipe)
     assert (recipe.task, recipe.model["architecture"]) == ("causal-lm", "decoder")
     assert MODEL_BUILDERS.name_of(type(parts.builder)) == "decoder"
     assert type(parts.data) is DATA_MODULES.get("text")
@@ -72,26 +72,26 @@ def test_shipped_recipes_name_a_task_an_architecture_and_registered_parts():
 def test_a_shorthand_task_is_written_out(tmp_path):
     path = tmp_path / "old.yaml"
     path.write_text("task: lstm-lm\nmodel: {hidden_size: 32}\n", encoding="utf-8")
-    recipe = compose.load_recipe(path)
+    recipe = resolve.load_recipe(path)
     assert recipe.task == "causal-lm"
     assert recipe.model == {"architecture": "recurrent", "cell": "lstm", "hidden_size": 32}
     assert set(SHORTHANDS) >= {"gpt", "rnn-lm", "lstm-lm", "gru-lm"}
     path.write_text("task: lstm-lm\nmodel: {cell: gru}\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"task lstm-lm trains model\.cell lstm, but the recipe"):
-        compose.load_recipe(path)
+        resolve.load_recipe(path)
 
 
 def test_unknown_parts_are_named_with_the_valid_ones(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("task: causal-lm\nmodel: {architecture: mamba}\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"unknown model\.architecture 'mamba'; valid: .*decoder"):
-        compose.resolve(compose.load_recipe(path))
+        resolve.resolve(resolve.load_recipe(path))
     path.write_text("task: causal-lm\nmodel: {}\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"model\.architecture is not set"):
-        compose.resolve(compose.load_recipe(path))
+        resolve.resolve(resolve.load_recipe(path))
     path.write_text("task: causal-lm\nmodel: {architecture: gpt}\ndata: {module: x}\n")
     with pytest.raises(UserError, match=r"unknown data\.module 'x'; valid: .*text"):
-        compose.load_recipe(path)
+        resolve.load_recipe(path)
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -99,7 +99,7 @@ def test_unknown_parts_are_named_with_the_valid_ones(tmp_path):
 
 def test_a_run_stands_alone_from_step_0(decoder_run, tmp_path):
     run, corpus = decoder_run
-    saved = run / compose.RUN_MODEL
+    saved = run / model_folder.RUN_MODEL
     assert json.loads((saved / "config.json").read_text())["model_type"] == "seqkit-decoder"
     assert (saved / "tokenizer.json").read_bytes() == (
         run / "final" / "tokenizer.json"
@@ -110,8 +110,8 @@ def test_a_run_stands_alone_from_step_0(decoder_run, tmp_path):
         checkpoint = run / "checkpoints" / "step-3"
         result = seqkit("export", str(checkpoint), str(tmp_path / "out"), "--format", "native")
         assert result.returncode == 0, result.stderr[-3000:]
-        loaded = compose.load_folder(tmp_path / "out")
-        from_checkpoint = compose.load_checkpoint(checkpoint)
+        loaded = model_folder.load_folder(tmp_path / "out")
+        from_checkpoint = model_folder.load_checkpoint(checkpoint)
         for name, value in from_checkpoint.model.state_dict().items():
             assert torch.equal(value, loaded.model.state_dict()[name]), name
         result = seqkit("generate", str(checkpoint), "--prompt", "First", "--max-new-tokens", "5")
@@ -124,7 +124,7 @@ def test_a_run_stands_alone_from_step_0(decoder_run, tmp_path):
 
 def test_resume_reads_the_saved_tokenizer_and_never_trains_one(decoder_run, monkeypatch):
     run, _ = decoder_run
-    recipe = compose.load_recipe(run / "recipe.yaml")
+    recipe = resolve.load_recipe(run / "recipe.yaml")
 
     def no_training(*args, **kwargs):
         raise AssertionError("the tokenizer was trained again on resume")
@@ -169,12 +169,12 @@ def test_the_decoder_exports_to_llama_and_back(decoder_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "llama" / "config.json").read_text())["model_type"] == "llama"
     stock = LlamaForCausalLM.from_pretrained(tmp_path / "llama").eval()
-    ours = compose.load_folder(run / "final").model
+    ours = model_folder.load_folder(run / "final").model
     ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
     with torch.inference_mode():
         assert torch.allclose(stock(ids).logits, ours(ids).logits, atol=1e-4)
     result = seqkit("export", str(tmp_path / "llama"), str(tmp_path / "back"), "--format", "native")
     assert result.returncode == 0, result.stderr[-3000:]
-    back = compose.load_folder(tmp_path / "back").model
+    back = model_folder.load_folder(tmp_path / "back").model
     with torch.inference_mode():
         assert torch.allclose(back(ids).logits, ours(ids).logits, atol=1e-5)

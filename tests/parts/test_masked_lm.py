@@ -13,7 +13,9 @@ import torch
 
 from seqkit.cli import main
 from seqkit.models.bert import BertBuilder
-from seqkit.parts.compose import build_job, load_folder, load_recipe, resolve
+from seqkit.parts.compose import build_job
+from seqkit.parts.model_folder import load_folder
+from seqkit.parts.resolve import load_recipe, resolve
 from seqkit.recipes import RECIPES_DIR
 
 MLM = str(RECIPES_DIR / "bert" / "pydoc-mlm.yaml")

@@ -16,7 +16,7 @@ from seqkit.cli import main
 from seqkit.data.seq2seq import generated_pairs, load_pairs
 from seqkit.errors import UserError
 from seqkit.models.seq2seq import ATTENTION_KINDS, RNNSeq2SeqBuilder
-from seqkit.parts import compose
+from seqkit.parts import compose, evaluation, model_folder, resolve
 from seqkit.recipes import RECIPES_DIR
 from seqkit.trainer.translation import (
     TranslationTask,
@@ -53,7 +53,7 @@ def one_thread():
 
 
 def tiny_recipe(*overrides: str):
-    return compose.load_recipe(GENERATED, [*TINY, *overrides])
+    return resolve.load_recipe(GENERATED, [*TINY, *overrides])
 
 
 def test_every_shipped_seq2seq_recipe_validates():
@@ -64,10 +64,10 @@ def test_every_shipped_seq2seq_recipe_validates():
     }  # fmt: skip
     kinds = set()
     for path in paths:
-        recipe = compose.load_recipe(path)
+        recipe = resolve.load_recipe(path)
         assert recipe.task == "seq2seq" and recipe.model["architecture"] == "rnn-seq2seq"
         assert recipe.data.module == "sentence-pairs"
-        parts = compose.resolve(recipe)
+        parts = resolve.resolve(recipe)
         assert isinstance(parts.builder, RNNSeq2SeqBuilder)
         assert parts.task_class is TranslationTask
         kinds.add(parts.builder.attention)
@@ -79,13 +79,13 @@ def test_the_old_task_names_are_shorthands(tmp_path):
     for task, architecture in (("seq2seq", "rnn-seq2seq"), ("transformer", "transformer")):
         path = tmp_path / f"{task}.yaml"
         path.write_text(f"task: {task}\nmodel: {{beam_size: 2}}\ndata: {{embedded: generated}}\n")
-        recipe = compose.load_recipe(path)
+        recipe = resolve.load_recipe(path)
         assert recipe.task == "seq2seq" and recipe.model["architecture"] == architecture
-        assert compose.resolve(recipe).builder.beam_size == 2
+        assert resolve.resolve(recipe).builder.beam_size == 2
     path = tmp_path / "conflict.yaml"
     path.write_text("task: seq2seq\nmodel: {architecture: gpt}\n")  # written out: no shorthand
     with pytest.raises(UserError, match="cannot be trained for task seq2seq"):
-        compose.resolve(compose.load_recipe(path))
+        resolve.resolve(resolve.load_recipe(path))
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_the_old_task_names_are_shorthands(tmp_path):
 def test_bad_model_values(override, message):
     recipe = tiny_recipe(override)
     with pytest.raises(UserError, match=message):
-        compose.resolve(recipe)
+        resolve.resolve(recipe)
 
 
 def test_bad_data_values():
@@ -126,7 +126,7 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
 
     folder = tmp_path / "final"
     job.save_final(folder, {"eval/loss": loss.item()}, tmp_path)
-    loaded = compose.load_folder(folder)
+    loaded = model_folder.load_folder(folder)
     assert loaded.task_name == "seq2seq"
     model, tokenizer = loaded.model, loaded.tokenizer
     assert decoding_defaults(folder) == {"beam_size": 3, "length_penalty": 1.0}
@@ -156,7 +156,7 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     reference.write_text("the cat sees .\nthe dog loves .\n", encoding="utf-8")
     options = SimpleNamespace(model=str(folder), beam_size=2, batch_size=None)
     capsys.readouterr()
-    metrics = compose.evaluate(loaded, (str(source), str(reference)), None, options)
+    metrics = evaluation.evaluate(loaded, (str(source), str(reference)), None, options)
     assert set(metrics) >= {"eval/loss", "eval/bleu", "eval/chrf", "eval/bleu_lowercase"}
     assert 0 <= metrics["eval/bleu"] <= 100 and metrics["eval/sentences"] == 2
     assert metrics["eval/beam_size"] == 2
@@ -166,12 +166,12 @@ def test_build_save_load_translate_and_evaluate(tmp_path, capsys):
     # The saved beam width when the command sets none.
     options = SimpleNamespace(model=str(folder), beam_size=None, batch_size=None)
     assert (
-        compose.evaluate(loaded, (str(source), str(reference)), None, options)["eval/beam_size"]
+        evaluation.evaluate(loaded, (str(source), str(reference)), None, options)["eval/beam_size"]
         == 3
     )
 
     with pytest.raises(UserError, match="--data FILE"):
-        compose.evaluate(loaded, None, None, options)  # no run: no validation data
+        evaluation.evaluate(loaded, None, None, options)  # no run: no validation data
     with pytest.raises(UserError, match="beam-size must be at least 1"):
         translate_batch(model, tokenizer, ["la kato"], beam_size=0)
 
@@ -207,8 +207,8 @@ def test_a_checkpoint_translates_evaluates_and_exports_without_its_data(tmp_path
     assert len(err) == 1 and "data.path" in err[0], err
     exported = tmp_path / "exported"
     assert main(["export", str(checkpoint), str(exported), "--format", "native"]) == 0
-    loaded = compose.load_folder(exported)
-    from_checkpoint = compose.load_checkpoint(checkpoint)
+    loaded = model_folder.load_folder(exported)
+    from_checkpoint = model_folder.load_checkpoint(checkpoint)
     for name, value in from_checkpoint.model.state_dict().items():
         assert torch.equal(value, loaded.model.state_dict()[name]), name
     assert decoding_defaults(exported)["beam_size"] == 3
@@ -221,7 +221,7 @@ def test_bahdanau_learns_the_reordering_of_the_generated_language(tmp_path):
 
     from seqkit.trainer import Trainer
 
-    recipe = compose.load_recipe(
+    recipe = resolve.load_recipe(
         GENERATED,
         ["trainer.progress_bar=false", "trainer.report_to=[]"],
     )
@@ -232,7 +232,7 @@ def test_bahdanau_learns_the_reordering_of_the_generated_language(tmp_path):
     )  # fmt: skip
     trainer.train()
     job.save_final(tmp_path / "final", {}, tmp_path)
-    loaded = compose.load_folder(tmp_path / "final")
+    loaded = model_folder.load_folder(tmp_path / "final")
     _, val = load_pairs(recipe.data)
     hypotheses = translate_texts(
         loaded.model, loaded.tokenizer, [s for s, _ in val[:100]], beam_size=3

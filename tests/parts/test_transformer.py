@@ -13,8 +13,8 @@ import torch
 from seqkit.cli import main
 from seqkit.errors import UserError
 from seqkit.models.transformer import TransformerBuilder
-from seqkit.parts import compose
-from seqkit.parts.compose import load_recipe
+from seqkit.parts import compose, model_folder, resolve
+from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR, parse_section
 
 GENERATED = RECIPES_DIR / "transformer" / "generated-toy.yaml"
@@ -54,7 +54,7 @@ def test_recipes_validate():
     for path in sorted((RECIPES_DIR / "transformer").glob("*.yaml")):
         recipe = load_recipe(path)
         assert recipe.task == "seq2seq" and recipe.model["architecture"] == "transformer"
-        assert isinstance(compose.resolve(recipe).builder, TransformerBuilder)
+        assert isinstance(resolve.resolve(recipe).builder, TransformerBuilder)
     with pytest.raises(UserError, match="divisible"):
         parse_section(TransformerBuilder, {"d_model": 30, "n_head": 4}, "model")
 
@@ -113,7 +113,7 @@ def test_joint_bpe_vocabulary_trains_translates_and_reloads(tmp_path, capsys):
     options = ["model.share_embeddings=true", "data.tokenizer=bpe", "data.vocab_size=300"]
     args = ["train", str(GENERATED), "--output-dir", str(run)]
     assert main([*args, *(f"--set={o}" for o in [*TINY, *options])]) == 0
-    loaded = compose.load_folder(run / "final")
+    loaded = model_folder.load_folder(run / "final")
     model, tokenizer = loaded.model, loaded.tokenizer
     assert tokenizer.source.to_dict() == tokenizer.target.to_dict()
     assert model.config.src_vocab_size == model.config.tgt_vocab_size == 300

@@ -128,7 +128,7 @@ def test_old_task_names_still_load_and_a_bare_agent_folder_evaluates(tmp_path, c
     an agent folder copied out of its run is scored in the environment its config names."""
     import shutil
 
-    from seqkit.parts.compose import load_recipe
+    from seqkit.parts.resolve import load_recipe
 
     old = tmp_path / "old.yaml"
     old.write_text("task: dqn\nmodel: {hidden_sizes: [8]}\ndata: {env: CartPole-v1}\n")

@@ -198,7 +198,8 @@ def _recipe(name: str, *extra: str) -> Callable[[Path, list], Trainer]:
     """A workload that trains the shipped recipe ``name`` as ``seqkit train`` does."""
 
     def make(run_dir: Path, callbacks: list) -> Trainer:
-        from seqkit.parts.compose import build_job, load_recipe
+        from seqkit.parts.compose import build_job
+        from seqkit.parts.resolve import load_recipe
         from seqkit.recipes import RECIPES_DIR
 
         overrides = [*RECIPE_OVERRIDES[name], *QUIET, *extra]

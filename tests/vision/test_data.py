@@ -110,7 +110,7 @@ def test_hub_images_are_read_by_column(monkeypatch):
 
 
 def test_every_vision_recipe_validates():
-    from seqkit.parts.compose import load_recipe, resolve
+    from seqkit.parts.resolve import load_recipe, resolve
     from seqkit.recipes import RECIPES_DIR
 
     paths = sorted((RECIPES_DIR / "vision").glob("*.yaml"))

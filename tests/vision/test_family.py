@@ -145,7 +145,7 @@ def test_bad_model_settings_are_one_line_errors(tmp_path, capsys):
 
 
 def test_old_task_names_are_shorthands_for_the_parts(tmp_path):
-    from seqkit.parts.compose import load_recipe, resolve
+    from seqkit.parts.resolve import load_recipe, resolve
 
     source = tmp_path / "old.yaml"
     source.write_text("task: resnet\nmodel: {widths: [4], blocks_per_stage: 1}\n")
