@@ -11,6 +11,9 @@ Between a recipe and the Trainer there are three kinds of parts, each with one r
 - **tasks** (``task``): the Trainer's :class:`seqkit.trainer.tasks.Task` subclasses, which turn a
   batch into a loss and own the one evaluation that both training and ``seqkit evaluate`` run.
 
-:mod:`seqkit.parts.compose` puts them together; no part imports another family's module, so an
-architecture is added with its model file, a recipe, its tests and one registry line.
+:mod:`seqkit.parts.resolve` finds the three parts a recipe names, :mod:`seqkit.parts.compose`
+puts them together into a run, :mod:`seqkit.parts.model_folder` writes and reads the model
+folders a run makes, and :mod:`seqkit.parts.evaluation` scores one. No part imports another
+family's module, so an architecture is added with its model file, a recipe, its tests and one
+registry line.
 """
