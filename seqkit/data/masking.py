@@ -17,8 +17,9 @@ The ``masked-text`` data module (:class:`MaskedText`) feeds BERT's masked-LM pre
 corpus (local file, Hub data set, or CPython's pydoc topics by default) → a tokenizer with
 [CLS]/[SEP]/[MASK]/[PAD] (byte-level BPE by default) → one token stream, its tail held out →
 non-overlapping chunks of ``max_length - 2`` tokens, each framed as ``[CLS] chunk [SEP]``. Training
-chunks are masked afresh in every batch; validation chunks are masked once with
-:data:`EVAL_MASK_SEED`, so every evaluation (and ``seqkit evaluate``) scores the same positions.
+chunks are masked afresh in every batch (``data.masking: static`` masks each once, from
+``trainer.seed``); validation chunks are masked once with :data:`EVAL_MASK_SEED`, so every
+evaluation (and ``seqkit evaluate``) scores the same positions.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import torch
 
-from seqkit.checks import MAX_POSITIONS, check_ranges, count, probability
+from seqkit.checks import MAX_POSITIONS, check_choice, check_ranges, count, probability
 from seqkit.data.corpora import load_corpus
 from seqkit.data.lm import TextCorpus, encode_corpus
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
@@ -163,6 +164,7 @@ EVAL_MASK_SEED = 1234
 """Seed of the validation masks: fixed, so evaluations compare."""
 DEFAULT_MAX_LENGTH = 128
 """Tokens per example when neither the recipe nor the model says otherwise."""
+MASKINGS = ("dynamic", "static")
 
 
 @dataclass
@@ -174,9 +176,14 @@ class MaskedTextSection(DataSection):
     max_position_embeddings (128 for a new BERT)."""
     mlm_probability: float = 0.15
     """Fraction of tokens chosen as prediction targets in each batch."""
+    masking: str = "dynamic"
+    """dynamic: every batch masks its examples afresh (RoBERTa); static: each training example
+    is masked once, from ``trainer.seed`` (BERT's original recipe, without its 10 copies), so
+    the examples do not depend on how many processes draw them."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_choice("data.masking", self.masking, MASKINGS)
         check_ranges(
             "data",
             self,
@@ -202,7 +209,8 @@ class ChunkDataset(torch.utils.data.Dataset):
 
 
 class MLMCollator:
-    """Masks training rows afresh (dynamic masking); pads pre-masked validation rows as is."""
+    """Masks training rows afresh (dynamic masking); pads pre-masked rows (validation, and
+    training under static masking) as they are."""
 
     def __init__(self, masker: MaskedLMCollator) -> None:
         self.masker = masker
@@ -228,12 +236,15 @@ def chunk_stream(tokenizer: Any, ids: list[int], max_length: int) -> list[torch.
     ]
 
 
-def masked_once(tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float) -> ChunkDataset:
-    """``chunks`` masked once with :data:`EVAL_MASK_SEED`: the same positions every time."""
+def masked_once(
+    tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float, seed: int = EVAL_MASK_SEED
+) -> ChunkDataset:
+    """``chunks`` masked once from ``seed`` (validation: :data:`EVAL_MASK_SEED`): the same
+    positions every time they are read."""
     collator = MaskedLMCollator.for_tokenizer(
         tokenizer,
         mlm_probability=mlm_probability,
-        generator=torch.Generator().manual_seed(EVAL_MASK_SEED),
+        generator=torch.Generator().manual_seed(seed),
     )
     rows = []
     for chunk in chunks:
@@ -243,10 +254,15 @@ def masked_once(tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: flo
 
 
 def mlm_splits(
-    tokenizer: Any, text: str, max_length: int, val_fraction: float, mlm_probability: float
+    tokenizer: Any,
+    text: str,
+    max_length: int,
+    val_fraction: float,
+    mlm_probability: float,
+    static_seed: int | None = None,
 ) -> tuple[ChunkDataset, ChunkDataset | None]:
-    """Training chunks (masked per batch by the collator) and validation chunks (the stream's
-    last ``val_fraction``, masked once)."""
+    """Training chunks (masked per batch by the collator, or once from ``static_seed``) and
+    validation chunks (the stream's last ``val_fraction``, masked once)."""
     ids = encode_corpus(tokenizer, text).tolist()
     body = max_length - 2
     n_val = int(len(ids) * val_fraction)
@@ -263,6 +279,8 @@ def mlm_splits(
     if val_ids:
         eval_data = masked_once(tokenizer, chunk_stream(tokenizer, val_ids, max_length),
                                 mlm_probability)  # fmt: skip
+    if static_seed is not None:
+        return masked_once(tokenizer, train, mlm_probability, static_seed), eval_data
     return ChunkDataset([{"input_ids": c} for c in train]), eval_data
 
 
@@ -305,6 +323,7 @@ class MaskedText(TextCorpus):
             self._max_length(window, most),
             self.data.val_fraction,
             self.data.mlm_probability,
+            self.recipe.trainer.seed if self.data.masking == "static" else None,
         )
         masker = MaskedLMCollator.for_tokenizer(
             tokenizer, mlm_probability=self.data.mlm_probability

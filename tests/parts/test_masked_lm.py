@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from seqkit.cli import main
+from seqkit.errors import UserError
 from seqkit.models.bert import BertBuilder
 from seqkit.parts.compose import build_job
 from seqkit.parts.model_folder import load_folder
@@ -247,3 +248,32 @@ def test_an_mlm_checkpoint_evaluates_and_exports_after_its_corpus_is_gone(tmp_pa
     assert main(["export", str(checkpoint), str(tmp_path / "out")]) == 0
     assert "BertForMaskedLM" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "config.json").read_text())["model_type"] == "bert"
+
+
+def _training_rows(corpus: Path, *settings: str) -> list[dict]:
+    overrides = [f"data.path={corpus}", "data.max_length=16", "tokenizer.kind=char", *settings]
+    parts = resolve(load_recipe(Path(MLM), overrides))
+    tokenizer = parts.data.tokenizer(None)
+    prepared = parts.data.prepare(tokenizer, 16, 128)
+    return [prepared.train_data[i] for i in range(len(prepared.train_data))]
+
+
+def test_static_masking_masks_each_training_example_once_from_the_seed(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("def f(x):\n    return x + 1\n" * 40, encoding="utf-8")
+    dynamic = _training_rows(corpus)
+    assert "labels" not in dynamic[0]  # masked afresh by the collator in every batch
+    static = _training_rows(corpus, "data.masking=static")
+    again = _training_rows(corpus, "data.masking=static")
+    other_seed = _training_rows(corpus, "data.masking=static", "trainer.seed=1")
+    assert len(static) == len(dynamic)
+    for row, same in zip(static, again, strict=True):
+        assert torch.equal(row["input_ids"], same["input_ids"])
+        assert torch.equal(row["labels"], same["labels"])
+    assert any(
+        not torch.equal(a["labels"], b["labels"]) for a, b in zip(static, other_seed, strict=True)
+    )
+    chosen = sum(int((row["labels"] != -100).sum()) for row in static)
+    assert 0 < chosen < sum(len(row["labels"]) for row in static)
+    with pytest.raises(UserError, match=r"data\.masking must be one of"):
+        load_recipe(Path(MLM), ["data.masking=sometimes"])
