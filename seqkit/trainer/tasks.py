@@ -354,7 +354,10 @@ class MaskedLMTask(SupervisedTask):
         out = only_model(models)(**batch)
         targets = batch["labels"] != -100
         count = targets.sum()
-        metrics = {"loss": (out.loss.detach().float() * count, count)}
+        # A batch may hold no masked token (a small one, or a process's share of a small
+        # evaluation): its mean loss is NaN, but its sum is 0 over 0 tokens.
+        loss_sum = torch.where(count > 0, out.loss.detach().float() * count, 0.0)
+        metrics = {"loss": (loss_sum, count)}
         if getattr(out, "logits", None) is not None:
             correct = (out.logits.argmax(dim=-1) == batch["labels"]) & targets
             metrics["masked_accuracy"] = (correct.sum().float(), count)

@@ -277,3 +277,24 @@ def test_static_masking_masks_each_training_example_once_from_the_seed(tmp_path)
     assert 0 < chosen < sum(len(row["labels"]) for row in static)
     with pytest.raises(UserError, match=r"data\.masking must be one of"):
         load_recipe(Path(MLM), ["data.masking=sometimes"])
+
+
+def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
+    """A process's share of a small evaluation can hold no masked token: it must add 0 loss
+    over 0 tokens, not NaN (found by the two-process run of tests/test_scale_out.py)."""
+    from seqkit.models.bert import BertConfig, BertForMaskedLM
+    from seqkit.trainer.tasks import MaskedLMTask
+
+    config = BertConfig(
+        vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, max_position_embeddings=8,
+    )  # fmt: skip
+    model = BertForMaskedLM(config).eval()
+    task = MaskedLMTask.for_model(model, {})
+    ids = torch.tensor([[1, 5, 6, 2]])
+    none_masked = {"input_ids": ids, "labels": torch.full_like(ids, -100)}
+    loss_sum, count = task.evaluation_step(task.models, none_masked)["loss"]
+    assert float(loss_sum) == 0.0 and int(count) == 0
+    one_masked = {"input_ids": ids, "labels": torch.tensor([[-100, 5, -100, -100]])}
+    loss_sum, count = task.evaluation_step(task.models, one_masked)["loss"]
+    assert int(count) == 1 and torch.isfinite(loss_sum) and float(loss_sum) > 0
