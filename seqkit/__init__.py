@@ -8,3 +8,20 @@ __version__ = "0.1.0"
 from seqkit.models.auto import install as _install_auto_classes
 
 _install_auto_classes()
+
+
+_API = ("train", "load", "generate", "evaluate", "Run")
+
+
+def __getattr__(name: str):
+    """``seqkit.train``, ``seqkit.load``… (:mod:`seqkit.api`), imported on first use so that
+    ``import seqkit`` stays free of torch."""
+    if name in _API:
+        from seqkit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'seqkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

@@ -20,12 +20,17 @@ Encoder–decoder models (seq2seq GRUs, Transformer translators) decode through
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+
+from seqkit.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 StepFn = Callable[[torch.Tensor, Any], tuple]
 """``step_fn(tokens, state) -> (log_probs, new_state[, attention])``; see :func:`beam_search`."""
@@ -210,6 +215,47 @@ def generate(
         )
     finally:
         model.train(was_training)
+
+
+def continue_prompt(
+    model: nn.Module,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int = 0,
+    option: str = "the prompt",
+) -> str:
+    """``prompt`` and its continuation by ``model``, sampled with a generator seeded by
+    ``seed`` (the same seed gives the same text): what ``seqkit generate`` prints. A prompt
+    longer than a position-embedding model's context keeps its last context-length tokens
+    (logged); an empty prompt is a UserError naming it as ``option`` (``--prompt``)."""
+    ids = tokenizer.encode(prompt, what="prompt")
+    if not ids:
+        raise UserError(f"{option} is empty; give at least one character")
+    context = _context_length(model)
+    if context is not None and len(ids) > context:
+        logger.warning(
+            "note: the prompt has %d tokens, more than the model's context of %d; keeping the "
+            "last %d",
+            len(ids),
+            context,
+            context,
+        )
+        ids = ids[-context:]
+    output = generate(
+        model,
+        torch.tensor([ids], dtype=torch.long),
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return tokenizer.decode(output[0].tolist())
 
 
 # ---------------------------------------------------------------------------- encoder–decoder

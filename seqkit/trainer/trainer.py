@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
+from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import gather_object, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -154,6 +155,12 @@ class Trainer:
             )
         process_state()  # first, so that the Accelerator joins the right process group
         precision, self._precision_source = config.resolved_mixed_precision()
+        # accelerate keeps one AcceleratorState per process, and refuses a second Accelerator
+        # with other settings ("already initialized"): a notebook that trains twice, the second
+        # time in bf16, would fail. Each Trainer starts from fresh per-run settings; the process
+        # group (PartialState) is kept, so this is a no-op for the processes of one launch.
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
         self.accelerator = Accelerator(
             cpu=cpu_only(),
             mixed_precision=precision,
