@@ -242,11 +242,13 @@ class PretokenizedCorpus(TextCorpus):
     """
 
     Section = PretokenizedSection
+    name = "pretokenized"
+    """The module's name in messages."""
 
     @property
     def files(self) -> list[Path]:
         if not self.data.path:
-            raise UserError("data.module pretokenized reads local text files: set data.path")
+            raise UserError(f"data.module {self.name} reads local text files: set data.path")
         return corpus_files(self.data.path)
 
     @property
@@ -257,7 +259,7 @@ class PretokenizedCorpus(TextCorpus):
 
     @property
     def text(self) -> str:
-        raise UserError("data.module pretokenized never reads the whole corpus into memory")
+        raise UserError(f"data.module {self.name} never reads the whole corpus into memory")
 
     def tokenizer(self, init_from: Path | None) -> Tokenizer:
         settings = self.recipe.tokenizer

@@ -1,0 +1,390 @@
+"""Training on a corpus read as a stream, and the ``streaming`` data module.
+
+A corpus you do not want to pre-tokenize (:mod:`seqkit.data.token_file`) is read chunk by chunk
+from its files while training runs: each file is decoded incrementally, the text is encoded up
+to a place where a cut cannot change the ids (:data:`seqkit.data.bpe.SAFE_CUT`, else
+:data:`SPACE_CUT`), and the ids are cut into non-overlapping blocks of ``block_size + 1``. Memory
+holds one chunk and one partial block, whatever the corpus size.
+
+The stream's position after every block is a few integers: which file of the epoch's order, the
+byte offset of a safe cut in it, how many ids past that cut are already in blocks, and the ids
+before the cut not yet in a block (fewer than one block). A checkpoint stores the position of
+the last batch trained (:class:`seqkit.trainer.sampling.ResumableStream`); resuming re-reads the
+file from that byte, encodes from there — the same ids, since the cut is safe — and skips the
+ids already trained. Nothing before the cut is read again, so resuming a run 100 GB into its
+corpus costs one chunk, not 100 GB.
+
+This is the streaming design of torchtitan's and MosaicML's ``streaming`` data loaders (a
+checkpointed reader position instead of a replayed iterator), for plain text files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqkit.checks import check_path, check_range
+from seqkit.data.bpe import SAFE_CUT
+from seqkit.data.lm import CausalLMDataset, PretokenizedCorpus, PretokenizedSection
+from seqkit.data.token_file import TokenWindows, corpus_files, token_file
+from seqkit.data.tokenizer_folder import Tokenizer
+from seqkit.errors import UserError
+from seqkit.parts.base import Prepared
+from seqkit.trainer.sampling import ResumableStream
+
+# Where else a stream may be cut without changing byte-level BPE ids, when a window has no
+# newline cut (SAFE_CUT): between a non-space character and one space that precedes a non-space
+# character. Every GPT-2 pre-token ending in a letter, digit or punctuation mark ends before a
+# space, and " word" (one space, then the word) is one pre-token whether it starts the text or
+# not; a character vocabulary may be cut anywhere outside a special token.
+SPACE_CUT = re.compile(r"(?<=\S)(?= \S)")
+_CUT_WINDOW = 4096  # characters at the end of the pending text searched for a cut
+CHUNK_BYTES = 1 << 20
+"""Bytes read from a file at a time."""
+
+
+def cut_point(pending: str, max_pending_chars: int) -> int:
+    """Where to cut decoded text so that encoding the two sides apart gives the ids of the
+    whole: a safe place near its end, or 0 for "read more first". Text with no safe place in
+    ``max_pending_chars`` characters (no line break or space over megabytes) is cut anyway,
+    which may change the ids of the one pre-token it splits: memory stays bounded."""
+    window = max(0, len(pending) - _CUT_WINDOW)
+    for pattern in (SAFE_CUT, SPACE_CUT):
+        cut = 0
+        for match in pattern.finditer(pending, window):
+            cut = match.start()
+        if cut:
+            return cut
+    if len(pending) >= max_pending_chars:
+        # No cut within the last window; one further back is as good, else cut here.
+        for pattern in (SAFE_CUT, SPACE_CUT):
+            cut = 0
+            for match in pattern.finditer(pending):
+                cut = match.start()
+            if cut:
+                return cut
+        return len(pending)
+    return 0
+
+
+def file_segments(
+    path: Path,
+    tokenizer: Any,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_pending_chars: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(byte offset, ids)`` of the text of ``path`` between bytes ``start`` and ``end``, one
+    segment at a time: each segment's text starts at its byte offset and ends at a cut
+    (:func:`cut_point`), so the segments' ids joined are the ids of the whole range. ``start``
+    must be a character boundary (0, or a segment's offset); a leading byte-order mark is not
+    text. A byte that is not UTF-8 is a UserError naming its offset."""
+    end = path.stat().st_size if end is None else end
+    max_pending_chars = max_pending_chars or 8 * chunk_bytes
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise UserError(f"cannot read data file {path}: {error.strerror or error}") from None
+    with handle:
+        if start == 0 and handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            start = len(codecs.BOM_UTF8)
+        handle.seek(start)
+        pending, pending_start, position = "", start, start
+        while True:
+            data = handle.read(min(chunk_bytes, end - position)) if position < end else b""
+            final = not data
+            buffered = len(decoder.getstate()[0])
+            try:
+                pending += decoder.decode(data, final=final)
+            except UnicodeDecodeError as error:
+                offset = position - buffered + error.start
+                raise UserError(
+                    f"data file {path} is not UTF-8 text: the byte at offset {offset} "
+                    "cannot be decoded; convert the file to UTF-8"
+                ) from None
+            position += len(data)
+            if final:
+                if pending:
+                    yield pending_start, _ids(tokenizer, pending)
+                return
+            cut = cut_point(pending, max_pending_chars)
+            if cut:
+                text = pending[:cut]
+                yield pending_start, _ids(tokenizer, text)
+                pending_start += len(text.encode("utf-8"))
+                pending = pending[cut:]
+
+
+def _ids(tokenizer: Any, text: str) -> np.ndarray:
+    return np.asarray(tokenizer.encode_array(text, what="corpus"), dtype=np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    """Bytes ``start … end - 1`` of a text file: what a stream reads of it."""
+
+    path: Path
+    start: int
+    end: int
+
+
+class TextStream(ResumableStream):
+    """Causal-LM blocks of ``block_size + 1`` ids streamed from ``spans`` of text files, with
+    their exact positions (see the module docstring).
+
+    Every epoch reads every span once, in an order drawn from ``seed + epoch`` (the files are
+    shuffled, their text is not), ``separator`` ids after each; ids left over at the end of the
+    epoch (less than one block) are dropped.
+    """
+
+    POSITION_KEYS = ("corpus", "file", "byte", "skip", "carry")
+
+    def __init__(
+        self,
+        spans: list[Span],
+        tokenizer: Any,
+        block_size: int,
+        *,
+        seed: int = 0,
+        separator: np.ndarray | None = None,
+        shuffle_files: bool = True,
+        chunk_bytes: int = CHUNK_BYTES,
+        max_pending_chars: int | None = None,
+    ):
+        super().__init__()
+        if not spans:
+            raise UserError("no data files to stream")
+        self.spans = list(spans)
+        self.tokenizer = tokenizer
+        self.block_size = block_size
+        self.seed = seed
+        self.separator = np.zeros(0, np.int64) if separator is None else separator.astype(np.int64)
+        self.shuffle_files = shuffle_files
+        self.chunk_bytes = chunk_bytes
+        self.max_pending_chars = max_pending_chars
+        described = [[str(s.path.resolve()), s.start, s.end] for s in self.spans]
+        described.append([block_size, self.separator.tolist(), shuffle_files])
+        self.key = hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+        """What a position belongs to: the spans, the block size and the separator."""
+
+    def order(self, epoch: int) -> list[int]:
+        """The spans in the order epoch ``epoch`` reads them."""
+        if not self.shuffle_files:
+            return list(range(len(self.spans)))
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        return torch.randperm(len(self.spans), generator=generator).tolist()
+
+    def examples(self, epoch: int, position: Any) -> Iterator[tuple[Any, Any]]:
+        width = self.block_size + 1
+        order = self.order(epoch)
+        first, begin, skip, carry = 0, None, 0, np.zeros(0, np.int64)
+        if position is not None:
+            first, begin, skip = position["file"], position["byte"], position["skip"]
+            carry = np.asarray(position["carry"], dtype=np.int64)
+        for i in range(first, len(order)):
+            span = self.spans[order[i]]
+            start = begin if i == first and begin is not None else span.start
+            segments = file_segments(
+                span.path,
+                self.tokenizer,
+                start,
+                span.end,
+                chunk_bytes=self.chunk_bytes,
+                max_pending_chars=self.max_pending_chars,
+            )
+            for offset, ids in segments:
+                dropped = min(skip, len(ids))  # trained before the checkpoint
+                skip -= dropped
+                stream = np.concatenate([carry, ids[dropped:]])
+                blocks = len(stream) // width
+                rows = torch.from_numpy(stream[: blocks * width]).view(blocks, width)
+                for j in range(blocks):
+                    used = (j + 1) * width - len(carry)  # ids of this segment now in blocks
+                    after = {
+                        "corpus": self.key,
+                        "file": i,
+                        "byte": offset,
+                        "skip": dropped + max(used, 0),
+                        "carry": carry[(j + 1) * width :].tolist() if used < 0 else [],
+                    }
+                    yield {"input_ids": rows[j, :-1], "labels": rows[j, 1:]}, after
+                # A copy: a view would keep the whole segment's ids alive with it.
+                carry = stream[blocks * width :].copy()
+            carry = np.concatenate([carry, self.separator])
+
+    def check_position(self, position: Any) -> None:
+        if position is None:
+            return
+        ints = ("file", "byte", "skip")
+        if (
+            not isinstance(position, dict)
+            or set(position) != set(self.POSITION_KEYS)
+            or not all(isinstance(position[k], int) and position[k] >= 0 for k in ints)
+            or not isinstance(position["carry"], list)
+        ):
+            raise UserError(
+                "the checkpoint's stream position is damaged or was edited (expected "
+                f"{', '.join(self.POSITION_KEYS)})"
+            )
+        if position["corpus"] != self.key or position["file"] >= len(self.spans):
+            raise UserError(
+                "--resume: the checkpoint's stream position belongs to other data (files, "
+                "data.val_fraction, data.block_size or tokenizer changed); restore them, or "
+                "start a new run"
+            )
+
+
+# ----------------------------------------------------------------------------- the data module
+
+
+@dataclasses.dataclass
+class StreamingSection(PretokenizedSection):
+    """The ``data`` section of the ``streaming`` data module: the ``pretokenized`` module's
+    fields (``num_proc`` encodes ``data.eval_path`` and ``seqkit evaluate --data`` files into
+    the cache), plus how the stream is read and what is held out."""
+
+    chunk_bytes: int = CHUNK_BYTES
+    """Bytes read from a file at a time."""
+    eval_path: str | None = None
+    """Validation text (a file, a folder of *.txt or a glob), pre-tokenized into the cache;
+    when set, all of data.path trains and data.val_fraction is not used."""
+    val_max_bytes: int = 1 << 22
+    """The most bytes data.val_fraction holds out (validation is encoded in memory)."""
+    shuffle_files: bool = True
+    """Read the files in a new order every epoch (drawn from trainer.seed and the epoch)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_range("data.chunk_bytes", self.chunk_bytes, 1, 1 << 30, integer=True)
+        if self.eval_path is not None:
+            check_path("data.eval_path", self.eval_path)
+        check_range("data.val_max_bytes", self.val_max_bytes, 1, 1 << 34, integer=True)
+        if self.stride != 1:
+            raise UserError(
+                "data.stride does not apply to data.module streaming (a stream is cut into "
+                "non-overlapping blocks); remove it, or use data.module pretokenized"
+            )
+
+
+class StreamingCorpus(PretokenizedCorpus):
+    """The ``streaming`` data module: local text files read as a stream while training runs
+    (:class:`TextStream`), never tokenized ahead and never whole in memory; a checkpoint stores
+    the stream's position, so ``--resume`` continues mid-file.
+
+    ``data.path`` is a file, a folder of ``*.txt`` or a glob. Validation, as in the ``text``
+    module, is the corpus's last ``data.val_fraction`` (by bytes here, from the start of a
+    line, at most ``data.val_max_bytes``), or the files of ``data.eval_path``. The tokenizer is
+    found or trained as the ``pretokenized`` module's (``data.tokenizer_sample_chars`` bounds
+    what a bpe tokenizer is trained on).
+    """
+
+    Section = StreamingSection
+    name = "streaming"
+
+    def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
+        block_size = self._block_size(window, most)
+        files = self.files
+        spans = [Span(f, 0, f.stat().st_size) for f in files]
+        eval_data = None
+        summary: dict[str, Any] = {"corpus files": len(files)}
+        if self.data.eval_path:
+            eval_files = corpus_files(self.data.eval_path)
+            ids, found = token_file(eval_files, tokenizer, self.cache_root, self.data.num_proc)
+            eval_data = TokenWindows(ids, 0, len(ids), block_size, stride=block_size)
+            summary["validation"] = f"{self.data.eval_path} ({len(ids)} tokens)"
+        elif self.data.val_fraction > 0:
+            spans, held_out = split_spans(spans, self.data.val_fraction, self.data.val_max_bytes)
+            text = "\n".join(read_span(s) for s in held_out)
+            eval_data = CausalLMDataset(
+                torch.from_numpy(_ids(tokenizer, text)), block_size, stride=block_size
+            )
+            summary["validation"] = f"the last {sum(s.end - s.start for s in held_out)} bytes"
+        summary["streamed bytes"] = sum(s.end - s.start for s in spans)
+        stream = TextStream(
+            spans,
+            tokenizer,
+            block_size,
+            seed=self.recipe.trainer.seed,
+            separator=_newline(tokenizer),
+            shuffle_files=self.data.shuffle_files,
+            chunk_bytes=self.data.chunk_bytes,
+        )
+        return Prepared(train_data=stream, eval_data=eval_data, summary=summary)
+
+
+def _newline(tokenizer: Any) -> np.ndarray:
+    """The ids of "\\n", which join the files as :func:`seqkit.data.read_text_file` joins a
+    folder's; none for a vocabulary without it (a corpus of one line)."""
+    try:
+        return _ids(tokenizer, "\n")
+    except UserError:
+        return np.zeros(0, np.int64)
+
+
+def split_spans(spans: list[Span], fraction: float, most: int) -> tuple[list[Span], list[Span]]:
+    """``(train, held out)``: the last ``fraction`` of the spans' bytes (at most ``most``) is
+    held out, from the first line start at or after that point."""
+    total = sum(s.end - s.start for s in spans)
+    cut = total - min(math.floor(total * fraction), most)
+    seen = 0
+    for i, span in enumerate(spans):
+        size = span.end - span.start
+        if cut < seen + size:
+            local = _line_start(span.path, span.start + cut - seen, span.end)
+            train = [*spans[:i], Span(span.path, span.start, local)]
+            held = [Span(span.path, local, span.end), *spans[i + 1 :]]
+            train = [s for s in train if s.end > s.start]
+            held = [s for s in held if s.end > s.start]
+            if held and train:
+                return train, held
+            break
+        seen += size
+    raise UserError(
+        f"data.val_fraction {fraction} holds out no whole line of the corpus ({total} bytes); "
+        "raise data.val_fraction or data.val_max_bytes, or set data.eval_path"
+    )
+
+
+def _line_start(path: Path, offset: int, end: int) -> int:
+    """The first byte at or after ``offset`` that starts a line (``end`` if none does)."""
+    if offset == 0:
+        return 0
+    with path.open("rb") as handle:
+        handle.seek(offset - 1)
+        position = offset - 1
+        while position < end:
+            data = handle.read(min(CHUNK_BYTES, end - position))
+            found = data.find(b"\n")
+            if found >= 0:
+                return position + found + 1
+            position += len(data)
+    return end
+
+
+def read_span(span: Span) -> str:
+    """The text of ``span`` (a held-out slice: at most ``data.val_max_bytes``)."""
+    with span.path.open("rb") as handle:
+        handle.seek(span.start)
+        data = handle.read(span.end - span.start)
+    if span.start == 0 and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(
+            f"data file {span.path} is not UTF-8 text: the byte at offset "
+            f"{span.start + error.start} cannot be decoded; convert the file to UTF-8"
+        ) from None
