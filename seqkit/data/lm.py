@@ -267,15 +267,16 @@ class PretokenizedCorpus(TextCorpus):
             return super().tokenizer(init_from)
         if settings.kind == "bpe" and settings.vocab_size is None:
             raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
-        files = self.files
         limit = self.data.tokenizer_sample_chars if settings.kind == "bpe" else None
-        key = {"files": files_key(files), "kind": settings.kind,
+        key = {**self._corpus_key(), "kind": settings.kind,
                "vocab_size": settings.vocab_size, "sample_chars": limit}  # fmt: skip
         folder = self.cache_root / "tokenizers" / _digest(key)
         if (folder / "tokenizer.json").is_file():
             return load_tokenizer(folder)
         tokenizer = train_tokenizer(
-            settings.kind, _first_chars(text_pieces(files), limit), vocab_size=settings.vocab_size
+            settings.kind,
+            _first_chars(self._corpus_pieces(), limit),
+            vocab_size=settings.vocab_size,
         )
         staging = folder.with_name(f".{folder.name}.{os.getpid()}")
         tokenizer.save_pretrained(staging)
@@ -284,6 +285,14 @@ class PretokenizedCorpus(TextCorpus):
         except OSError:  # another run cached the same tokenizer first
             shutil.rmtree(staging, ignore_errors=True)
         return tokenizer
+
+    def _corpus_key(self) -> dict[str, Any]:
+        """What identifies the corpus in the tokenizer cache's key."""
+        return {"files": files_key(self.files)}
+
+    def _corpus_pieces(self) -> Iterator[str]:
+        """The corpus's text, piece by piece, for training a tokenizer on it."""
+        return text_pieces(self.files)
 
     def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
         block_size = self._block_size(window, most)

@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,47 @@ from seqkit.data.tokenizer_folder import Tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import Prepared
 from seqkit.trainer.sampling import ResumableStream
+
+
+def cut_blocks(
+    carry: np.ndarray, ids: np.ndarray, dropped: int, width: int, where: dict[str, Any]
+) -> Generator[tuple[dict[str, torch.Tensor], dict[str, Any]], None, np.ndarray]:
+    """Blocks of ``width`` ids from ``carry`` followed by ``ids[dropped:]``, each with the
+    stream's position after it: ``where`` (the place ``ids`` start), how many of ``ids`` are now
+    in blocks (``skip``) and the ids of ``carry`` not yet in one. Returns the ids left over."""
+    stream = np.concatenate([carry, ids[dropped:]])
+    blocks = len(stream) // width
+    rows = torch.from_numpy(stream[: blocks * width]).view(blocks, width)
+    for j in range(blocks):
+        used = (j + 1) * width - len(carry)  # ids of this piece now in blocks
+        after = {
+            **where,
+            "skip": dropped + max(used, 0),
+            "carry": carry[(j + 1) * width :].tolist() if used < 0 else [],
+        }
+        yield {"input_ids": rows[j, :-1], "labels": rows[j, 1:]}, after
+    # A copy: a view would keep the whole piece's ids alive with it.
+    return stream[blocks * width :].copy()
+
+
+def check_position_fields(position: Any, keys: tuple[str, ...], ints: tuple[str, ...]) -> None:
+    """Refuse a saved position that is not a mapping of ``keys`` (``ints`` non-negative)."""
+    if (
+        not isinstance(position, dict)
+        or set(position) != set(keys)
+        or not all(isinstance(position[k], int) and position[k] >= 0 for k in ints)
+        or not isinstance(position["carry"], list)
+    ):
+        raise UserError(
+            "the checkpoint's stream position is damaged or was edited (expected "
+            f"{', '.join(keys)})"
+        )
+
+
+OTHER_DATA = (
+    "--resume: the checkpoint's stream position belongs to other data (files, data.hub, "
+    "data.val_fraction, data.block_size or tokenizer changed); restore them, or start a new run"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,43 +165,111 @@ class TextStream(ResumableStream):
             for offset, ids in segments:
                 dropped = min(skip, len(ids))  # trained before the checkpoint
                 skip -= dropped
-                stream = np.concatenate([carry, ids[dropped:]])
-                blocks = len(stream) // width
-                rows = torch.from_numpy(stream[: blocks * width]).view(blocks, width)
-                for j in range(blocks):
-                    used = (j + 1) * width - len(carry)  # ids of this segment now in blocks
-                    after = {
-                        "corpus": self.key,
-                        "file": i,
-                        "byte": offset,
-                        "skip": dropped + max(used, 0),
-                        "carry": carry[(j + 1) * width :].tolist() if used < 0 else [],
-                    }
-                    yield {"input_ids": rows[j, :-1], "labels": rows[j, 1:]}, after
-                # A copy: a view would keep the whole segment's ids alive with it.
-                carry = stream[blocks * width :].copy()
+                where = {"corpus": self.key, "file": i, "byte": offset}
+                carry = yield from cut_blocks(carry, ids, dropped, width, where)
             carry = np.concatenate([carry, self.separator])
 
     def check_position(self, position: Any) -> None:
         if position is None:
             return
-        ints = ("file", "byte", "skip")
-        if (
-            not isinstance(position, dict)
-            or set(position) != set(self.POSITION_KEYS)
-            or not all(isinstance(position[k], int) and position[k] >= 0 for k in ints)
-            or not isinstance(position["carry"], list)
-        ):
-            raise UserError(
-                "the checkpoint's stream position is damaged or was edited (expected "
-                f"{', '.join(self.POSITION_KEYS)})"
-            )
+        check_position_fields(position, self.POSITION_KEYS, ("file", "byte", "skip"))
         if position["corpus"] != self.key or position["file"] >= len(self.spans):
-            raise UserError(
-                "--resume: the checkpoint's stream position belongs to other data (files, "
-                "data.val_fraction, data.block_size or tokenizer changed); restore them, or "
-                "start a new run"
-            )
+            raise UserError(OTHER_DATA)
+
+
+@dataclasses.dataclass(frozen=True)
+class HubSource:
+    """A split of a Hub data set (or of a local folder laid out like one) read with
+    ``streaming=True``: rows come as they download, none is stored."""
+
+    name: str
+    split: str
+    text_column: str = "text"
+    config: str | None = None
+    revision: str | None = None
+    data_files: list[str] | None = None
+
+    def open(self) -> Any:
+        """A fresh ``datasets.IterableDataset`` of the rows."""
+        from seqkit.data.hub import load_hub_dataset
+
+        return load_hub_dataset(
+            self.name,
+            config=self.config,
+            split=self.split,
+            revision=self.revision,
+            data_files=self.data_files,
+            streaming=True,
+        )
+
+    def texts(self, rows: Any) -> Iterator[str]:
+        """The text of each row; a missing column or a row that is not text is a UserError."""
+        from seqkit.data.hub import describe
+
+        for row in rows:
+            text = row.get(self.text_column) if isinstance(row, dict) else None
+            if not isinstance(text, str):
+                where = describe(self.name, self.config, self.split)
+                if isinstance(row, dict) and self.text_column not in row:
+                    raise UserError(
+                        f"{where} has no column {self.text_column!r} (columns: "
+                        f"{', '.join(row)}); set data.text_column"
+                    )
+                raise UserError(
+                    f"column {self.text_column!r} of {where} has a row that is not text"
+                )
+            yield text
+
+
+class HubTextStream(ResumableStream):
+    """Causal-LM blocks of a Hub data set streamed row by row (rows joined by ``separator``),
+    with exact positions: the data set's own ``state_dict()`` before the row a block ends in
+    (``datasets`` restarts a stream there without reading what came before), the ids of that
+    row already in blocks, and the ids before it not yet in one. Every epoch reads the rows in
+    the data set's order."""
+
+    POSITION_KEYS = ("corpus", "rows", "skip", "carry")
+
+    def __init__(
+        self,
+        source: HubSource,
+        tokenizer: Any,
+        block_size: int,
+        *,
+        separator: np.ndarray | None = None,
+    ):
+        super().__init__()
+        self.source = source
+        self.tokenizer = tokenizer
+        self.block_size = block_size
+        self.separator = np.zeros(0, np.int64) if separator is None else separator.astype(np.int64)
+        described = [dataclasses.asdict(source), block_size, self.separator.tolist()]
+        self.key = hashlib.sha256(json.dumps(described).encode()).hexdigest()[:16]
+
+    def examples(self, epoch: int, position: Any) -> Iterator[tuple[Any, Any]]:
+        width = self.block_size + 1
+        rows = self.source.open()
+        skip, carry = 0, np.zeros(0, np.int64)
+        if position is not None:
+            rows.load_state_dict(position["rows"])
+            skip, carry = position["skip"], np.asarray(position["carry"], dtype=np.int64)
+            state = position["rows"]
+        else:
+            state = rows.state_dict()
+        for text in self.source.texts(rows):
+            ids = np.concatenate([corpus_ids(self.tokenizer, text), self.separator])
+            dropped = min(skip, len(ids))
+            skip -= dropped
+            where = {"corpus": self.key, "rows": state}
+            carry = yield from cut_blocks(carry, ids, dropped, width, where)
+            state = rows.state_dict()  # = before the next row
+
+    def check_position(self, position: Any) -> None:
+        if position is None:
+            return
+        check_position_fields(position, self.POSITION_KEYS, ("skip",))
+        if position["corpus"] != self.key or not isinstance(position["rows"], dict):
+            raise UserError(OTHER_DATA)
 
 
 # ----------------------------------------------------------------------------- the data module
@@ -178,7 +287,10 @@ class StreamingSection(PretokenizedSection):
     """Validation text (a file, a folder of *.txt or a glob), pre-tokenized into the cache;
     when set, all of data.path trains and data.val_fraction is not used."""
     val_max_bytes: int = 1 << 22
-    """The most bytes data.val_fraction holds out (validation is encoded in memory)."""
+    """The most bytes data.val_fraction (or data.hub_eval_split) holds out: validation is
+    encoded in memory."""
+    hub_eval_split: str | None = None
+    """The split of the data.hub data set that validates (its first data.val_max_bytes)."""
     shuffle_files: bool = True
     """Read the files in a new order every epoch (drawn from trainer.seed and the epoch)."""
 
@@ -187,6 +299,8 @@ class StreamingSection(PretokenizedSection):
         check_range("data.chunk_bytes", self.chunk_bytes, 1, 1 << 30, integer=True)
         if self.eval_path is not None:
             check_path("data.eval_path", self.eval_path)
+        if self.hub_eval_split is not None and not self.hub_eval_split.strip():
+            raise UserError("data.hub_eval_split must name a split (e.g. validation)")
         check_range("data.val_max_bytes", self.val_max_bytes, 1, 1 << 34, integer=True)
         if self.stride != 1:
             raise UserError(
@@ -196,37 +310,84 @@ class StreamingSection(PretokenizedSection):
 
 
 class StreamingCorpus(PretokenizedCorpus):
-    """The ``streaming`` data module: local text files read as a stream while training runs
-    (:class:`TextStream`), never tokenized ahead and never whole in memory; a checkpoint stores
-    the stream's position, so ``--resume`` continues mid-file.
+    """The ``streaming`` data module: text read as a stream while training runs, never
+    tokenized ahead and never whole in memory; a checkpoint stores the stream's position, so
+    ``--resume`` continues mid-file (or mid-data-set).
 
-    ``data.path`` is a file, a folder of ``*.txt`` or a glob. Validation, as in the ``text``
-    module, is the corpus's last ``data.val_fraction`` (by bytes here, from the start of a
-    line, at most ``data.val_max_bytes``), or the files of ``data.eval_path``. The tokenizer is
-    found or trained as the ``pretokenized`` module's (``data.tokenizer_sample_chars`` bounds
-    what a bpe tokenizer is trained on).
+    The text is local files (``data.path``: a file, a folder of ``*.txt`` or a glob;
+    :class:`TextStream`) or a Hub data set read with ``streaming=True`` (``data.hub`` and its
+    ``hub_*`` fields; :class:`HubTextStream`). Validation, as in the ``text`` module, is the
+    files' last ``data.val_fraction`` (by bytes here, from the start of a line, at most
+    ``data.val_max_bytes``), the files of ``data.eval_path``, or, for a Hub data set, its split
+    ``data.hub_eval_split`` (its first ``data.val_max_bytes``). The tokenizer is found or
+    trained as the ``pretokenized`` module's (``data.tokenizer_sample_chars`` bounds what a bpe
+    tokenizer is trained on).
     """
 
     Section = StreamingSection
     name = "streaming"
 
+    @property
+    def hub_source(self) -> HubSource | None:
+        """The Hub data set streamed, when the recipe names one and no ``data.path``."""
+        data = self.data
+        if data.path or not data.hub:
+            return None
+        return HubSource(data.hub, data.hub_split, data.text_column, data.hub_config,
+                         data.hub_revision, data.hub_data_files)  # fmt: skip
+
+    @property
+    def files(self) -> list[Path]:
+        if not self.data.path:
+            raise UserError(
+                "data.module streaming reads local text files or a Hub data set: set data.path "
+                "or data.hub"
+            )
+        return corpus_files(self.data.path)
+
+    def _corpus_key(self) -> dict[str, Any]:
+        source = self.hub_source
+        return super()._corpus_key() if source is None else {"hub": dataclasses.asdict(source)}
+
+    def _corpus_pieces(self) -> Iterator[str]:
+        source = self.hub_source
+        if source is None:
+            return super()._corpus_pieces()
+        return _joined(source.texts(source.open()))
+
     def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
         block_size = self._block_size(window, most)
+        data, source = self.data, self.hub_source
+        eval_data = None
+        summary: dict[str, Any] = {}
+        if data.eval_path:
+            eval_files = corpus_files(data.eval_path)
+            ids, _ = token_file(eval_files, tokenizer, self.cache_root, data.num_proc)
+            eval_data = TokenWindows(ids, 0, len(ids), block_size, stride=block_size)
+            summary["validation"] = f"{data.eval_path} ({len(ids)} tokens)"
+        if source is not None:
+            if eval_data is None and data.hub_eval_split:
+                held = dataclasses.replace(source, split=data.hub_eval_split)
+                text = _first_bytes(_joined(held.texts(held.open())), data.val_max_bytes)
+                eval_data = _windows(tokenizer, text, block_size)
+                summary["validation"] = f"split {data.hub_eval_split} ({len(text)} characters)"
+            elif eval_data is None and data.val_fraction > 0:
+                raise UserError(
+                    "data.val_fraction cannot hold out the end of a streamed Hub data set (its "
+                    "length is unknown); set data.hub_eval_split (e.g. validation), "
+                    "data.eval_path, or data.val_fraction=0"
+                )
+            stream: ResumableStream = HubTextStream(
+                source, tokenizer, block_size, separator=_newline(tokenizer)
+            )
+            summary["streamed"] = f"{source.name} (split {source.split})"
+            return Prepared(train_data=stream, eval_data=eval_data, summary=summary)
         files = self.files
         spans = [Span(f, 0, f.stat().st_size) for f in files]
-        eval_data = None
-        summary: dict[str, Any] = {"corpus files": len(files)}
-        if self.data.eval_path:
-            eval_files = corpus_files(self.data.eval_path)
-            ids, _ = token_file(eval_files, tokenizer, self.cache_root, self.data.num_proc)
-            eval_data = TokenWindows(ids, 0, len(ids), block_size, stride=block_size)
-            summary["validation"] = f"{self.data.eval_path} ({len(ids)} tokens)"
-        elif self.data.val_fraction > 0:
-            spans, held_out = split_spans(spans, self.data.val_fraction, self.data.val_max_bytes)
-            text = "\n".join(read_span(s) for s in held_out)
-            eval_data = CausalLMDataset(
-                torch.from_numpy(corpus_ids(tokenizer, text)), block_size, stride=block_size
-            )
+        summary["corpus files"] = len(files)
+        if eval_data is None and data.val_fraction > 0:
+            spans, held_out = split_spans(spans, data.val_fraction, data.val_max_bytes)
+            eval_data = _windows(tokenizer, "\n".join(map(read_span, held_out)), block_size)
             summary["validation"] = f"the last {sum(s.end - s.start for s in held_out)} bytes"
         summary["streamed bytes"] = sum(s.end - s.start for s in spans)
         stream = TextStream(
@@ -235,10 +396,40 @@ class StreamingCorpus(PretokenizedCorpus):
             block_size,
             seed=self.recipe.trainer.seed,
             separator=_newline(tokenizer),
-            shuffle_files=self.data.shuffle_files,
-            chunk_bytes=self.data.chunk_bytes,
+            shuffle_files=data.shuffle_files,
+            chunk_bytes=data.chunk_bytes,
         )
         return Prepared(train_data=stream, eval_data=eval_data, summary=summary)
+
+
+def _windows(tokenizer: Any, text: str, block_size: int) -> CausalLMDataset:
+    """Held-out text as non-overlapping windows (every token scored once)."""
+    ids = torch.from_numpy(corpus_ids(tokenizer, text))
+    return CausalLMDataset(ids, block_size, stride=block_size)
+
+
+def _joined(texts: Iterator[str]) -> Iterator[str]:
+    """The texts with "\\n" between them, as the streams join rows."""
+    for i, text in enumerate(texts):
+        if i:
+            yield "\n"
+        yield text
+
+
+def _first_bytes(pieces: Iterator[str], most: int) -> str:
+    """The pieces joined, cut after ``most`` bytes of UTF-8 (at a line start when one is
+    within them)."""
+    kept: list[str] = []
+    size = 0
+    for piece in pieces:
+        kept.append(piece)
+        size += len(piece.encode("utf-8"))
+        if size >= most:
+            break
+    text = "".join(kept).encode("utf-8")[:most].decode("utf-8", errors="ignore")
+    if len(text.encode("utf-8")) >= most and "\n" in text:
+        text = text[: text.rindex("\n") + 1]
+    return text
 
 
 def _newline(tokenizer: Any) -> np.ndarray:

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from seqkit.data import BPETokenizer, CharTokenizer
-from seqkit.data.streaming import Span, TextStream, split_spans
+from seqkit.data.streaming import HubSource, HubTextStream, Span, TextStream, split_spans
 from seqkit.errors import UserError
 from seqkit.parts.compose import build_job, load_recipe
 from seqkit.recipes import RECIPES_DIR
@@ -191,8 +191,8 @@ def test_module_options_and_refusals(tmp_path):
     assert job.summary["streamed bytes"] < 0.81 * sum(len(t.encode()) for t in TEXTS)
     with pytest.raises(UserError, match=r"data\.stride does not apply"):
         streaming_job(tmp_path, "c", "data.stride=4")
-    with pytest.raises(UserError, match=r"data\.module streaming reads local text files"):
-        streaming_job(tmp_path, "d", "data.path=null", "data.hub=karpathy/tiny_shakespeare")
+    with pytest.raises(UserError, match=r"data\.module streaming reads local text files or a Hub"):
+        streaming_job(tmp_path, "d", "data.path=null")
     with pytest.raises(UserError, match="fewer examples than one batch"):
         recipe, job = streaming_job(tmp_path, "e", "trainer.batch_size=128", "trainer.max_steps=1")
         Trainer(job.task, recipe.trainer, output_dir=tmp_path / "e",
@@ -211,3 +211,42 @@ def test_ids_match_separate_encoding_of_each_segment_cut(tmp_path):
     )
     for k in range(0, len(examples), 3):
         assert rows(stream.examples(0, examples[k][1])) == rows(examples[k + 1 :])
+
+
+def hub_folder(tmp_path):
+    """A local data set laid out like a Hub repository: train and validation text files."""
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "train.txt").write_text("".join(TEXTS), encoding="utf-8")
+    (folder / "validation.txt").write_text(TEXTS[1], encoding="utf-8")
+    return folder
+
+
+def test_a_hub_data_set_streams_row_by_row_and_resumes_after_any_block(tmp_path):
+    source = HubSource(str(hub_folder(tmp_path)), "train")
+    tokenizer = CharTokenizer.train("".join(TEXTS))
+    newline = tokenizer.encode_array("\n")
+    stream = HubTextStream(source, tokenizer, 7, separator=newline)
+    lines = "".join(TEXTS).splitlines()  # the text builder: one row per line
+    ids = [i for line in lines for i in [*tokenizer.encode(line), *tokenizer.encode("\n")]]
+    examples = list(stream.examples(0, None))
+    assert flat(examples) == ids[: 8 * len(examples)] and len(examples) == len(ids) // 8
+    for k in range(0, len(examples), 9):
+        assert rows(stream.examples(0, examples[k][1])) == rows(examples[k + 1 :]), k
+    stream.check_position(examples[3][1])
+    with pytest.raises(UserError, match="position belongs to other data"):
+        HubTextStream(source, tokenizer, 8, separator=newline).check_position(examples[3][1])
+    with pytest.raises(UserError, match="no column 'body'"):
+        next(HubTextStream(HubSource(source.name, "train", "body"), tokenizer, 7).examples(0, None))
+
+
+def test_the_module_streams_a_hub_data_set_validated_on_its_own_split(tmp_path):
+    folder = hub_folder(tmp_path)
+    hub = ["data.path=null", f"data.hub={folder}"]
+    _, job = streaming_job(tmp_path, "a", *hub, "data.hub_eval_split=validation")
+    assert isinstance(job.train_data, HubTextStream)
+    assert len(job.eval_data) == len(TEXTS[1]) // 16  # the split's lines joined by newlines
+    with pytest.raises(UserError, match="cannot hold out the end of a streamed Hub data set"):
+        streaming_job(tmp_path, "b", *hub)
+    with pytest.raises(UserError, match="no such split 'test'"):
+        streaming_job(tmp_path, "c", *hub, "data.hub_eval_split=test")
