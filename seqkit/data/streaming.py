@@ -12,10 +12,13 @@ before the cut not yet in a block (fewer than one block). A checkpoint stores th
 the last batch trained (:class:`seqkit.trainer.sampling.ResumableStream`); resuming re-reads the
 file from that byte, encodes from there — the same ids, since the cut is safe — and skips the
 ids already trained. Nothing before the cut is read again, so resuming a run 100 GB into its
-corpus costs one chunk, not 100 GB.
+corpus costs one chunk, not 100 GB. (The one exception to "the same ids": text with no line
+break or lone space in ``8 × chunk_bytes`` characters is cut where the reader happens to stand,
+:func:`seqkit.data.token_file.cut_point`, and a resumed reader may cut it elsewhere.)
 
-This is the streaming design of torchtitan's and MosaicML's ``streaming`` data loaders (a
-checkpointed reader position instead of a replayed iterator), for plain text files.
+A checkpointed reader position rather than a replayed iterator is how large-scale trainers
+resume streams (``datasets.IterableDataset.state_dict``, which :class:`HubTextStream` stores;
+``torchdata``'s ``StatefulDataLoader``); here it is written out for plain text files.
 """
 
 from __future__ import annotations
