@@ -1,11 +1,12 @@
 """What a run was trained on, recorded at step 0 so that a resumed run is known to read the same.
 
 A run folder stands alone (DESIGN.md): ``RUN/data.json`` names every input the recipe read from
-outside — the corpus under ``data.path`` (each file's size, modification time and SHA-256), a Hub
-data set (name, config, split and revision as the recipe gave them), an embedded corpus (with
-the version of the package that ships it), and a tokenizer folder under ``tokenizer.path``.
-``--resume`` compares the inputs with the record and refuses a run whose data changed, naming
-what changed: resuming on other data would silently train a different model under the same name.
+outside — the corpus under ``data.path`` and ``data.eval_path`` (each file's size, modification
+time and SHA-256), a Hub data set (name, config, split and revision as the recipe gave them), an
+embedded corpus (with the version of the package that ships it), and a tokenizer folder under
+``tokenizer.path``. ``--resume`` compares the inputs with the record and refuses a run whose data
+changed, naming what changed: resuming on other data would silently train a different model under
+the same name.
 
 Comparing is cheap when nothing changed: a file whose size and modification time match the record
 is taken as unchanged (as ``make`` and ``rsync`` do); only a file whose size or time differs is
@@ -94,6 +95,9 @@ def fingerprint(recipe: Any) -> dict[str, Any]:
         }
     elif getattr(data, "embedded", None):
         record["data.embedded"] = {"name": data.embedded, "python": sys.version.split()[0]}
+    eval_path = getattr(data, "eval_path", None)
+    if eval_path:  # held-out files of their own (the streaming module's)
+        record["data.eval_path"] = _describe_files(Path(eval_path).expanduser())
     tokenizer_path = getattr(recipe.tokenizer, "path", None)
     if tokenizer_path:
         record["tokenizer.path"] = _describe_files(Path(tokenizer_path).expanduser())
@@ -138,6 +142,7 @@ def _changes(recorded: dict[str, Any], recipe: Any) -> list[str]:
     changes = []
     given = {
         "data.path": getattr(recipe.data, "path", None),
+        "data.eval_path": getattr(recipe.data, "eval_path", None),
         "tokenizer.path": getattr(recipe.tokenizer, "path", None),
     }
     for key, path in given.items():

@@ -83,13 +83,17 @@ def _why(error: BaseException, name: str, config: str | None, split: str) -> str
     text = str(error)
     kind = type(error).__name__
     where = describe(name, config, split)
-    available = re.search(r"(?:Available|Should be one of):? *(\[[^\]]*\])", text)
+    available = re.search(r"(?:Available(?: splits)?|Should be one of):? *(\[[^\]]*\])", text)
     listed = f"; it has {cut(available.group(1), 200)}" if available else ""
     if kind == "DatasetNotFoundError" or (kind == "FileNotFoundError" and "doesn't exist" in text):
         return f"cannot load {where}: no such data set on the Hub; {LOCAL_HINT}"
     if "BuilderConfig" in text or "Config name is missing" in text:
         return f"cannot load {where}: no such config {config!r}{listed}; set data.hub_config"
-    if "Unknown split" in text or ("split" in text.lower() and "not" in text.lower()):
+    if (
+        "Unknown split" in text
+        or "Bad split" in text
+        or ("split" in text.lower() and "not" in text.lower())
+    ):
         return f"cannot load {where}: no such split {split!r}{listed}; set data.hub_split"
     if kind == "RevisionNotFoundError" or "revision" in text.lower():
         return f"cannot load {where}: no such revision; set data.hub_revision"

@@ -237,11 +237,13 @@ class PretokenizedCorpus(TextCorpus):
     """
 
     Section = PretokenizedSection
+    name = "pretokenized"
+    """The module's name in messages."""
 
     @property
     def files(self) -> list[Path]:
         if not self.data.path:
-            raise UserError("data.module pretokenized reads local text files: set data.path")
+            raise UserError(f"data.module {self.name} reads local text files: set data.path")
         return corpus_files(self.data.path)
 
     @property
@@ -252,7 +254,7 @@ class PretokenizedCorpus(TextCorpus):
 
     @property
     def text(self) -> str:
-        raise UserError("data.module pretokenized never reads the whole corpus into memory")
+        raise UserError(f"data.module {self.name} never reads the whole corpus into memory")
 
     def tokenizer(self, init_from: Path | None) -> Tokenizer:
         settings = self.recipe.tokenizer
@@ -260,15 +262,16 @@ class PretokenizedCorpus(TextCorpus):
             return super().tokenizer(init_from)
         if settings.kind == "bpe" and settings.vocab_size is None:
             raise UserError("tokenizer.kind bpe needs tokenizer.vocab_size (e.g. 1024)")
-        files = self.files
         limit = self.data.tokenizer_sample_chars if settings.kind == "bpe" else None
-        key = {"files": files_key(files), "kind": settings.kind,
+        key = {**self._corpus_key(), "kind": settings.kind,
                "vocab_size": settings.vocab_size, "sample_chars": limit}  # fmt: skip
         folder = self.cache_root / "tokenizers" / _digest(key)
         if (folder / "tokenizer.json").is_file():
             return load_tokenizer(folder)
         tokenizer = train_tokenizer(
-            settings.kind, _first_chars(text_pieces(files), limit), vocab_size=settings.vocab_size
+            settings.kind,
+            _first_chars(self._corpus_pieces(), limit),
+            vocab_size=settings.vocab_size,
         )
         staging = folder.with_name(f".{folder.name}.{os.getpid()}")
         tokenizer.save_pretrained(staging)
@@ -277,6 +280,14 @@ class PretokenizedCorpus(TextCorpus):
         except OSError:  # another run cached the same tokenizer first
             shutil.rmtree(staging, ignore_errors=True)
         return tokenizer
+
+    def _corpus_key(self) -> dict[str, Any]:
+        """What identifies the corpus in the tokenizer cache's key."""
+        return {"files": files_key(self.files)}
+
+    def _corpus_pieces(self) -> Iterator[str]:
+        """The corpus's text, piece by piece, for training a tokenizer on it."""
+        return text_pieces(self.files)
 
     def prepare(self, tokenizer: Tokenizer, window: int, most: int | None) -> Prepared:
         block_size = self._block_size(window, most)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import codecs
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -367,22 +366,14 @@ def masked_lm_collator(tokenizer, **options):
     )
 
 
-# Where else a stream may be cut without changing byte-level BPE ids, when a window has no
-# newline cut (seqkit.data.bpe.SAFE_CUT): between a non-space character and one space that
-# precedes a non-space character. Every GPT-2 pre-token ending in a letter, digit or punctuation
-# mark ends before a space, and " word" (one space, then the word) is one pre-token whether it
-# starts the text or not; a character vocabulary may be cut anywhere outside a special token.
-SPACE_CUT = re.compile(r"(?<=\S)(?= \S)")
-_CUT_WINDOW = 4096  # characters at the end of the pending text searched for a cut
-
-
 class StreamingBlocks(torch.utils.data.IterableDataset):
     """Causal-LM blocks read from text files as a stream: the corpus is never in memory.
 
     Each file is read ``chunk_bytes`` at a time and decoded incrementally (a byte that is not
     UTF-8 is reported with its file and offset); the decoded text is encoded up to the last
     place near its end where a cut cannot change the ids (after a lone newline,
-    :data:`seqkit.data.bpe.SAFE_CUT`, else before a lone space, :data:`SPACE_CUT`), so the ids
+    :data:`seqkit.data.bpe.SAFE_CUT`, else before a lone space,
+    :data:`seqkit.data.token_file.SPACE_CUT`), so the ids
     are exactly those of encoding each whole file; ids are cut into rows of ``block_size + 1``.
     Text with neither in ``max_pending_chars`` characters (no line break or space over
     megabytes) is cut there anyway, which may change the ids of the one pre-token it splits:
@@ -417,56 +408,17 @@ class StreamingBlocks(torch.utils.data.IterableDataset):
         self.chunk_bytes = chunk_bytes
         self.max_pending_chars = max_pending_chars or 8 * chunk_bytes
 
-    def _cut(self, pending: str) -> int:
-        """Where to cut the decoded text: a safe place near its end, 0 for "read more"."""
-        from seqkit.data.bpe import SAFE_CUT
-
-        window = max(0, len(pending) - _CUT_WINDOW)
-        for pattern in (SAFE_CUT, SPACE_CUT):
-            cut = 0
-            for match in pattern.finditer(pending, window):
-                cut = match.start()
-            if cut:
-                return cut
-        if len(pending) >= self.max_pending_chars:
-            # No cut within the last window; one further back is as good, else cut here.
-            for pattern in (SAFE_CUT, SPACE_CUT):
-                cut = 0
-                for match in pattern.finditer(pending):
-                    cut = match.start()
-                if cut:
-                    return cut
-            return len(pending)
-        return 0
-
     def _file_ids(self, path: Path):
         """Arrays of ids of one file, chunk by chunk."""
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        pending, consumed = "", 0
-        with path.open("rb") as file:
-            while True:
-                data = file.read(self.chunk_bytes)
-                final = not data
-                buffered = len(decoder.getstate()[0])
-                try:
-                    pending += decoder.decode(data, final=final)
-                except UnicodeDecodeError as error:
-                    offset = consumed - buffered + error.start
-                    raise UserError(
-                        f"data file {path} is not UTF-8 text: the byte at offset {offset} "
-                        "cannot be decoded; convert the file to UTF-8"
-                    ) from None
-                if consumed == 0 and pending.startswith("\ufeff"):
-                    pending = pending[1:]  # a byte-order mark is not text
-                consumed += len(data)
-                if final:
-                    if pending:
-                        yield self.tokenizer.encode_array(pending)
-                    return
-                cut = self._cut(pending)
-                if cut:
-                    yield self.tokenizer.encode_array(pending[:cut])
-                    pending = pending[cut:]
+        from seqkit.data.token_file import file_segments
+
+        for _, ids in file_segments(
+            path,
+            self.tokenizer,
+            chunk_bytes=self.chunk_bytes,
+            max_pending_chars=self.max_pending_chars,
+        ):
+            yield ids
 
     def _my_paths(self) -> list[Path]:
         """The files this process streams: all, or a DataLoader worker's share of them."""

@@ -25,6 +25,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -130,6 +131,97 @@ def text_pieces(files: Iterable[Path], piece_chars: int = PIECE_CHARS) -> Iterat
             carry = carry[cut.start() :]
     if carry:
         yield carry
+
+
+# Where else a stream may be cut without changing byte-level BPE ids, when a window has no
+# newline cut (SAFE_CUT): between a non-space character and one space that precedes a non-space
+# character. Every GPT-2 pre-token ending in a letter, digit or punctuation mark ends before a
+# space, and " word" (one space, then the word) is one pre-token whether it starts the text or
+# not; a character vocabulary may be cut anywhere outside a special token.
+SPACE_CUT = re.compile(r"(?<=\S)(?= \S)")
+_CUT_WINDOW = 4096  # characters at the end of the pending text searched for a cut
+CHUNK_BYTES = 1 << 20
+"""Bytes read from a file at a time."""
+
+
+def cut_point(pending: str, max_pending_chars: int) -> int:
+    """Where to cut decoded text so that encoding the two sides apart gives the ids of the
+    whole: a safe place near its end, or 0 for "read more first". Text with no safe place in
+    ``max_pending_chars`` characters (no line break or space over megabytes) is cut anyway,
+    which may change the ids of the one pre-token it splits: memory stays bounded."""
+    window = max(0, len(pending) - _CUT_WINDOW)
+    for pattern in (SAFE_CUT, SPACE_CUT):
+        cut = 0
+        for match in pattern.finditer(pending, window):
+            cut = match.start()
+        if cut:
+            return cut
+    if len(pending) >= max_pending_chars:
+        # No cut within the last window; one further back is as good, else cut here.
+        for pattern in (SAFE_CUT, SPACE_CUT):
+            cut = 0
+            for match in pattern.finditer(pending):
+                cut = match.start()
+            if cut:
+                return cut
+        return len(pending)
+    return 0
+
+
+def file_segments(
+    path: Path,
+    tokenizer: Any,
+    start: int = 0,
+    end: int | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    max_pending_chars: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(byte offset, ids)`` of the text of ``path`` between bytes ``start`` and ``end``, one
+    segment at a time: each segment's text starts at its byte offset and ends at a cut
+    (:func:`cut_point`), so the segments' ids joined are the ids of the whole range. ``start``
+    must be a character boundary (0, or a segment's offset); a leading byte-order mark is not
+    text. A byte that is not UTF-8 is a UserError naming its offset."""
+    end = path.stat().st_size if end is None else end
+    max_pending_chars = max_pending_chars or 8 * chunk_bytes
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise UserError(f"cannot read data file {path}: {error.strerror or error}") from None
+    with handle:
+        if start == 0 and handle.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            start = len(codecs.BOM_UTF8)
+        handle.seek(start)
+        pending, pending_start, position = "", start, start
+        while True:
+            data = handle.read(min(chunk_bytes, end - position)) if position < end else b""
+            final = not data
+            buffered = len(decoder.getstate()[0])
+            try:
+                pending += decoder.decode(data, final=final)
+            except UnicodeDecodeError as error:
+                offset = position - buffered + error.start
+                raise UserError(
+                    f"data file {path} is not UTF-8 text: the byte at offset {offset} "
+                    "cannot be decoded; convert the file to UTF-8"
+                ) from None
+            position += len(data)
+            if final:
+                if pending:
+                    yield pending_start, corpus_ids(tokenizer, pending)
+                return
+            cut = cut_point(pending, max_pending_chars)
+            if cut:
+                text = pending[:cut]
+                yield pending_start, corpus_ids(tokenizer, text)
+                pending_start += len(text.encode("utf-8"))
+                pending = pending[cut:]
+
+
+def corpus_ids(tokenizer: Any, text: str) -> np.ndarray:
+    """The ids of corpus text as int64 (the tokenizer's vectorized path)."""
+    return np.asarray(tokenizer.encode_array(text, what="corpus"), dtype=np.int64)
 
 
 def files_key(files: list[Path]) -> list[list[Any]]:

@@ -107,6 +107,7 @@ DATA_MODULES = Registry(
     {
         "text": "seqkit.data.lm:TextCorpus",
         "pretokenized": "seqkit.data.lm:PretokenizedCorpus",
+        "streaming": "seqkit.data.streaming:StreamingCorpus",
         "chorales": "seqkit.music.data:MidiCorpus",
         "sentence-pairs": "seqkit.data.seq2seq:SentencePairs",
         "graph": "seqkit.gcn.data:GraphData",

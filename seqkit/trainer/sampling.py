@@ -14,14 +14,22 @@ tensor2tensor bucket likewise).
 
 An epoch too large to hold its permutation in memory (a pre-tokenized corpus) is shuffled by a
 keyed permutation evaluated batch by batch, with the same pure-function property.
+
+A stream (an ``IterableDataset`` read from files) has no index to permute: its position is where
+the reader stands (a file, a byte offset, the ids read past it). :class:`ResumableStream` is
+the same contract for it: every batch comes with the stream's position after it, the Trainer
+keeps the last one and a checkpoint stores it beside ``(epoch, batch)``, and the stream restarts
+from it without replaying what came before.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import IterableDataset, Sampler, get_worker_info
+from torch.utils.data._utils.collate import default_collate
 
 MATERIALIZED_LIMIT = 2**24
 """Largest epoch whose order is a materialized ``torch.randperm`` (8 bytes an example: 128 MB
@@ -185,3 +193,80 @@ class ShardedEvalSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         for start in range(0, len(self.indices), self.batch_size):
             yield self.indices[start : start + self.batch_size]
+
+
+class ResumableStream(IterableDataset):
+    """A training stream whose exact position a checkpoint can store, sharded like
+    :class:`ShardedBatchSampler`.
+
+    A subclass yields the epoch's examples in order, each with the position of the stream just
+    after it (:meth:`examples`), and starts from such a position. This class cuts them into
+    batches the way the map-style sampler does: global batch ``k`` of an epoch is examples
+    ``k*B*P … (k+1)*B*P - 1`` for batch size B and P processes, process r takes the r-th slice
+    of B, and the incomplete global batch at the end of the epoch is dropped, so every process
+    steps the same number of times and no example is trained twice in an epoch. Each process
+    reads the whole stream and keeps its slice, as ``datasets.distributed.split_dataset_by_node``
+    does for a stream whose shards do not divide among the processes: the shards stay exact
+    whatever the number of files.
+
+    Under a ``DataLoader`` with W workers, worker w yields global batches w, w + W, … of the
+    process's share; the loader takes them from its workers in turn, so the order of batches
+    (and the position each carries) is the same for any number of workers. Each worker reads
+    the whole stream too: workers overlap reading with training, they do not divide it.
+
+    Iterating yields ``(batch, position)``; the position is what :meth:`start` takes to continue
+    right after that batch. The Trainer calls :meth:`start` before each pass.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.position: Any = None
+        self.batch_size = 1
+        self.num_processes = 1
+        self.process_index = 0
+
+    def examples(self, epoch: int, position: Any) -> Iterator[tuple[Any, Any]]:
+        """``(example, position after it)`` for epoch ``epoch`` from ``position`` (None: from
+        the epoch's start). A position is made of ints, strings, lists and dicts (it is saved
+        as JSON in every checkpoint)."""
+        raise NotImplementedError
+
+    def check_position(self, position: Any) -> None:
+        """Refuse (UserError) a saved position that does not belong to this stream (other
+        files, another split); None is always valid."""
+
+    def collate(self, examples: list[Any]) -> Any:
+        """One batch of examples (stacked tensors by default)."""
+        return default_collate(examples)
+
+    def start(
+        self,
+        epoch: int,
+        position: Any,
+        batch_size: int,
+        num_processes: int = 1,
+        process_index: int = 0,
+    ) -> None:
+        """Make the next pass read epoch ``epoch`` from ``position`` for process
+        ``process_index`` of ``num_processes``, in batches of ``batch_size``."""
+        if not 0 <= process_index < num_processes:
+            raise ValueError(f"process {process_index} of {num_processes}")
+        self.epoch, self.position = epoch, position
+        self.batch_size, self.num_processes = batch_size, num_processes
+        self.process_index = process_index
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        worker = get_worker_info()
+        workers, worker_id = (1, 0) if worker is None else (worker.num_workers, worker.id)
+        global_batch = self.batch_size * self.num_processes
+        first = self.process_index * self.batch_size
+        mine: list[Any] = []
+        index, batch = 0, 0  # example within the global batch; global batch since the start
+        for example, after in self.examples(self.epoch, self.position):
+            if batch % workers == worker_id and first <= index < first + self.batch_size:
+                mine.append(example)
+            index += 1
+            if index == global_batch:
+                if batch % workers == worker_id:
+                    yield self.collate(mine), after
+                mine, index, batch = [], 0, batch + 1

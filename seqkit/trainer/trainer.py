@@ -32,7 +32,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import gather_object, set_seed
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from tqdm.auto import tqdm
 
 from seqkit.errors import UserError
@@ -51,7 +51,7 @@ from seqkit.trainer.checkpoint import (
 from seqkit.trainer.config import TrainerConfig
 from seqkit.trainer.logging import MetricsLogger, plot_loss
 from seqkit.trainer.optim import build_optimizer, l1_penalty
-from seqkit.trainer.sampling import ShardedBatchSampler, ShardedEvalSampler
+from seqkit.trainer.sampling import ResumableStream, ShardedBatchSampler, ShardedEvalSampler
 from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
 from seqkit.trainer.tasks import SupervisedTask, Task
 from seqkit.trainer.throughput import ThroughputMeter
@@ -93,6 +93,11 @@ def process_state() -> PartialState:
     return PartialState(cpu=cpu_only())
 
 
+def _as_is(item: Any) -> Any:
+    """The DataLoader's collate function for a stream that batches itself."""
+    return item
+
+
 def _to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
@@ -110,7 +115,9 @@ class Trainer:
         task: a :class:`Task`, or a model, which is wrapped in :class:`SupervisedTask`.
         config: the loop's settings.
         output_dir: the run directory (checkpoints, metrics.jsonl, loss.png, TensorBoard logs).
-        train_data: a map-style dataset; not needed when the task draws its own batches.
+        train_data: a map-style dataset, or a :class:`ResumableStream` (an ``IterableDataset``
+            that says where it stands, so a checkpoint can resume it mid-stream); not needed
+            when the task draws its own batches.
         eval_data: a map-style dataset evaluated every ``config.eval_every`` steps.
         collate_fn: turns a list of examples into a batch (default: torch's default collate).
         callbacks: extra callbacks; early stopping is added from the config.
@@ -167,7 +174,10 @@ class Trainer:
             log_with=tracker_list(config.report_to, self.output_dir) or None,
             project_dir=str(self.output_dir),
         )
-        if train_data is not None:
+        if isinstance(train_data, IterableDataset) and not isinstance(train_data, ResumableStream):
+            # A plain stream cannot say where it stands: resume would replay or skip data.
+            raise ValueError("an IterableDataset train_data must be a ResumableStream")
+        if train_data is not None and not isinstance(train_data, ResumableStream):
             needed = config.batch_size * self.accelerator.num_processes
             if len(train_data) < needed:
                 raise UserError(
@@ -180,6 +190,9 @@ class Trainer:
         """Optimizer steps left out because the loss or gradients were not finite."""
         self._epoch = 0
         self._batch_in_epoch = 0
+        self._stream_position: Any = None
+        """Where a :class:`ResumableStream` stands after the last batch drawn (None: at the
+        start of the epoch); saved with ``(epoch, batch_in_epoch)``."""
         self._training_models: dict[str, nn.Module] = dict(self.task.models)
         """What ``training_step`` runs: the task's modules, wrapped for the processes by
         :meth:`_prepare`. The task's own ``models`` stay the plain modules."""
@@ -243,6 +256,9 @@ class Trainer:
             return
         if self.train_data is None:
             raise ValueError("Trainer needs train_data unless the task draws its own batches")
+        if isinstance(self.train_data, ResumableStream):
+            yield from self._stream_batches(self.train_data)
+            return
         sampler = ShardedBatchSampler(
             len(self.train_data),
             self.config.batch_size,
@@ -268,6 +284,40 @@ class Trainer:
                 yield _to_device(batch, acc.device)
             self._epoch += 1
             self._batch_in_epoch = 0
+
+    def _stream_batches(self, stream: ResumableStream) -> Iterator[Any]:
+        """Endless micro-batches of a stream, tracking (epoch, batch, stream position)."""
+        acc = self.accelerator
+        while True:
+            stream.start(
+                self._epoch,
+                self._stream_position,
+                self.config.batch_size,
+                acc.num_processes,
+                acc.process_index,
+            )
+            loader = DataLoader(
+                stream,
+                batch_size=None,  # the stream batches and shards itself
+                collate_fn=_as_is,
+                num_workers=self.config.num_workers,
+                generator=torch.Generator().manual_seed(self.config.seed + self._epoch),
+            )
+            drawn = 0
+            for batch, position in loader:
+                drawn += 1
+                self._batch_in_epoch += 1
+                self._stream_position = position
+                yield _to_device(batch, acc.device)
+            if drawn == 0 and self._stream_position is None:
+                raise UserError(
+                    "the training stream holds fewer examples than one batch (trainer.batch_size "
+                    f"{self.config.batch_size} × {acc.num_processes} process(es)); use a smaller "
+                    "batch or more data"
+                )
+            self._epoch += 1
+            self._batch_in_epoch = 0
+            self._stream_position = None
 
     # ------------------------------------------------------------------ training
 
@@ -631,6 +681,7 @@ class Trainer:
                 "step": self.step,
                 "epoch": self._epoch,
                 "batch_in_epoch": self._batch_in_epoch,
+                "stream_position": self._stream_position,
                 "skipped_steps": self.skipped_steps,
                 "schedulers": {n: scheduler_state(s) for n, s in self.schedulers.items()},
                 "callbacks": [c.state_dict() for c in self.callbacks],
@@ -658,6 +709,8 @@ class Trainer:
                 f"checkpoint {directory} was written by {state['num_processes']} process(es); "
                 f"resume it with the same number (now {acc.num_processes})"
             )
+        if isinstance(self.train_data, ResumableStream):
+            self.train_data.check_position(state.get("stream_position"))
         for name, model in self.task.models.items():
             load_module_weights(model, directory / CHECKPOINT_WEIGHTS.format(name=name))
         for name, optimizer in self.optimizers.items():
@@ -670,6 +723,7 @@ class Trainer:
         self.step = state["step"]
         self._epoch = state["epoch"]
         self._batch_in_epoch = state["batch_in_epoch"]
+        self._stream_position = state.get("stream_position")
         self.skipped_steps = state.get("skipped_steps", 0)
         self._resumed_window = state["log_window"]
         restore_rng_state(load_tree(directory, f"rng-{acc.process_index}"))

@@ -129,6 +129,14 @@ RECIPE_OVERRIDES = {
         *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
         "trainer.eval_batches=2",
     ],
+    # Read as a stream in 64-byte chunks: every checkpoint lands mid-file, and the run crosses
+    # an epoch (a new order of its two files).
+    "gpt/shakespeare-char-streaming.yaml": [
+        *("model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16"),
+        *("model.dropout=0.1", "trainer.max_steps=10", "trainer.batch_size=4"),
+        *("trainer.save_every=2", "trainer.keep_last=2", "trainer.eval_every=4"),
+        *("trainer.eval_batches=2", "data.chunk_bytes=64", "sample.prompt=ROMEO"),
+    ],
     "rnn/quickstart-pydoc-lstm.yaml": [
         *("model.embedding_size=8", "model.hidden_size=16", "model.num_layers=2"),
         *("model.dropout=0.2", "model.block_size=16", "trainer.max_steps=8"),
@@ -386,6 +394,23 @@ def _bike(run_dir: Path, callbacks: list) -> Trainer:
     if not table.is_file():
         write_synthetic_csv(table, days=8)
     return _recipe("tabular/bike-sharing-mlp.yaml", f"data.path={table}")(run_dir, callbacks)
+
+
+def _streaming_gpt(run_dir: Path, callbacks: list) -> Trainer:
+    folder = run_dir.parent / "corpus"
+    if not folder.is_dir():
+        folder.mkdir()
+        (folder / "a.txt").write_text("ROMEO:\nBut soft, what light.\n" * 8, encoding="utf-8")
+        (folder / "b.txt").write_text("JULIET:\nAy me! O Romeo.\n" * 6, encoding="utf-8")
+    extra = (f"data.path={folder}", f"data.cache_dir={run_dir.parent / 'cache'}")
+    return _recipe("gpt/shakespeare-char-streaming.yaml", *extra)(run_dir, callbacks)
+
+
+def test_streaming_recipe_survives_sigkill_mid_stream(tmp_path):
+    """The streaming module: the stream's position (file, byte, ids past it) comes back from
+    the checkpoint, mid-file and past an epoch's end, without replaying the stream."""
+    moments = [("step", 1), ("weights", 1), ("step", 5), ("publish", 1), ("step", 9)]
+    crash_repeatedly(Workload(_streaming_gpt), tmp_path, moments)
 
 
 def test_tabular_recipe_survives_sigkill(tmp_path):
