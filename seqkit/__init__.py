@@ -10,7 +10,7 @@ from seqkit.models.auto import install as _install_auto_classes
 _install_auto_classes()
 
 
-_API = ("train", "load", "generate", "evaluate", "Run")
+_API = ("train", "load", "Run", "Trained")
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@
     print(run.generate("def ", max_new_tokens=80))
     run.evaluate(data="held-out.txt") # the numbers `seqkit evaluate` prints
     model, tokenizer = run.model, run.tokenizer
+    seqkit.load("runs/notebook/checkpoints/step-100").generate("def ")
 
 The calls do what the commands do (``seqkit train``, ``generate``, ``evaluate``) with the same
 checks and defaults; a mistake raises :class:`seqkit.errors.UserError` with the line the command
@@ -50,22 +51,18 @@ def _command_defaults(command: str, *argv: str) -> Any:
 
 
 @dataclass
-class Run:
-    """A trained run: its folder, the step it reached and its final evaluation."""
+class Trained:
+    """A trained model on disk — a run, its ``final/`` folder, a checkpoint or any seqkit model
+    folder — read on first use, with what the commands do to it."""
 
-    dir: Path
-    step: int
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def final(self) -> Path:
-        """The trained model's folder (Hub format)."""
-        return self.dir / "final"
+    path: Path
 
     @cached_property
     def loaded(self) -> Any:
-        """The model, its tokenizer, recipe and parts, read once from :attr:`final`."""
-        return load(self.final)
+        """The model, its tokenizer, recipe (None outside a run) and parts, read once."""
+        from seqkit.parts.model_folder import open_trained
+
+        return open_trained(self.path)
 
     @property
     def model(self) -> Any:
@@ -85,11 +82,25 @@ class Run:
         top_p: float | None = None,
         seed: int = 0,
     ) -> str:
-        """The prompt and its continuation, as ``seqkit generate`` prints it."""
-        return generate(
-            self.loaded,
+        """``prompt`` and its continuation by a text model, sampled with a generator seeded by
+        ``seed``: the text ``seqkit generate`` prints for the same options."""
+        from seqkit.checks import MAX_SEED, check_range
+        from seqkit.generation import continue_prompt
+        from seqkit.parts.registry import TASKS
+        from seqkit.recipes import check_sampling
+
+        loaded = self.loaded
+        if not TASKS.get(loaded.task_name).generates_text:
+            raise UserError(
+                f"{self.path} holds a {loaded.task_name} model, which does not write text"
+            )
+        check_sampling("", max_new_tokens, temperature, top_k, top_p)
+        check_range("seed", seed, 0, MAX_SEED, integer=True)
+        return continue_prompt(
+            loaded.model,
+            loaded.tokenizer,
             prompt,
-            max_new_tokens,
+            max_new_tokens=max_new_tokens,
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,
@@ -98,8 +109,25 @@ class Run:
 
     def evaluate(self, data: str | Path | None = None, batch_size: int | None = None) -> dict:
         """The run's evaluation (its validation data, or every example of the file ``data``):
-        what ``seqkit evaluate`` prints."""
-        return evaluate(self.loaded, data, batch_size)
+        the numbers ``seqkit evaluate`` prints."""
+        from seqkit.parts.evaluation import evaluate
+
+        options = _command_defaults("evaluate", str(self.path))
+        return evaluate(self.loaded, None if data is None else str(data), batch_size, options)
+
+
+@dataclass
+class Run(Trained):
+    """A run :func:`train` finished: its folder (:attr:`path`), the step it reached and its
+    final evaluation."""
+
+    step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> Path:
+        """The trained model's folder (Hub format)."""
+        return self.path / "final"
 
 
 def train(
@@ -121,50 +149,7 @@ def train(
     return Run(trained.run_dir, trained.step, trained.eval_metrics)
 
 
-def load(path: str | Path) -> Any:
-    """A run, a model folder or a checkpoint, read back: ``.model``, ``.tokenizer``,
-    ``.recipe`` (None for a folder outside a run) and its parts."""
-    from seqkit.parts.model_folder import open_trained
-
-    return open_trained(path)
-
-
-def generate(
-    loaded: Any,
-    prompt: str,
-    max_new_tokens: int = 200,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    seed: int = 0,
-) -> str:
-    """Continue ``prompt`` with a loaded text model (:func:`load`), with the checks and the
-    sampling of ``seqkit generate``."""
-    from seqkit.checks import MAX_SEED, check_range
-    from seqkit.generation import continue_prompt
-    from seqkit.parts.registry import TASKS
-    from seqkit.recipes import check_sampling
-
-    if not TASKS.get(loaded.task_name).generates_text:
-        raise UserError(f"a {loaded.task_name} model does not generate text")
-    check_sampling("", max_new_tokens, temperature, top_k, top_p)
-    check_range("seed", seed, 0, MAX_SEED, integer=True)
-    return continue_prompt(
-        loaded.model,
-        loaded.tokenizer,
-        prompt,
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-    )
-
-
-def evaluate(loaded: Any, data: str | Path | None = None, batch_size: int | None = None) -> dict:
-    """The evaluation ``seqkit evaluate`` runs, on a loaded model (:func:`load`)."""
-    from seqkit.parts.evaluation import evaluate as evaluate_loaded
-
-    options = _command_defaults("evaluate", "MODEL")
-    return evaluate_loaded(loaded, None if data is None else str(data), batch_size, options)
+def load(path: str | Path) -> Trained:
+    """A run, a model folder or a checkpoint, to read (``.model``, ``.tokenizer``), generate from
+    or evaluate."""
+    return Trained(Path(path))

@@ -17,7 +17,7 @@ TINY = {
     "trainer.max_steps": 4,
     "trainer.eval_every": 4,
     "trainer.eval_batches": None,  # the whole validation split, as seqkit evaluate scores
-    "trainer.save_every": 0,
+    "trainer.save_every": 4,
     "trainer.progress_bar": False,
     "trainer.report_to": [],
     "model.n_layer": 1,
@@ -57,7 +57,7 @@ def test_train_twice_in_one_process_then_generate_and_evaluate(tmp_path, capsys)
         main(
             [
                 "generate",
-                str(first.dir),
+                str(first.path),
                 "--prompt",
                 "def ",
                 "--max-new-tokens",
@@ -76,8 +76,9 @@ def test_train_twice_in_one_process_then_generate_and_evaluate(tmp_path, capsys)
     data.write_text("def add(a, b):\n    return a + b\n" * 20, encoding="utf-8")
     assert "eval/loss" in first.evaluate(data=data)
 
-    loaded = seqkit.load(first.dir)
+    loaded = seqkit.load(first.path / "checkpoints" / "step-4")
     assert type(loaded.model).__name__ == "GPTLMHeadModel" and loaded.tokenizer is not None
+    assert loaded.generate("def ", max_new_tokens=12, seed=3) == text
 
 
 def test_mistakes_raise_user_errors_and_write_nothing(tmp_path):
