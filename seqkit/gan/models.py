@@ -32,7 +32,7 @@ from transformers import initialization as init
 
 from seqkit.checks import MAX_SAMPLES, MAX_STEPS, MAX_WIDTH, check_ranges, count, positive
 from seqkit.errors import UserError
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 from seqkit.recipes import Recipe
 
 
@@ -196,12 +196,9 @@ class DCGANBuilder(ModelBuilder):
     """Images in each sample grid (the same noise every time)."""
 
     heads: ClassVar[dict[str, type]] = {"gan": DCGAN}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "latent_dim": "latent_dim",
-        "start_size": "start_size",
-        "generator_features": "generator_features",
-        "discriminator_features": "discriminator_features",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names(
+        "latent_dim", "start_size", "generator_features", "discriminator_features"
+    )
     tags: ClassVar[tuple[str, ...]] = ("gan", "dcgan", "image-generation")
 
     def __post_init__(self) -> None:

@@ -32,7 +32,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from seqkit.checks import MAX_WIDTH, check_choice, check_ranges, count, probability
 from seqkit.errors import UserError
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 
 CLASSIFIERS = ("logistic", "mlp")
 
@@ -120,10 +120,7 @@ class BagOfWordsBuilder(ModelBuilder):
     """Dropout on the MLP's hidden layer."""
 
     heads: ClassVar[dict[str, type]] = {"classification": BagOfWordsForSequenceClassification}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "classifier": "classifier",
-        "hidden_size": "hidden_size",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names("classifier", "hidden_size")
     tags: ClassVar[tuple[str, ...]] = ("bag-of-words",)
     data_module: ClassVar[str | None] = "bag-of-words"
     special_tokens: ClassVar[dict[str, str]] = {}

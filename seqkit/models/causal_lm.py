@@ -36,7 +36,7 @@ from seqkit.models.hub_generation import (
     read_cache,
     write_cache,
 )
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 
 
 def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -134,9 +134,7 @@ class DecoderOnlyBuilder(ModelBuilder):
     """sdpa (fused kernel, default) or explicit (the readable path, proven equal by a test)."""
 
     shape_fields: ClassVar[dict[str, str]] = {
-        "n_layer": "n_layer",
-        "n_head": "n_head",
-        "n_embd": "n_embd",
+        **same_names("n_layer", "n_head", "n_embd"),
         "n_positions": "block_size",
     }
 

@@ -50,6 +50,7 @@ from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
 from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
 from seqkit.models.initialization import normal_init
+from seqkit.parts.base import same_names
 
 # One layer's cache: the rotated keys and the values of every position so far, each
 # (B, nkv, S, hs) — grouped-query attention caches nkv heads, not nh. The whole cache is a tuple
@@ -431,7 +432,7 @@ class DecoderBuilder(DecoderOnlyBuilder):
     heads: ClassVar[dict[str, type]] = {"causal-lm": DecoderForCausalLM}
     shape_fields: ClassVar[dict[str, str]] = {
         **DecoderOnlyBuilder.shape_fields,
-        "n_kv_head": "n_kv_head",
+        **same_names("n_kv_head"),
     }
     tags: ClassVar[tuple[str, ...]] = ("llama-style", "rope", "rmsnorm", "swiglu", "gqa")
 

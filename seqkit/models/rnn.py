@@ -53,7 +53,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast, SequenceClassi
 from seqkit import checks
 from seqkit.errors import UserError
 from seqkit.models.hub_generation import cache_argument, causal_lm_output
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 
 IMPLEMENTATIONS = ("fused", "explicit")
 CELL_TYPES = ("rnn", "lstm", "gru")
@@ -739,12 +739,9 @@ class RecurrentBuilder(ModelBuilder):
         "causal-lm": RecurrentLMForCausalLM,
         "classification": RecurrentForSequenceClassification,
     }
-    shape_fields: ClassVar[dict[str, str]] = {
-        "cell": "cell",
-        "embedding_size": "embedding_size",
-        "hidden_size": "hidden_size",
-        "num_layers": "num_layers",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names(
+        "cell", "embedding_size", "hidden_size", "num_layers"
+    )
 
     ONLY_FOR: ClassVar[dict[str, str]] = {
         "tie_weights": "causal-lm",

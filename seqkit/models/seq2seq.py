@@ -53,7 +53,7 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.generation import TranslatesIds
-from seqkit.parts.base import EncoderDecoderBuilder
+from seqkit.parts.base import EncoderDecoderBuilder, same_names
 
 ATTENTION_KINDS = ("none", "bahdanau", "luong-dot", "luong-general")
 
@@ -419,12 +419,9 @@ class RNNSeq2SeqBuilder(EncoderDecoderBuilder):
     """Probability of feeding the reference token while training (below 1 is slower)."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": Seq2SeqModel}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "attention": "attention",
-        "embedding_dim": "embedding_dim",
-        "hidden_size": "hidden_size",
-        "num_layers": "num_layers",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names(
+        "attention", "embedding_dim", "hidden_size", "num_layers"
+    )
     tags: ClassVar[tuple[str, ...]] = ("seq2seq", "gru")
 
     def __post_init__(self) -> None:

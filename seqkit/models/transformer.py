@@ -41,7 +41,7 @@ from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_ranges, coun
 from seqkit.errors import UserError
 from seqkit.generation import TranslatesIds
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
-from seqkit.parts.base import EncoderDecoderBuilder
+from seqkit.parts.base import EncoderDecoderBuilder, same_names
 
 LayerCache = tuple[KeyValue, KeyValue]
 """One decoder layer's cache: (self-attention keys/values so far, the memory's keys/values)."""
@@ -590,16 +590,16 @@ class TransformerBuilder(EncoderDecoderBuilder):
     """sdpa (fused kernel, default) or explicit (the formula written out)."""
 
     heads: ClassVar[dict[str, type]] = {"seq2seq": TransformerForSeq2Seq}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "d_model": "d_model",
-        "n_head": "n_head",
-        "num_encoder_layers": "num_encoder_layers",
-        "num_decoder_layers": "num_decoder_layers",
-        "d_ff": "d_ff",
-        "share_embeddings": "share_embeddings",
-        "position_encoding": "position_encoding",
-        "norm_position": "norm_position",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names(
+        "d_model",
+        "n_head",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "d_ff",
+        "share_embeddings",
+        "position_encoding",
+        "norm_position",
+    )
     tags: ClassVar[tuple[str, ...]] = ("transformer", "encoder-decoder")
 
     def __post_init__(self) -> None:

@@ -28,6 +28,11 @@ from seqkit.recipes import DataSection, Recipe
 from seqkit.trainer.tasks import Task
 
 
+def same_names(*names: str) -> dict[str, str]:
+    """A :attr:`ModelBuilder.shape_fields` for config fields named as the recipe's fields."""
+    return {name: name for name in names}
+
+
 @dataclass
 class ModelBuilder:
     """Base of the ``model`` section dataclasses; subclasses add the architecture's fields."""

@@ -22,7 +22,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from seqkit.checks import MAX_DEPTH, MAX_WIDTH, check_choice, check_range, probability
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -123,10 +123,7 @@ class TabularMLPBuilder(ModelBuilder):
     """Dropout after each hidden layer."""
 
     heads: ClassVar[dict[str, type]] = {"regression": TabularRegressor}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "hidden_sizes": "hidden_sizes",
-        "activation": "activation",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names("hidden_sizes", "activation")
     tags: ClassVar[tuple[str, ...]] = ("tabular", "mlp")
 
     def __post_init__(self) -> None:

@@ -50,7 +50,7 @@ from seqkit.checks import (
     probability,
 )
 from seqkit.errors import UserError
-from seqkit.parts.base import ModelBuilder
+from seqkit.parts.base import ModelBuilder, same_names
 
 # ----------------------------------------------------------------------------- configuration
 
@@ -534,7 +534,7 @@ class ImageMLPBuilder(ImageClassifierBuilder):
     """Dropout after each hidden layer."""
 
     heads: ClassVar[dict[str, type]] = {"image-classification": MLPForImageClassification}
-    shape_fields: ClassVar[dict[str, str]] = {"hidden_sizes": "hidden_sizes"}
+    shape_fields: ClassVar[dict[str, str]] = same_names("hidden_sizes")
     tags: ClassVar[tuple[str, ...]] = ("mlp",)
 
     def __post_init__(self) -> None:
@@ -565,11 +565,9 @@ class CNNBuilder(ImageClassifierBuilder):
     """Dropout before the classifier."""
 
     heads: ClassVar[dict[str, type]] = {"image-classification": CNNForImageClassification}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "conv_channels": "conv_channels",
-        "kernel_size": "kernel_size",
-        "hidden_size": "hidden_size",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names(
+        "conv_channels", "kernel_size", "hidden_size"
+    )
     tags: ClassVar[tuple[str, ...]] = ("cnn",)
 
     def __post_init__(self) -> None:
@@ -612,10 +610,7 @@ class ResNetBuilder(ImageClassifierBuilder):
     """Residual blocks per stage (default 1)."""
 
     heads: ClassVar[dict[str, type]] = {"image-classification": ResNetForImageClassification}
-    shape_fields: ClassVar[dict[str, str]] = {
-        "widths": "widths",
-        "blocks_per_stage": "blocks_per_stage",
-    }
+    shape_fields: ClassVar[dict[str, str]] = same_names("widths", "blocks_per_stage")
     tags: ClassVar[tuple[str, ...]] = ("resnet",)
 
     def __post_init__(self) -> None:
