@@ -71,8 +71,8 @@ def wordpiece_tokenizer(folder: Path) -> int:
     bert-base-uncased is: its tokenizer_config.json names no special token."""
     words = sorted(set(TEXT.lower().replace(".", " ").replace(",", " ").split()))
     letters = "abcdefghijklmnopqrstuvwxyz.,"
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *("##" + c for c in letters),
-             *words]  # fmt: skip
+    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters,
+                                *("##" + c for c in letters), *words]))  # fmt: skip
     backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
