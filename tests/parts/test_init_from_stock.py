@@ -154,8 +154,12 @@ def test_gpt2_folder_fine_tunes_and_exports_back(tmp_path, caplog):
     ids = torch.tensor([[5, 17, 42, 99, 250, 3]])
     recipe = load_recipe(
         RECIPES_DIR / "gpt/shakespeare-char.yaml",
-        [f"model.init_from={folder}", f"data.path={corpus(tmp_path)}", "data.block_size=16",
-         "sample.prompt=the"],  # fmt: skip
+        [
+            f"model.init_from={folder}",
+            f"data.path={corpus(tmp_path)}",
+            "data.block_size=16",
+            "sample.prompt=the",
+        ],
     )
     with caplog.at_level(logging.WARNING, logger="seqkit"):
         job = build_job(recipe, tmp_path / "unused")
@@ -328,8 +332,12 @@ def test_a_hub_name_in_the_cache_loads_offline(tmp_path, offline_cache):
     assert resolve_init_from("tiny-org/tiny-gpt2") == snapshot
     recipe = load_recipe(
         RECIPES_DIR / "gpt/shakespeare-char.yaml",
-        ["model.init_from=tiny-org/tiny-gpt2", f"data.path={corpus(tmp_path)}",
-         "data.block_size=16", "sample.prompt=the"],  # fmt: skip
+        [
+            "model.init_from=tiny-org/tiny-gpt2",
+            f"data.path={corpus(tmp_path)}",
+            "data.block_size=16",
+            "sample.prompt=the",
+        ],
     )
     job = build_job(recipe, tmp_path / "run")
     assert job.task.models["model"].config.n_layer == 2
