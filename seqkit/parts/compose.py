@@ -66,9 +66,9 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             model = parts.builder.from_init(parts.task_name, init_from, facts)
             if model is None:
                 model = (
-                    _load_init_from(parts, init_from)
-                    if not stock
-                    else _load_stock(parts, init_from)
+                    _load_stock(parts, init_from)
+                    if stock
+                    else _load_init_from(parts, init_from, recipe.model)
                 )
             if stock:
                 name = recipe.model.get("init_from", init_from)
@@ -183,9 +183,10 @@ def _check_labels(model: Any, facts: dict[str, Any], folder: Path) -> None:
         )
 
 
-def _load_init_from(parts: Parts, folder: Path) -> Any:
-    """The model in ``folder`` for fine-tuning, of exactly the recipe's sizes, running the
-    recipe's kernel paths."""
+def _load_init_from(parts: Parts, folder: Path, recipe_model: dict[str, Any]) -> Any:
+    """The model in ``folder`` for fine-tuning, running the recipe's kernel paths. Sizes the
+    recipe's ``model`` mapping (``recipe_model``) sets must be the folder's; those it leaves out
+    are the folder's."""
     builder = parts.builder
     model = load_init_from(
         folder,
@@ -194,7 +195,7 @@ def _load_init_from(parts: Parts, folder: Path) -> Any:
         {
             config_field: getattr(builder, recipe_field)
             for config_field, recipe_field in builder.shape_fields.items()
-            if getattr(builder, recipe_field) is not None
+            if recipe_field in recipe_model and getattr(builder, recipe_field) is not None
         },
         recipe_names=builder.shape_fields,
     )

@@ -1,7 +1,8 @@
 """Where a recipe's ``model.init_from`` points: a folder, or a model on the Hugging Face Hub.
 
 ``init_from`` takes what ``transformers``' ``from_pretrained`` takes: a local folder (a seqkit
-run's ``final/``, or a stock ``transformers`` folder) or a Hub name (``openai-community/gpt2``).
+run or its ``final/``, or a stock ``transformers`` folder) or a Hub name
+(``openai-community/gpt2``).
 A Hub name is fetched by ``huggingface_hub.snapshot_download`` into the Hub cache, so the cache,
 ``HF_HOME``/``HF_HUB_CACHE``, ``HF_HUB_OFFLINE=1`` and a token behave as they do for
 ``transformers``; only the files a model folder needs are fetched (config, safetensors weights,
@@ -38,11 +39,14 @@ fast tokenizer's files."""
 
 
 def resolve_init_from(value: str | Path) -> Path:
-    """The folder ``model.init_from`` names: ``value`` itself when it is a folder, else the
+    """The folder ``model.init_from`` names: ``value`` itself when it is a folder (its
+    ``final/`` when it is a run directory), else the
     cached snapshot of the Hub model of that name (downloaded first when the Hub is reachable
     and ``HF_HUB_OFFLINE`` is not set). A name that is neither is a one-line UserError."""
     path = Path(value).expanduser()
     if path.is_dir():
+        if not (path / "config.json").is_file() and (path / "final" / "config.json").is_file():
+            return path / "final"  # a run directory: its trained model
         return path
     name = str(value)
     if not _looks_like_hub_name(name):

@@ -184,6 +184,16 @@ def test_gpt2_folder_fine_tunes_and_exports_back(tmp_path, caplog):
     tokenizer = transformers.AutoTokenizer.from_pretrained(exported)
     assert tokenizer("the return")["input_ids"] == load_tokenizer(folder).encode("the return")
 
+    # Fine-tuning goes on from the seqkit run (its final/): sizes the recipe leaves out are the
+    # folder's, sizes it sets must be.
+    again = [f"model.init_from={final.parent}", f"data.path={corpus(tmp_path)}",
+             "data.block_size=16"]  # fmt: skip
+    recipe = load_recipe(RECIPES_DIR / "gpt/shakespeare-finetune-gpt2.yaml", again)
+    model = build_job(recipe, tmp_path / "again").task.models["model"]
+    torch.testing.assert_close(logits(model, ids), logits(trained, ids), **TOLERANCE)
+    with pytest.raises(UserError, match=r"another model than the recipe.s \(model\.n_layer 3 vs 2"):
+        build_job(load_recipe(recipe.source, [*again, "model.n_layer=3"]), tmp_path / "again")
+
 
 @pytest.mark.slow
 def test_a_gpt2_124m_shaped_folder_converts_with_equal_logits(tmp_path):
@@ -286,6 +296,7 @@ def test_llama_folder_fine_tunes_as_the_decoder_and_exports_back(tmp_path):
 
     final, exported = train_and_export("decoder/shakespeare-char.yaml", tmp_path, *settings)
     trained = load_folder(final).model
+    assert type(load_folder(folder).model) is type(trained)  # generate/evaluate read it too
     back = transformers.LlamaForCausalLM.from_pretrained(exported)
     torch.testing.assert_close(logits(back, ids), logits(trained, ids), **TOLERANCE)
 
