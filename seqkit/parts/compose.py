@@ -75,6 +75,7 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
                 note_ignored_settings(recipe.model, parts.builder, model.config, name)
             model = parts.builder.fit_to_data(model, facts)
             _check_labels(model, facts, init_from)
+            _take_sizes(parts.builder, model.config)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     parts.builder.set_trainable(model)
@@ -151,6 +152,15 @@ def _resolve_init_from(parts: Parts) -> Path | None:
     folder = resolve_init_from(parts.builder.init_from)
     parts.builder.init_from = str(folder)
     return folder
+
+
+def _take_sizes(builder: ModelBuilder, config: Any) -> None:
+    """Set the builder's size fields to the ``init_from`` model's (``shape_fields``), so that
+    what the run prints and hands on describes the model it trains, not the recipe's defaults."""
+    for config_field, recipe_field in builder.shape_fields.items():
+        value = getattr(config, config_field, None)
+        if value is not None and hasattr(builder, recipe_field):
+            setattr(builder, recipe_field, value)
 
 
 def _load_stock(parts: Parts, folder: Path) -> Any:
