@@ -366,3 +366,16 @@ def test_a_hub_name_not_in_the_cache_offline_is_one_line(tmp_path, offline_cache
     assert not (tmp_path / "run").exists()
     with pytest.raises(UserError, match="neither a folder nor a Hub model name"):
         resolve_init_from(str(tmp_path / "no" / "such" / "folder"))
+
+
+def test_without_a_network_the_cache_still_serves(tmp_path, offline_cache, monkeypatch):
+    from huggingface_hub import constants
+
+    import seqkit.data.corpora
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(seqkit.data.corpora, "hub_reachable", lambda: False)
+    snapshot = hub_cache(offline_cache, "tiny-org/tiny-gpt2", stock_gpt2(tmp_path / "gpt2"))
+    assert resolve_init_from("tiny-org/tiny-gpt2") == snapshot
+    with pytest.raises(UserError, match=r"not in the Hub cache \(the Hub is not reachable\)"):
+        resolve_init_from("tiny-org/missing")
