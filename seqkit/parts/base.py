@@ -36,7 +36,8 @@ class ModelBuilder:
     """A model to start from instead of random weights (fine-tuning): a seqkit run or its
     final/ (sizes the recipe sets must equal its own; those left out are its own), a stock
     transformers folder of the architecture (``stock``), or a Hub name. A stock model's config
-    sets the sizes: the recipe's are ignored with a note (:mod:`seqkit.parts.pretrained`)."""
+    sets the sizes: the recipe's are ignored with a note; a ``dropout`` the recipe sets applies
+    (:mod:`seqkit.parts.pretrained`)."""
 
     heads: ClassVar[dict[str, type]] = {}
     """The model class trained for each task this architecture serves (``causal-lm`` → ...)."""

@@ -34,6 +34,7 @@ from seqkit.parts.pretrained import (
     note_ignored_settings,
     resolve_init_from,
     stock_model_type,
+    with_recipe_dropout,
 )
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
 from seqkit.parts.resolve import Parts, resolve
@@ -73,6 +74,7 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             if stock:
                 name = recipe.model.get("init_from", init_from)
                 note_ignored_settings(recipe.model, parts.builder, model.config, name)
+                model = with_recipe_dropout(model, recipe.model)
             model = parts.builder.fit_to_data(model, facts)
             _check_labels(model, facts, init_from)
             _take_sizes(parts.builder, model.config)

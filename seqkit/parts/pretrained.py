@@ -12,11 +12,14 @@ A stock folder (a model type one of the builders lists in its ``stock`` hook: ``
 ``gpt``, ``llama`` for ``decoder``, ``bert`` for ``bert``) is converted on load, and its config
 defines the network, as with ``from_pretrained`` and nanoGPT's ``init_from='gpt2'``: the
 recipe's sizes describe a model trained from scratch, and those it sets to other values are
-ignored with a note that names them (:func:`note_ignored_settings`).
+ignored with a note that names them (:func:`note_ignored_settings`). The recipe's ``dropout``,
+when it sets one, applies (:func:`with_recipe_dropout`): it is how the model trains, not what it
+computes — nanoGPT's one override of a pretrained GPT-2.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -143,3 +146,31 @@ def note_ignored_settings(
             name,
             ", ".join(ignored),
         )
+
+
+DROPOUT_FIELDS = (
+    "dropout",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+)
+"""The config fields that the builders set from a recipe's ``model.dropout`` (GPT's three,
+the decoder's one, BERT's two)."""
+
+
+def with_recipe_dropout(model: Any, recipe_model: dict[str, Any]) -> Any:
+    """``model`` with the dropout rate the recipe's ``model`` mapping sets, if it sets one that
+    differs from the model's config: rebuilt from its config with that rate (the modules take
+    it when built) and given the same weights."""
+    rate = recipe_model.get("dropout")
+    fields = [name for name in DROPOUT_FIELDS if hasattr(model.config, name)]
+    if rate is None or all(getattr(model.config, name) == rate for name in fields):
+        return model
+    config = copy.deepcopy(model.config)
+    for name in fields:
+        setattr(config, name, rate)
+    rebuilt = type(model)(config)
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt

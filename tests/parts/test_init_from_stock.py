@@ -170,6 +170,9 @@ def test_gpt2_folder_fine_tunes_and_exports_back(tmp_path, caplog):
     assert "model.n_layer 4 (the model's: 2)" in caplog.text
     assert "model.block_size 64 (the model's: 32)" in caplog.text
     assert job.summary["model"]["n_layer"] == 2  # what the run prints is the model it trains
+    # The recipe's dropout (0.0) applies, as nanoGPT's override does; the folder's was 0.1.
+    assert (model.config.resid_pdrop, model.config.attn_pdrop) == (0.0, 0.0)
+    assert "dropout" not in caplog.text
     torch.testing.assert_close(logits(model, ids), logits(stock, ids), **TOLERANCE)
     assert job.summary["vocabulary"] == f"{stock.config.vocab_size} (bpe)"
 
