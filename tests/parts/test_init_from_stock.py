@@ -248,6 +248,11 @@ def test_bert_mlm_folder_fine_tunes_and_exports_back(tmp_path, caplog):
 
     final, exported = train_and_export("bert/pydoc-mlm.yaml", tmp_path, *settings)
     trained = load_folder(final).model
+    # The run stands alone: its saved tokenizer keeps the WordPiece vocabulary and its roles.
+    saved = load_tokenizer(final.parent / "model")
+    assert isinstance(saved, StockTokenizer)
+    assert saved.special_token_roles == tokenizer.special_token_roles
+    assert saved.encode("The return of X") == tokenizer.encode("The return of X")
     back = transformers.BertForMaskedLM.from_pretrained(exported)
     torch.testing.assert_close(logits(back, ids), logits(trained, ids), **TOLERANCE)
     # The exported tokenizer frames text once, as the folder's own did.
