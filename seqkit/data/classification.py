@@ -509,11 +509,12 @@ class LabelledText(DataModule):
         return tokenizer
 
     def check_tokenizer(self, tokenizer: Any) -> None:
-        """Refuse a tokenizer without the special tokens the model reads."""
+        """Refuse a tokenizer without the special tokens the model reads: padding, and the
+        ``[CLS]``/``[SEP]`` framing of a model that frames its text (a stock BERT tokenizer
+        has no bos/eos, and a classifier reads none)."""
         pad_id_of(tokenizer)
-        for role in self._special_tokens():
-            if role != "pad":
-                tokenizer.require_special_token_id(role, self._needed_by())
+        for role in ("cls", "sep") if self._frames() else ():
+            tokenizer.require_special_token_id(role, self._needed_by())
 
     def _class_names(self) -> list[str]:
         if self.model_config is not None:  # a trained model: its classes, in its order

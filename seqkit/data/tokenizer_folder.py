@@ -23,6 +23,10 @@ Tokenizer = CharTokenizer | BPETokenizer
 
 TOKENIZER_KINDS = {"char": CharTokenizer, "bpe": BPETokenizer}
 """``tokenizer.kind`` -> class."""
+STOCK_MODELS = ("WordPiece", "BPE")
+"""``tokenizer.json`` models of stock folders that load as a
+:class:`~seqkit.data.stock_tokenizer.StockTokenizer`: BERT's WordPiece, and a BPE without GPT-2's
+byte-level pre-tokenizer (Llama's SentencePiece-style one)."""
 
 
 def train_tokenizer(
@@ -47,22 +51,33 @@ def train_tokenizer(
 
 
 def tokenizer_kind(directory: str | Path) -> str:
-    """``char`` or ``bpe``: the kind of tokenizer saved in ``directory``."""
+    """``char`` or ``bpe`` (the kinds seqkit trains), or ``stock`` (another model a stock
+    folder's ``tokenizer.json`` holds): the kind of tokenizer saved in ``directory``."""
     path = tokenizer_file(Path(directory))
     try:
-        model_type = json.loads(path.read_text(encoding="utf-8"))["model"]["type"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        model_type = data["model"]["type"]
+        pre_tokenizer = (data.get("pre_tokenizer") or {}).get("type")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise UserError(f"{path} is not a valid tokenizer file ({error})") from None
-    kinds = {"WordLevel": "char", "BPE": "bpe"}
-    if not isinstance(model_type, str) or model_type not in kinds:
+    if model_type == "BPE" and pre_tokenizer == "ByteLevel":
+        return "bpe"
+    if model_type == "WordLevel":
+        return "char"
+    if not isinstance(model_type, str) or model_type not in STOCK_MODELS:
         raise UserError(f"{path} holds a {model_type} tokenizer, which seqkit cannot load")
-    return kinds[model_type]
+    return "stock"
 
 
 def load_tokenizer(directory: str | Path) -> Tokenizer:
-    """The tokenizer saved in ``directory``, as the class that wrote it; a file that does not
-    load (damaged, or edited by hand) is a UserError naming it."""
+    """The tokenizer saved in ``directory``, as the class that wrote it (a stock folder's
+    WordPiece or SentencePiece-style one as a ``StockTokenizer``); a file that does not load
+    (damaged, or edited by hand) is a UserError naming it."""
     kind = tokenizer_kind(directory)
+    if kind == "stock":
+        from seqkit.data.stock_tokenizer import StockTokenizer
+
+        return StockTokenizer.from_pretrained(directory)
     with loading(f"the tokenizer in {directory}"):
         return TOKENIZER_KINDS[kind].from_pretrained(directory)
 

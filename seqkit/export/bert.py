@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import transformers
 from transformers import PreTrainedModel
@@ -161,6 +162,19 @@ def _load_any(source: ExportSource) -> PreTrainedModel:
     return load_weights(getattr(seqkit_bert, name), source.folder).eval()
 
 
+def load_stock_bert(folder: Path) -> tuple[PreTrainedModel, Any]:
+    """``(model, tokenizer)`` in seqkit's classes from a stock BERT folder (``model.init_from``,
+    ``seqkit evaluate``): the head its ``architectures`` names, and its own tokenizer."""
+    from seqkit.data import load_tokenizer
+    from seqkit.folders import check_model_folder, check_vocabulary, read_config
+
+    folder = check_model_folder(Path(folder))
+    model = _load_any(ExportSource(folder, read_config(folder)))
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
+
+
 # ----------------------------------------------------------------------------- export writers
 
 
@@ -232,6 +246,9 @@ def add_bert_framing(folder: Path) -> bool:
     ids = {token: tokenizer.token_to_id(token) for token in (cls, sep)}
     if None in ids.values():
         return False
+    framed = tokenizer.encode("a", add_special_tokens=True).ids
+    if framed[:1] == [ids[cls]] and framed[-1:] == [ids[sep]]:
+        return False  # a stock BERT tokenizer (fine-tuned from one) frames already
     framing = processors.TemplateProcessing(
         single=f"{cls} $A {sep}",
         pair=f"{cls} $A {sep} $B:1 {sep}:1",

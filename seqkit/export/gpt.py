@@ -30,6 +30,7 @@ from seqkit.export.source import ExportSource
 from seqkit.folders import check_vocabulary, load_weights
 from seqkit.models.gpt import (
     ACTIVATIONS,
+    TANH_GELU_NAMES,
     GPTConfig,
     GPTLMHeadModel,
     gpt2_state_dict_to_seqkit,
@@ -72,7 +73,7 @@ def check_gpt2_config(config: GPT2Config) -> None:
         "GPT-2",
         "seqkit's GPT",
         _FIXED_GPT2_OPTIONS,
-        {"activation_function": tuple(ACTIVATIONS)},
+        {"activation_function": (*ACTIVATIONS, *TANH_GELU_NAMES)},
     )
 
 

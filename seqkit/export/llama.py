@@ -198,6 +198,18 @@ def from_llama(stock: LlamaForCausalLM | str | Path) -> DecoderForCausalLM:
     return model.eval()
 
 
+def load_stock_llama(folder: Path) -> tuple[DecoderForCausalLM, Any]:
+    """``(model, tokenizer)`` in seqkit's classes from a stock Llama folder (``model.init_from``,
+    ``seqkit generate``, ``seqkit evaluate``); the tokenizer is the folder's own."""
+    from seqkit.data import load_tokenizer
+    from seqkit.folders import check_model_folder, check_vocabulary
+
+    model = from_llama(check_model_folder(Path(folder)))
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, model.config.vocab_size)
+    return model, tokenizer
+
+
 # ----------------------------------------------------------------------------- export writers
 #
 # The two writers of a stock converter (see seqkit.export.registry.STOCK_CONVERTERS), in the

@@ -416,6 +416,8 @@ class BertBuilder(ModelBuilder):
         "classification": BertForSequenceClassification,
     }
     extra_auto_classes: ClassVar[dict[str, type]] = {"AutoModel": BertModel}
+    stock: ClassVar[dict[str, str]] = {"bert": "seqkit.export.bert:load_stock_bert"}
+    shape_fields: ClassVar[dict[str, str]] = {name: name for name in SIZE_FIELDS}
     tags: ClassVar[tuple[str, ...]] = ("bert",)
     special_tokens: ClassVar[dict[str, str]] = dict(DEFAULT_SPECIAL_TOKENS)
     frames_text: ClassVar[bool] = True
@@ -510,9 +512,36 @@ class BertBuilder(ModelBuilder):
                     f"model.init_from: {folder} classifies into {have} labels, the data has "
                     f"{facts['num_labels']} ({names})"
                 )
+        if pretrained.get("model_type") in self.stock:
+            return self._from_stock(task, folder, facts)
         model = self.model_class(task)(self.config(task, facts))
         new_heads = ("bert.pooler.", "classifier.") if task == "classification" else ()
         load_encoder_weights(model, folder, new_heads=new_heads)
+        return model
+
+    def _from_stock(self, task: str, folder: Path, facts: dict[str, Any]) -> PreTrainedModel:
+        """A model for ``task`` of a stock ``transformers`` BERT folder's config (the recipe's
+        sizes give way: :mod:`seqkit.parts.pretrained`), holding every weight of the folder it
+        has a place for: a ``BertModel`` or ``BertForMaskedLM`` folder gives a classifier a new
+        pooler (if it has none) and head, a ``BertModel`` one a masked LM a new MLM head."""
+        import copy
+
+        from seqkit.parts.pretrained import load_stock
+
+        converted = load_stock(self, folder)
+        state = converted.state_dict()
+        if isinstance(converted, BertModel):  # the bare encoder: its names lack the prefix
+            state = {f"bert.{name}": tensor for name, tensor in state.items()}
+        config = copy.deepcopy(converted.config)
+        config.attention = self.attention
+        config.architectures = None
+        if task == "classification":
+            names = facts["id2label"]
+            config.id2label = dict(names)
+            config.label2id = {name: i for i, name in names.items()}
+        model = self.model_class(task)(config)
+        new_heads = ("bert.pooler.", "classifier.") if task == "classification" else ("cls.",)
+        load_encoder_state(model, state, folder, new_heads=new_heads)
         return model
 
     def runtime_settings(self) -> dict[str, Any]:
@@ -536,6 +565,14 @@ def load_encoder_weights(model: nn.Module, folder: Path, new_heads: tuple[str, .
         raise UserError(f"model.init_from: {folder} has no model.safetensors")
     with loading(f"model.init_from: {path}"):
         saved = load_file(str(path))
+    load_encoder_state(model, saved, folder, new_heads)
+
+
+def load_encoder_state(
+    model: nn.Module, saved: dict[str, torch.Tensor], folder: Path, new_heads: tuple[str, ...]
+) -> None:
+    """Copy every weight of ``saved`` (the state dict read from ``folder``) that ``model`` has,
+    checked as :func:`load_encoder_weights` says."""
     own = model.state_dict()
     wrong = [
         f"{name} {tuple(saved[name].shape)} vs {tuple(t.shape)}"

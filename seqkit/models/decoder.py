@@ -435,6 +435,7 @@ class DecoderBuilder(DecoderOnlyBuilder):
         **same_names("n_kv_head"),
     }
     tags: ClassVar[tuple[str, ...]] = ("llama-style", "rope", "rmsnorm", "swiglu", "gqa")
+    stock: ClassVar[dict[str, str]] = {"llama": "seqkit.export.llama:load_stock_llama"}
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -96,6 +96,9 @@ def gelu_new(x: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS = {"gelu_new": gelu_new, "gelu": F.gelu, "relu": F.relu}
+TANH_GELU_NAMES = ("gelu_pytorch_tanh",)
+"""Names ``transformers`` gives the tanh approximation of GELU besides ``gelu_new``: read as
+``gelu_new`` (:meth:`GPTConfig.from_gpt2_config`)."""
 
 
 # ----------------------------------------------------------------------------- attention
@@ -306,8 +309,13 @@ class GPTConfig(PretrainedConfig):
 
     @classmethod
     def from_gpt2_config(cls, config: GPT2Config, **overrides: Any) -> GPTConfig:
-        """The seqkit config of a ``transformers.GPT2Config`` (``overrides`` win)."""
+        """The seqkit config of a ``transformers.GPT2Config`` (``overrides`` win).
+
+        ``gelu_pytorch_tanh`` (PyTorch's fused ``F.gelu(approximate="tanh")``, which newer
+        GPT-2 configs name) is the same function as ``gelu_new``, and becomes it."""
         values = {name: getattr(config, name, None) for name in cls._GPT2_FIELDS}
+        if values["activation_function"] in TANH_GELU_NAMES:
+            values["activation_function"] = "gelu_new"
         if values["tie_word_embeddings"] is None:
             values["tie_word_embeddings"] = True
         return cls(**{**values, **overrides})

@@ -38,8 +38,11 @@ class ModelBuilder:
     """Base of the ``model`` section dataclasses; subclasses add the architecture's fields."""
 
     init_from: str | None = None
-    """A model folder of the same architecture (a run's final/) to start from instead of
-    random weights: fine-tuning. Its sizes must equal the recipe's."""
+    """A model to start from instead of random weights (fine-tuning): a seqkit run or its
+    final/ (sizes the recipe sets must equal its own; those left out are its own), a stock
+    transformers folder of the architecture (``stock``), or a Hub name. A stock model's config
+    sets the sizes: the recipe's are ignored with a note; a ``dropout`` the recipe sets applies
+    (:mod:`seqkit.parts.pretrained`)."""
 
     heads: ClassVar[dict[str, type]] = {}
     """The model class trained for each task this architecture serves (``causal-lm`` → ...)."""

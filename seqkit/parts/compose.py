@@ -22,11 +22,19 @@ from seqkit.parts.base import Job, ModelBuilder
 from seqkit.parts.model_folder import (
     DATA_MODULE_FIELD,
     RUN_MODEL,
+    builder_for_model_type,
     check_data_fits,
     check_vocabulary,
     generation_config,
     model_from_saved_config,
     write_model_folder,
+)
+from seqkit.parts.pretrained import (
+    load_stock,
+    note_ignored_settings,
+    resolve_init_from,
+    stock_model_type,
+    with_recipe_dropout,
 )
 from seqkit.parts.registry import DATA_MODULES, MODEL_BUILDERS
 from seqkit.parts.resolve import Parts, resolve
@@ -48,8 +56,9 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         tokenizer = parts.data.load_tokenizer(saved)
         model = model_from_saved_config(parts.model_class, parts.builder, saved)
     else:
-        init_from = Path(parts.builder.init_from) if parts.builder.init_from else None
-        if init_from is not None:  # before its tokenizer is read: a folder of another model
+        init_from = _resolve_init_from(parts)
+        stock = init_from is not None and stock_model_type(init_from, parts.builder) is not None
+        if init_from is not None and not stock:  # before its tokenizer is read: another model
             check_init_from_type(init_from, parts.model_class, _what(parts.builder))
         tokenizer = parts.data.tokenizer(init_from)
         facts = parts.data.facts(tokenizer)
@@ -57,9 +66,18 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         if init_from is not None:
             model = parts.builder.from_init(parts.task_name, init_from, facts)
             if model is None:
-                model = _load_init_from(parts, init_from)
+                model = (
+                    _load_stock(parts, init_from)
+                    if stock
+                    else _load_init_from(parts, init_from, recipe.model)
+                )
+            if stock:
+                name = recipe.model.get("init_from", init_from)
+                note_ignored_settings(recipe.model, parts.builder, model.config, name)
+                model = with_recipe_dropout(model, recipe.model)
             model = parts.builder.fit_to_data(model, facts)
             _check_labels(model, facts, init_from)
+            _take_sizes(parts.builder, model.config)
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     parts.builder.set_trainable(model)
@@ -128,6 +146,39 @@ def init_from_folder(parts: Parts) -> Path | None:
     return Path(parts.builder.init_from) if parts.builder.init_from else None
 
 
+def _resolve_init_from(parts: Parts) -> Path | None:
+    """The folder of the builder's ``init_from`` (a Hub name fetched into the Hub cache), which
+    the builder reads from then on; the recipe keeps the name as written."""
+    if not parts.builder.init_from:
+        return None
+    folder = resolve_init_from(parts.builder.init_from)
+    parts.builder.init_from = str(folder)
+    return folder
+
+
+def _take_sizes(builder: ModelBuilder, config: Any) -> None:
+    """Set the builder's size fields to the ``init_from`` model's (``shape_fields``), so that
+    what the run prints and hands on describes the model it trains, not the recipe's defaults."""
+    for config_field, recipe_field in builder.shape_fields.items():
+        value = getattr(config, config_field, None)
+        if value is not None and hasattr(builder, recipe_field):
+            setattr(builder, recipe_field, value)
+
+
+def _load_stock(parts: Parts, folder: Path) -> Any:
+    """The stock model in ``folder`` converted to the builder's class (its config's sizes),
+    running the recipe's kernel paths."""
+    model = load_stock(parts.builder, folder)
+    if not isinstance(model, parts.model_class):
+        raise UserError(
+            f"model.init_from: {folder} holds a {type(model).__name__}, which cannot be "
+            f"trained for task {parts.task_name}"
+        )
+    for key, value in parts.builder.runtime_settings().items():
+        setattr(model.config, key, value)
+    return model.train()
+
+
 def _what(builder: ModelBuilder) -> str:
     return f"seqkit {MODEL_BUILDERS.name_of(type(builder))}"
 
@@ -144,9 +195,10 @@ def _check_labels(model: Any, facts: dict[str, Any], folder: Path) -> None:
         )
 
 
-def _load_init_from(parts: Parts, folder: Path) -> Any:
-    """The model in ``folder`` for fine-tuning, of exactly the recipe's sizes, running the
-    recipe's kernel paths."""
+def _load_init_from(parts: Parts, folder: Path, recipe_model: dict[str, Any]) -> Any:
+    """The model in ``folder`` for fine-tuning, running the recipe's kernel paths. Sizes the
+    recipe's ``model`` mapping (``recipe_model``) sets must be the folder's; those it leaves out
+    are the folder's."""
     builder = parts.builder
     model = load_init_from(
         folder,
@@ -155,7 +207,7 @@ def _load_init_from(parts: Parts, folder: Path) -> Any:
         {
             config_field: getattr(builder, recipe_field)
             for config_field, recipe_field in builder.shape_fields.items()
-            if getattr(builder, recipe_field) is not None
+            if recipe_field in recipe_model and getattr(builder, recipe_field) is not None
         },
         recipe_names=builder.shape_fields,
     )
@@ -209,6 +261,11 @@ def check_init_from_type(folder: Path, model_class: type, what: str) -> None:
 
     if not (folder / "config.json").is_file():
         raise UserError(f"model.init_from: {folder} is not a model folder (no config.json)")
-    model_type = read_config(folder)["model_type"]
+    config = read_config(folder)
+    model_type = config["model_type"]
     if model_type != model_class.config_class.model_type:
-        raise UserError(f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one")
+        found = builder_for_model_type(model_type, config.get("architectures") or ())
+        hint = f" (model.architecture {found[0].name()} trains it)" if found else ""
+        raise UserError(
+            f"model.init_from: {folder} holds a {model_type!r} model, not a {what} one{hint}"
+        )
