@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 import seqkit
 from seqkit.cli import main
 from seqkit.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = {
     "trainer.max_steps": 4,
@@ -25,14 +26,6 @@ TINY = {
     "model.n_embd": 16,
     "model.block_size": 16,
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_train_twice_in_one_process_then_generate_and_evaluate(tmp_path, capsys):

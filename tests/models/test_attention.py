@@ -8,16 +8,9 @@ import torch
 
 from seqkit.models.attention import MultiHeadAttention, build_attention_mask
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 B, T, S, C, NH = 3, 5, 7, 16, 4
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread hand-offs that dominate on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _pair(**kwargs):

@@ -12,6 +12,8 @@ from seqkit.models.bert import (
     to_transformers_state_dict,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SIZES = dict(
     vocab_size=50,
     hidden_size=32,
@@ -22,15 +24,6 @@ SIZES = dict(
     hidden_dropout_prob=0.0,
     attention_probs_dropout_prob=0.0,
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread avoids thread hand-offs that dominate on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _inputs():

@@ -40,6 +40,8 @@ SENTIMENT_RECIPES = sorted(
     for p in RECIPES_DIR.glob(pattern)
     if p.stem.startswith(("sst2-", "chnsenticorp-"))
 )
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 TRAINER = ["trainer.max_steps=4", "trainer.eval_every=2", "trainer.save_every=2",
            "trainer.warmup_steps=1", "trainer.progress_bar=false", "trainer.report_to=[]",
            "trainer.batch_size=8"]  # fmt: skip
@@ -64,14 +66,6 @@ def assert_user_error(code: int, stderr: str, *fragments: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("seqkit: error: "), stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- bag of words

@@ -28,6 +28,8 @@ from seqkit.parts.pretrained import resolve_init_from
 from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TEXT = "the return of the king. return x of the loop, then return the value.\n" * 40
 LOOP = [
     "--set", "trainer.max_steps=3", "--set", "trainer.batch_size=2",
@@ -37,14 +39,6 @@ LOOP = [
     "--set", "trainer.lr=1e-2",
 ]  # fmt: skip
 TOLERANCE = {"atol": 1e-4, "rtol": 0}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- stock folders

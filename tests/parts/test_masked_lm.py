@@ -19,6 +19,8 @@ from seqkit.parts.model_folder import load_folder
 from seqkit.parts.resolve import load_recipe, resolve
 from seqkit.recipes import RECIPES_DIR
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 MLM = str(RECIPES_DIR / "bert" / "pydoc-mlm.yaml")
 CLASSIFIER = str(RECIPES_DIR / "bert" / "pydoc-prose-or-code-classifier.yaml")
 TINY = [
@@ -53,14 +55,6 @@ SIZES = [
     "--set",
     "tokenizer.vocab_size=300",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ from seqkit.trainer.translation import (
     translate_texts,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 GENERATED = RECIPES_DIR / "seq2seq" / "generated-attention.yaml"
 TINY = [
     "model.embedding_dim=8",
@@ -42,14 +44,6 @@ TINY_RUN = [
     "trainer.progress_bar=false",
     "trainer.report_to=[]",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_recipe(*overrides: str):

@@ -17,6 +17,8 @@ from seqkit.parts import compose, model_folder, resolve
 from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR, parse_section
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 GENERATED = RECIPES_DIR / "transformer" / "generated-toy.yaml"
 TINY = [
     "model.d_model=16",
@@ -36,14 +38,6 @@ TINY = [
     "trainer.progress_bar=false",
     "trainer.report_to=[]",
 ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _sets(overrides):
