@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,16 @@ _LAYER_COUNT = re.compile(r"^(n_layer|.*_layers|blocks_per_stage)$")
 # a convolutional model's weights do not depend on it.
 _WEIGHT_DIMENSION = re.compile(r"^(.*_size|.*_dim|n_embd|n_inner|d_model|d_ff|num_features)$")
 _NOT_A_DIMENSION = frozenset({"image_size"})
+
+
+def cache_dir(kind: str) -> Path:
+    """seqkit's cache folder for ``kind`` (``tokens``, ``music``, ``hashes``):
+    ``$SEQKIT_CACHE/kind``, else ``$XDG_CACHE_HOME/seqkit/kind``, else
+    ``~/.cache/seqkit/kind``. Everything under it can be deleted; it is rebuilt on demand."""
+    if os.environ.get("SEQKIT_CACHE"):
+        return Path(os.environ["SEQKIT_CACHE"]).expanduser() / kind
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "seqkit" / kind
 
 
 def resolve_model_dir(path_text: str | Path) -> Path:

@@ -15,6 +15,7 @@ hashed again, so a file that was merely touched still passes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,13 +24,41 @@ from pathlib import Path
 from typing import Any
 
 from seqkit.errors import UserError
+from seqkit.folders import cache_dir
+from seqkit.outputs import write_text_atomically
 
 FILE_NAME = "data.json"
 FORMAT = 1
 _CHUNK = 1 << 20
+_CACHED_FROM_BYTES = 64 << 20
+"""Files from this size on have their digest cached (hashing 64 MB takes about 0.1 s)."""
 
 
 def _sha256(path: Path) -> str:
+    """The file's SHA-256. A large file's digest is kept in seqkit's cache under its identity
+    (absolute path, device, inode, size, modification time), so the next run on the same
+    corpus does not read gigabytes again before its first step; any change to the file changes
+    its identity, and a damaged or foreign cache entry is simply recomputed."""
+    stat = path.stat()
+    if stat.st_size < _CACHED_FROM_BYTES:
+        return _hash_file(path)
+    identity = [str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns]
+    entry = cache_dir("hashes") / (
+        hashlib.sha1(json.dumps(identity).encode()).hexdigest() + ".json"
+    )
+    try:
+        cached = json.loads(entry.read_text(encoding="utf-8"))
+        if cached["identity"] == identity and len(cached["sha256"]) == 64:
+            return str(cached["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = _hash_file(path)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the next run the hashing
+        write_text_atomically(entry, json.dumps({"identity": identity, "sha256": digest}))
+    return digest
+
+
+def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):

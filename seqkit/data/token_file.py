@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 
 from seqkit.data.bpe import SAFE_CUT
 from seqkit.errors import UserError
+from seqkit.folders import cache_dir
 
 FORMAT = 1
 """Version of the cache layout; part of every cache key."""
@@ -48,9 +49,9 @@ _READ_BYTES = 1 << 22
 
 
 def default_cache_root() -> Path:
-    """``$SEQKIT_CACHE/tokens``, else ``~/.cache/seqkit/tokens``."""
-    base = os.environ.get("SEQKIT_CACHE") or Path.home() / ".cache" / "seqkit"
-    return Path(base).expanduser() / "tokens"
+    """Where token files are cached unless ``data.cache_dir`` says otherwise
+    (:func:`seqkit.folders.cache_dir`)."""
+    return cache_dir("tokens")
 
 
 def smallest_dtype(vocab_size: int) -> np.dtype:

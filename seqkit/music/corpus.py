@@ -28,7 +28,6 @@ added to the folder.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seqkit.errors import UserError
+from seqkit.folders import cache_dir
 
 if TYPE_CHECKING:
     import symusic
@@ -48,9 +48,8 @@ _SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn")
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/seqkit/music``, or ``~/.cache/seqkit/music``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqkit" / "music"
+    """Where converted MIDI files are cached (:func:`seqkit.folders.cache_dir`)."""
+    return cache_dir("music")
 
 
 # ----------------------------------------------------------------------------- music21 corpus

@@ -121,3 +121,34 @@ def test_a_glob_records_its_matches_and_a_new_match_is_a_change(tmp_path):
     (tmp_path / "shards" / "c.txt").write_text("another shard\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"c\.txt is new"):
         check_unchanged(recipe, tmp_path)
+
+
+def test_a_large_file_is_hashed_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    """The next run on the same multi-GB corpus must not hash it again before its first step;
+    a changed file (new size or time) is hashed afresh, and a damaged cache entry is ignored."""
+    import hashlib
+
+    from seqkit.data import fingerprint as module
+
+    monkeypatch.setenv("SEQKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(module, "_CACHED_FROM_BYTES", 1000)
+    big = tmp_path / "big.txt"
+    big.write_text("x" * 5000, encoding="utf-8")
+    hashed = []
+    real = module._hash_file
+    monkeypatch.setattr(module, "_hash_file", lambda path: hashed.append(path) or real(path))
+
+    expected = hashlib.sha256(big.read_bytes()).hexdigest()
+    assert module._sha256(big) == expected and len(hashed) == 1
+    assert module._sha256(big) == expected and len(hashed) == 1  # from the cache
+    entries = list((tmp_path / "cache" / "hashes").glob("*.json"))
+    assert len(entries) == 1
+    entries[0].write_text("not json", encoding="utf-8")
+    assert module._sha256(big) == expected and len(hashed) == 2  # damaged: hashed again
+    big.write_text("y" * 5001, encoding="utf-8")
+    assert module._sha256(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert len(hashed) == 3
+    small = tmp_path / "small.txt"
+    small.write_text("z" * 10, encoding="utf-8")
+    module._sha256(small)
+    assert len(list((tmp_path / "cache" / "hashes").glob("*.json"))) == 2  # small: no entry
