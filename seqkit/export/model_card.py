@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -218,8 +219,11 @@ def _eval_results(
     for name, value in metrics.items():
         if not name.startswith(_EVAL_PREFIX) or isinstance(value, bool):
             continue
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
             continue  # NaN and inf are not valid Hub metric values
+        # Plain Python numbers: the card's YAML must not carry a NumPy type tag, which
+        # yaml.safe_load (the Hub's parser) refuses.
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
         results.append(
             EvalResult(
                 task_type=task_type,
@@ -361,9 +365,11 @@ def _data_module(recipe: Mapping[str, Any] | None) -> str | None:
     named = _data_section(recipe).get("module")
     if named:
         return str(named)
-    from seqkit.parts.registry import TASKS
+    from seqkit.parts.registry import SHORTHANDS, TASKS
 
     task = (recipe or {}).get("task")
+    if isinstance(task, str) and task in SHORTHANDS:  # an earlier recipe's one-word task
+        task = SHORTHANDS[task].task
     if not isinstance(task, str) or task not in TASKS:
         return None
     default = getattr(TASKS.get(task), "default_data", None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import yaml
 from huggingface_hub import ModelCard
 
@@ -224,13 +225,20 @@ def test_model_index_of_a_hub_data_set_and_a_hub_base_model(tmp_path):
             "hub_revision": "b08601e",
         },
     }
-    metrics = {"eval/loss": 2.5, "eval/accuracy": float("nan"), "train/loss": 2.0, "step": 9}
+    metrics = {
+        "eval/loss": 2.5,
+        "eval/accuracy": float("nan"),
+        "eval/bits": np.float32(0.5),  # a NumPy number is written as a plain one
+        "train/loss": 2.0,
+        "step": 9,
+    }
     path = write(tmp_path, recipe=recipe, metrics=metrics, pipeline_tag="text-generation")
     card = ModelCard.load(path)
     assert card.data.base_model == "openai-community/gpt2"
     assert card.data.datasets == ["Salesforce/wikitext"]
     # Only finite held-out metrics are results: not the training loss, not a NaN.
-    (result,) = card.data.eval_results
+    result, bits = card.data.eval_results
+    assert (bits.metric_type, bits.metric_value) == ("bits", 0.5)
     assert (result.task_type, result.metric_type, result.metric_value) == (
         "text-generation",
         "loss",
