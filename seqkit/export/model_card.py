@@ -274,7 +274,7 @@ def describe_training_data(
     A family with a data section of its own gets its fields listed.
     """
     data = _data_section(recipe)
-    if not data:
+    if "data" not in (recipe or {}):
         return None, []
     lines = []
     module = _data_module(recipe)
@@ -372,7 +372,10 @@ def _data_module(recipe: Mapping[str, Any] | None) -> str | None:
         task = SHORTHANDS[task].task
     if not isinstance(task, str) or task not in TASKS:
         return None
-    default = getattr(TASKS.get(task), "default_data", None)
+    try:
+        default = getattr(TASKS.get(task), "default_data", None)
+    except ImportError:  # a family whose optional dependency is not installed here
+        return None
     return str(default) if default else None
 
 
