@@ -28,7 +28,7 @@ from seqkit.export.formats import (
     write_native,
 )
 from seqkit.export.hub import check_finite_weights, check_out_dir, push_folder, staged_folder
-from seqkit.export.model_card import describe_training_data, write_model_card
+from seqkit.export.model_card import base_model_of, read_data_record, write_model_card
 from seqkit.export.registry import STOCK_CONVERTERS
 from seqkit.export.source import ExportSource, open_source
 
@@ -134,9 +134,15 @@ def _write_card(
     location: str,
     license: str | None,
 ) -> None:
-    training_data, datasets = describe_training_data(source.recipe)
-    if not datasets and isinstance(source.card_metadata.get("datasets"), list):
-        datasets = [str(name) for name in source.card_metadata["datasets"]]
+    # What the source card says carries forward where the recipe cannot tell (a bare model
+    # folder whose card names its data sets and base model).
+    carried = source.card_metadata
+    datasets = []
+    if isinstance(carried.get("datasets"), list):
+        datasets = [str(name) for name in carried["datasets"]]
+    base_model = base_model_of(source.recipe)
+    if base_model is None and isinstance(carried.get("base_model"), str):
+        base_model = carried["base_model"]
     name = source.run_dir.name if source.run_dir else source.folder.name
     family = source.family
     write_model_card(
@@ -155,7 +161,8 @@ def _write_card(
         library_name=written.library_name,
         architecture=written.architecture,
         size=written.size,
-        training_data=training_data,
+        base_model=base_model,
+        data_record=read_data_record(source.run_dir),
     )
 
 

@@ -1,11 +1,16 @@
 """The model card: the ``README.md`` of a Hub folder.
 
 The YAML header follows the Hugging Face Hub model-card metadata (``license``,
-``library_name``, ``tags``, ``datasets``, ``metrics``, ``pipeline_tag``; see the Hub's
-``modelcard.md`` template). It is written with ``yaml.safe_dump``, never by string pasting, so
-any title, tag or dataset name gives valid YAML. The body says what the model is (family,
-architecture, size), how it was trained (the resolved recipe and its data), how well it did,
-its loss curve, its limits and how to load it.
+``library_name``, ``tags``, ``datasets``, ``base_model``, ``metrics``, ``pipeline_tag`` and a
+``model-index`` of evaluation results; see the Hub's ``modelcard.md`` template and
+https://huggingface.co/docs/hub/model-cards). It is built as ``huggingface_hub``'s
+``ModelCardData`` with one ``EvalResult`` per final ``eval/*`` metric, and the card is rendered
+and saved by ``huggingface_hub.ModelCard``, never by string pasting, so any title, tag or
+dataset name gives valid YAML that the Hub (and ``ModelCard.load``) reads back. The body says
+what the model is (family, architecture, size), what it was trained on (the data module, the
+local files with their size and SHA-256 from the run's ``data.json``, or the Hub data set with
+its config, split and revision, or the embedded corpus), how it was trained (the resolved
+recipe), how well it did, its loss curve, its limits and how to load it.
 
 :func:`read_model_card` reads back what :func:`write_model_card` wrote (metadata, recipe,
 metrics), so that exporting a bare model folder, with no run directory beside it, still gives a
@@ -14,6 +19,9 @@ complete card.
 
 from __future__ import annotations
 
+import json
+import math
+import numbers
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,6 +42,8 @@ INTENDED_USE = (
 
 # Columns of a metrics row that say when it was measured, not how well.
 _NOT_METRICS = frozenset({"step", "epoch"})
+# The prefix of the metrics measured on held-out data: the model-index reports those.
+_EVAL_PREFIX = "eval/"
 
 
 def format_parameter_count(count: int) -> str:
@@ -63,16 +73,21 @@ def write_model_card(
     architecture: str | None = None,
     size: Mapping[str, Any] | None = None,
     training_data: str | None = None,
+    base_model: str | None = None,
+    data_record: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``folder/README.md`` and return its path.
+    """Write ``folder/README.md`` through ``huggingface_hub.ModelCard`` and return its path.
 
     Args:
         folder: the Hub folder (created if needed).
-        title: the card's heading.
+        title: the card's heading, also the ``model-index`` name.
         family: the model family (``gpt``, ``lstm-lm``...), also added as a tag.
         num_parameters: shown as e.g. ``0.80M``.
-        recipe: the resolved recipe, shown as YAML (None: not recorded).
-        metrics: final metrics (``eval/loss``...), shown as a table.
+        recipe: the resolved recipe, shown as YAML (None: not recorded). Its ``data`` section
+            names the data set of the ``model-index`` and, without ``training_data``, the
+            "Training data" section; its ``model.init_from`` the ``base_model``.
+        metrics: final metrics (``eval/loss``...), shown as a table; the ``eval/*`` ones are
+            the ``model-index`` results.
         datasets: Hub data set names the model was trained on, for the metadata.
         loss_plot: a PNG to copy into the folder as ``loss.png`` and show.
         license: a Hub license identifier.
@@ -83,27 +98,74 @@ def write_model_card(
             classes).
         architecture: the model class, e.g. ``GPT2LMHeadModel``.
         size: the hyper-parameters that set the model's size (``n_layer``: 4...).
-        training_data: one line on the corpus or data set the model was trained on.
+        training_data: what the model was trained on, in Markdown (default: described from
+            ``recipe`` and ``data_record``).
+        base_model: the Hub model this one was fine-tuned from (default: from ``recipe``).
+        data_record: the run's ``data.json`` (:mod:`seqkit.data.fingerprint`): file sizes and
+            SHA-256 of ``data.path``.
     """
+    from huggingface_hub import ModelCard, ModelCardData
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if training_data is None:
+        training_data, found = describe_training_data(recipe, data_record)
+        datasets = list(datasets) or found
+    if base_model is None:
+        base_model = base_model_of(recipe)
 
-    metadata: dict[str, Any] = {
-        "license": license,
-        "library_name": library_name,
+    # The Hub lists metric ids ("perplexity"), not the run's names ("eval/perplexity").
+    ids = (name.rsplit("/", 1)[-1] for name in metrics)
+    eval_results = _eval_results(metrics, pipeline_tag or family, recipe)
+    data = ModelCardData(
+        license=license,
+        library_name=library_name,
         # dict.fromkeys: drop duplicates, keep order.
-        "tags": list(dict.fromkeys(["seqkit", family, *tags])),
-    }
-    if datasets:
-        metadata["datasets"] = list(datasets)
-    if metrics:
-        # The Hub lists metric ids ("perplexity"), not the run's names ("eval/perplexity").
-        ids = (name.rsplit("/", 1)[-1] for name in metrics)
-        metadata["metrics"] = list(dict.fromkeys(i for i in ids if i not in _NOT_METRICS))
-    if pipeline_tag:
-        metadata["pipeline_tag"] = pipeline_tag
-    header = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
+        tags=list(dict.fromkeys(["seqkit", family, *tags])),
+        datasets=list(datasets) or None,
+        base_model=base_model,
+        metrics=list(dict.fromkeys(i for i in ids if i not in _NOT_METRICS)) or None,
+        pipeline_tag=pipeline_tag,
+        model_name=title if eval_results else None,
+        eval_results=eval_results or None,
+    )
+    body = _body(
+        folder,
+        title=title,
+        family=family,
+        num_parameters=num_parameters,
+        recipe=recipe,
+        metrics=metrics,
+        loss_plot=loss_plot,
+        how_to_load=how_to_load,
+        architecture=architecture,
+        size=size,
+        training_data=training_data,
+    )
+    # The header in the order a reader looks for it, not ModelCardData's attribute order.
+    order = ["license", "library_name", "tags", "base_model", "datasets", "metrics"]
+    order += ["pipeline_tag", "model-index"]
+    header = data.to_yaml(original_order=order)
+    path = folder / "README.md"
+    ModelCard(f"---\n{header}\n---\n\n{body}").save(path)
+    return path
 
+
+def _body(
+    folder: Path,
+    *,
+    title: str,
+    family: str,
+    num_parameters: int,
+    recipe: Mapping[str, Any] | None,
+    metrics: Mapping[str, float],
+    loss_plot: Path | None,
+    how_to_load: str,
+    architecture: str | None,
+    size: Mapping[str, Any] | None,
+    training_data: str | None,
+) -> str:
+    """The card's Markdown below the header (copying the loss plot into ``folder``)."""
     parameters = format_parameter_count(num_parameters)
     model_lines = [f"- Family: `{family}`"]
     if architecture:
@@ -120,7 +182,6 @@ def write_model_card(
         "by its `accelerate`-based Trainer."
     )
     sections = [
-        f"---\n{header}---",
         f"# {title}",
         "## Model\n\n" + "\n".join(model_lines),
         f"## Training data\n\n{training_data or 'Not recorded.'}",
@@ -139,33 +200,226 @@ def write_model_card(
         sections.append(f"## Loss\n\n![Training and evaluation loss]({LOSS_PLOT_NAME})")
     sections.append(f"## Intended use and limits\n\n{INTENDED_USE}")
     sections.append(f"## How to load\n\n```python\n{how_to_load.strip()}\n```")
-
-    path = folder / "README.md"
-    path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    return path
+    return "\n\n".join(sections) + "\n"
 
 
-def describe_training_data(recipe: Mapping[str, Any] | None) -> tuple[str | None, list[str]]:
-    """One line on what a recipe trained on, and the Hub data sets for the card's metadata.
+def _eval_results(
+    metrics: Mapping[str, Any], task_type: str, recipe: Mapping[str, Any] | None
+) -> list[Any]:
+    """One ``EvalResult`` per finite ``eval/*`` metric, on the recipe's data set.
+
+    The metrics are measured on the run's held-out data (the tail of the training data, or
+    its own evaluation files), so the result's data set is the recipe's: a Hub data set by
+    its id, config, split and revision; local files or an embedded corpus by name.
+    """
+    from huggingface_hub import EvalResult
+
+    dataset = evaluation_dataset(recipe)
+    results = []
+    for name, value in metrics.items():
+        if not name.startswith(_EVAL_PREFIX) or isinstance(value, bool):
+            continue
+        if not isinstance(value, numbers.Real) or not math.isfinite(value):
+            continue  # NaN and inf are not valid Hub metric values
+        # Plain Python numbers: the card's YAML must not carry a NumPy type tag, which
+        # yaml.safe_load (the Hub's parser) refuses.
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
+        results.append(
+            EvalResult(
+                task_type=task_type,
+                metric_type=name[len(_EVAL_PREFIX) :],
+                metric_value=value,
+                metric_name=name,
+                **dataset,
+            )
+        )
+    return results
+
+
+def evaluation_dataset(recipe: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``EvalResult`` data set fields (``dataset_type``, ``dataset_name``, config, split,
+    revision) of what ``recipe`` trained and evaluated on, as training picks it: ``data.path``
+    over ``data.hub`` over ``data.embedded``."""
+    data = _data_section(recipe)
+    if data.get("path"):
+        name = _path_name(data["path"])
+        return {"dataset_type": name, "dataset_name": name}
+    if data.get("hub"):
+        hub = str(data["hub"])
+        return {
+            "dataset_type": hub,
+            "dataset_name": hub,
+            "dataset_config": _text_or_none(data.get("hub_config")),
+            "dataset_split": _text_or_none(data.get("hub_split")),
+            "dataset_revision": _text_or_none(data.get("hub_revision")),
+        }
+    if data.get("embedded"):
+        name = str(data["embedded"])
+        return {"dataset_type": name, "dataset_name": name}
+    # A family whose data section names its data otherwise (an environment, a generated set):
+    # its module, else the task.
+    name = str(_data_module(recipe) or (recipe or {}).get("task") or "unknown")
+    return {"dataset_type": name, "dataset_name": name}
+
+
+def describe_training_data(
+    recipe: Mapping[str, Any] | None, record: Mapping[str, Any] | None = None
+) -> tuple[str | None, list[str]]:
+    """What a recipe trained on, in Markdown, and the Hub data sets for the card's metadata.
 
     Reads the recipe's ``data`` section: ``path`` (local files) wins over ``hub`` (a Hub data
     set) over ``embedded`` (a corpus shipped with seqkit's dependencies), as when training.
+    ``record`` is the run's ``data.json`` (:func:`read_data_record`): with it, local files are
+    listed with their size and SHA-256, so a reader can tell whether their copy is the same.
     A family with a data section of its own gets its fields listed.
     """
-    data = (recipe or {}).get("data")
-    if not isinstance(data, Mapping) or not data:
+    data = _data_section(recipe)
+    if "data" not in (recipe or {}):
         return None, []
+    lines = []
+    module = _data_module(recipe)
+    if module:
+        lines.append(f"- Data module: `{module}`")
+    datasets: list[str] = []
     if data.get("path"):
-        return f"Local files: `{Path(str(data['path'])).name}`.", []
-    if data.get("hub"):
+        lines += _local_lines("Local files", data["path"], (record or {}).get("data.path"))
+    elif data.get("hub"):
         name = str(data["hub"])
-        split = f", split `{data['hub_split']}`" if data.get("hub_split") else ""
-        line = f"The Hub data set [`{name}`](https://huggingface.co/datasets/{name}){split}."
-        return line, [name]
-    if data.get("embedded"):
-        return f"`{data['embedded']}`, a corpus that ships with seqkit's dependencies.", []
-    fields = ", ".join(f"{k}: `{v}`" for k, v in data.items() if v is not None)
-    return (f"The recipe's data section: {fields}." if fields else None), []
+        datasets = [name]
+        lines.append(f"- Hub data set: [`{name}`](https://huggingface.co/datasets/{name})")
+        for key, label in (
+            ("hub_config", "config"),
+            ("hub_split", "split"),
+            ("hub_revision", "revision"),
+        ):
+            if data.get(key):
+                lines.append(f"- {label.capitalize()}: `{data[key]}`")
+    elif data.get("embedded"):
+        lines.append(f"- `{data['embedded']}`, a corpus that ships with seqkit's dependencies")
+    else:
+        fields = ", ".join(
+            f"{k}: `{v}`" for k, v in data.items() if v is not None and k != "module"
+        )
+        if fields:
+            lines.append(f"- The recipe's data section: {fields}")
+    if data.get("eval_path"):
+        record_entry = (record or {}).get("data.eval_path")
+        lines += _local_lines("Evaluation files", data["eval_path"], record_entry)
+    return ("\n".join(lines) if lines else None), datasets
+
+
+def read_data_record(run_dir: Path | None) -> dict[str, Any] | None:
+    """The run's ``data.json`` (written at step 0 by :mod:`seqkit.data.fingerprint`), or None
+    when there is none or it cannot be read: the card then names the data without sizes."""
+    if run_dir is None:
+        return None
+    from seqkit.data.fingerprint import FILE_NAME
+
+    try:
+        record = json.loads((Path(run_dir) / FILE_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def base_model_of(recipe: Mapping[str, Any] | None) -> str | None:
+    """The Hub id ``model.init_from`` fine-tuned from: a Hub name as given; for a local folder
+    (a stock ``transformers`` folder or a seqkit run), the Hub name its ``config.json`` records
+    in ``_name_or_path``, else its own card's ``base_model``. None when there is none."""
+    model = (recipe or {}).get("model")
+    init_from = model.get("init_from") if isinstance(model, Mapping) else None
+    if not init_from:
+        return None
+    folder = Path(str(init_from)).expanduser()
+    if not folder.is_dir():
+        return str(init_from) if _is_hub_name(str(init_from)) else None
+    if not (folder / "config.json").is_file() and (folder / "final" / "config.json").is_file():
+        folder = folder / "final"  # a run directory: its trained model
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        config = {}
+    name = config.get("_name_or_path") if isinstance(config, dict) else None
+    if isinstance(name, str) and _is_hub_name(name) and not Path(name).expanduser().exists():
+        return name
+    base = read_model_card(folder / "README.md")[0].get("base_model")
+    return base if isinstance(base, str) and _is_hub_name(base) else None
+
+
+def _is_hub_name(name: str) -> bool:
+    """Whether ``name`` is a valid Hub repository id (``user/name`` or a legacy ``gpt2``)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not name or name.startswith((".", "/", "~")):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _data_module(recipe: Mapping[str, Any] | None) -> str | None:
+    """The data module that read the data: the recipe's ``data.module``, else its task's
+    default (as training picks it), else None for a task seqkit does not know."""
+    named = _data_section(recipe).get("module")
+    if named:
+        return str(named)
+    from seqkit.parts.registry import SHORTHANDS, TASKS
+
+    task = (recipe or {}).get("task")
+    if isinstance(task, str) and task in SHORTHANDS:  # an earlier recipe's one-word task
+        task = SHORTHANDS[task].task
+    if not isinstance(task, str) or task not in TASKS:
+        return None
+    try:
+        default = getattr(TASKS.get(task), "default_data", None)
+    except ImportError:  # a family whose optional dependency is not installed here
+        return None
+    return str(default) if default else None
+
+
+def _data_section(recipe: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    data = (recipe or {}).get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def _path_name(path: Any) -> str:
+    """A data path's last part: the card must not show the trainer's home folder."""
+    return Path(str(path)).name or str(path)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _local_lines(label: str, path: Any, entry: Any) -> list[str]:
+    """The card lines of a local data path: its name, and with the run's record each file's
+    size and SHA-256 (one file on the same line, a folder's files below it)."""
+    name = _path_name(path)
+    files = entry.get("files") if isinstance(entry, Mapping) else None
+    if not isinstance(files, Mapping) or not files:
+        return [f"- {label}: `{name}`"]
+    if len(files) == 1 and next(iter(files)) == name:
+        return [f"- {label}: `{name}` ({_file_facts(files[name])})"]
+    return [f"- {label}: `{name}`", *_file_lines(files)]
+
+
+def _file_facts(facts: Any) -> str:
+    facts = facts if isinstance(facts, Mapping) else {}
+    size, sha = facts.get("size"), facts.get("sha256")
+    size_text = f"{size:,} bytes" if isinstance(size, int) else "size unknown"
+    return size_text + (f", SHA-256 `{sha}`" if isinstance(sha, str) else "")
+
+
+def _file_lines(files: Mapping[str, Any]) -> list[str]:
+    """Size and SHA-256 of each file a ``data.json`` entry lists (at most a few, then a count)."""
+    shown = 5
+    lines = [f"  - `{name}`: {_file_facts(facts)}" for name, facts in list(files.items())[:shown]]
+    if len(files) > shown:
+        total = sum(f.get("size", 0) for f in files.values() if isinstance(f, Mapping))
+        lines.append(f"  - and {len(files) - shown} more files ({total:,} bytes in all)")
+    return lines
 
 
 def _recipe_yaml(recipe: Mapping[str, Any]) -> str:

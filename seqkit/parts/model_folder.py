@@ -149,8 +149,9 @@ def write_model_folder(
     run_dir: Path | None,
 ) -> None:
     """Write ``model`` as a Hub folder: weights, config, tokenizer, generation defaults and a
-    model card with the recipe, the metrics and the loss plot."""
-    from seqkit.export.model_card import write_model_card
+    model card with the recipe, its data (sizes and SHA-256 from ``run_dir``'s ``data.json``),
+    the metrics and the loss plot."""
+    from seqkit.export.model_card import read_data_record, write_model_card
 
     save_pretrained(model, tokenizer, folder, parts.task_name, parts.builder)
     task_class = parts.task_class
@@ -169,6 +170,7 @@ def write_model_folder(
         tags=[*parts.builder.card_tags(), parts.task_name, *parts.data.card_tags(tokenizer)],
         pipeline_tag=task_class.pipeline_tag,
         how_to_load=how_to_load(model, task_class, parts.data if tokenizer is not None else None),
+        data_record=read_data_record(run_dir),
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -195,6 +196,39 @@ def test_generate_and_import_from_a_stock_gpt2_folder(tmp_path, capsys):
         seqkit(capsys, "generate", str(stock), *args)[1]
         == (seqkit(capsys, "generate", str(imported), *args)[1])
     )
+
+
+def test_cards_record_local_data_and_the_final_eval_metrics(tmp_path, capsys):
+    """The card of a run trained on ``data.path``, and of its export, parse with
+    ``huggingface_hub``: model-index holds the final eval metrics on that file, and the body
+    records the file with its size and SHA-256 from the run's ``data.json``."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog.\n" * 40)
+    run = tmp_path / "run"
+    args = ["train", "gpt/quickstart-pydoc-char", *TINY, "--set", f"data.path={corpus}"]
+    args += ["--set", "sample.prompt=the", "--set", "trainer.max_steps=2", "--output-dir", str(run)]
+    assert main(args) == 0
+    capsys.readouterr()
+    out = tmp_path / "hub"
+    assert seqkit(capsys, "export", str(run), str(out))[0] == 0
+    last_eval = [r for r in map(json.loads, (run / "metrics.jsonl").open()) if "eval/loss" in r][-1]
+    sha = json.loads((run / "data.json").read_text())["data.path"]["files"]["corpus.txt"]["sha256"]
+    for card_path in (run / "final" / "README.md", out / "README.md"):
+        card = ModelCard.load(card_path)
+        (index,) = card.data.to_dict()["model-index"]
+        (result,) = index["results"]
+        assert result["task"] == {"type": "text-generation"}
+        assert result["dataset"] == {"name": "corpus.txt", "type": "corpus.txt"}
+        values = {m["name"]: m["value"] for m in result["metrics"]}
+        assert values.keys() == {"eval/loss", "eval/perplexity"}
+        for name, value in values.items():
+            assert value == pytest.approx(last_eval[name], abs=1e-4), card_path
+        assert "datasets" not in card.data.to_dict() and card.data.base_model is None
+        data = card.text.split("## Training data\n\n", 1)[1].split("\n\n## ", 1)[0]
+        size = corpus.stat().st_size
+        line = f"- Local files: `corpus.txt` ({size:,} bytes, SHA-256 `{sha}`)"
+        assert data == f"- Data module: `text`\n{line}"  # the name, not the trainer's folders
+        assert read_model_card(card_path)[1]["data"]["path"] == str(corpus)  # still reads back
 
 
 @pytest.mark.parametrize(

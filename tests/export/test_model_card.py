@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import yaml
 from huggingface_hub import ModelCard
 
 from seqkit.export.model_card import (
+    base_model_of,
     describe_training_data,
     format_parameter_count,
     read_model_card,
@@ -44,6 +48,7 @@ def test_header_is_valid_hub_metadata(tmp_path):
     )
     assert path == tmp_path / "README.md"
     metadata, _ = split_card(path.read_text())
+    index = metadata.pop("model-index")
     assert metadata == {
         "license": "apache-2.0",
         "library_name": "seqkit",
@@ -52,6 +57,22 @@ def test_header_is_valid_hub_metadata(tmp_path):
         "metrics": ["loss", "perplexity"],
         "pipeline_tag": "text-generation",
     }
+    # The recipe names no data: the data set is the task's default data module's.
+    assert index == [
+        {
+            "name": "seqkit GPT: shakespeare-char",
+            "results": [
+                {
+                    "task": {"type": "text-generation"},
+                    "dataset": {"name": "text", "type": "text"},
+                    "metrics": [
+                        {"type": "loss", "value": 1.23456, "name": "eval/loss"},
+                        {"type": "perplexity", "value": 3.4367, "name": "eval/perplexity"},
+                    ],
+                }
+            ],
+        }
+    ]
     # huggingface_hub parses the header into its own card data, as the Hub does.
     card = ModelCard.load(path)
     assert card.data.license == "apache-2.0"
@@ -65,7 +86,8 @@ def test_optional_metadata_is_left_out(tmp_path):
         write(tmp_path, title="a: title # with YAML syntax", metrics={}, recipe=None).read_text()
     )
     assert "datasets" not in metadata and "pipeline_tag" not in metadata
-    assert "metrics" not in metadata
+    assert "metrics" not in metadata and "model-index" not in metadata
+    assert "base_model" not in metadata
     assert "The recipe was not recorded." in body and "No metrics were recorded." in body
 
 
@@ -169,5 +191,82 @@ def test_training_data_comes_from_the_recipe():
     line, _ = describe_training_data({"data": {"embedded": "pydoc-topics"}})
     assert "`pydoc-topics`" in line
     line, _ = describe_training_data({"data": {"digits": True, "resize": None}})
-    assert line == "The recipe's data section: digits: `True`."
+    assert line == "- The recipe's data section: digits: `True`"
+    line, _ = describe_training_data({"task": "causal-lm", "data": {"embedded": "pydoc-topics"}})
+    assert "- Data module: `text`" in line  # the task's default module, as training picks it
     assert describe_training_data(None) == (None, [])
+
+
+def test_local_data_is_recorded_with_sizes_and_hashes():
+    one = {"files": {"corpus.txt": {"size": 2401, "sha256": "ab" * 32}}, "path": "/x/corpus.txt"}
+    line, _ = describe_training_data(
+        {"data": {"module": "text", "path": "/x/corpus.txt"}}, {"data.path": one}
+    )
+    assert line == (
+        f"- Data module: `text`\n- Local files: `corpus.txt` (2,401 bytes, SHA-256 `{'ab' * 32}`)"
+    )
+    files = {f"part-{i}.txt": {"size": 10, "sha256": f"{i:064x}"} for i in range(7)}
+    line, _ = describe_training_data(
+        {"data": {"path": "/x/shards"}}, {"data.path": {"files": files}}
+    )
+    assert "- Local files: `shards`" in line
+    assert f"  - `part-0.txt`: 10 bytes, SHA-256 `{0:064x}`" in line
+    assert "  - and 2 more files (70 bytes in all)" in line and "part-6" not in line
+
+
+def test_model_index_of_a_hub_data_set_and_a_hub_base_model(tmp_path):
+    recipe = {
+        "task": "causal-lm",
+        "model": {"init_from": "openai-community/gpt2"},
+        "data": {
+            "hub": "Salesforce/wikitext",
+            "hub_config": "wikitext-2-raw-v1",
+            "hub_split": "train",
+            "hub_revision": "b08601e",
+        },
+    }
+    metrics = {
+        "eval/loss": 2.5,
+        "eval/accuracy": float("nan"),
+        "eval/bits": np.float32(0.5),  # a NumPy number is written as a plain one
+        "train/loss": 2.0,
+        "step": 9,
+    }
+    path = write(tmp_path, recipe=recipe, metrics=metrics, pipeline_tag="text-generation")
+    card = ModelCard.load(path)
+    assert card.data.base_model == "openai-community/gpt2"
+    assert card.data.datasets == ["Salesforce/wikitext"]
+    # Only finite held-out metrics are results: not the training loss, not a NaN.
+    result, bits = card.data.eval_results
+    assert (bits.metric_type, bits.metric_value) == ("bits", 0.5)
+    assert (result.task_type, result.metric_type, result.metric_value) == (
+        "text-generation",
+        "loss",
+        2.5,
+    )
+    assert (result.dataset_type, result.dataset_config, result.dataset_split) == (
+        "Salesforce/wikitext",
+        "wikitext-2-raw-v1",
+        "train",
+    )
+    assert result.dataset_revision == "b08601e"
+    body = card.text
+    assert "- Config: `wikitext-2-raw-v1`\n- Split: `train`\n- Revision: `b08601e`" in body
+    assert "Not recorded" not in body
+
+
+def test_base_model_of_a_local_init_from(tmp_path):
+    stock = tmp_path / "stock"
+    stock.mkdir()
+    (stock / "config.json").write_text(json.dumps({"_name_or_path": "openai-community/gpt2"}))
+    assert base_model_of({"model": {"init_from": str(stock)}}) == "openai-community/gpt2"
+    # A folder that records only a local path has no Hub base model...
+    (stock / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path)}))
+    assert base_model_of({"model": {"init_from": str(stock)}}) is None
+    # ...unless it is a fine-tune whose own card names one (a run: its final/).
+    run = tmp_path / "run"
+    write(run / "final", recipe={"model": {"init_from": "google-bert/bert-base-uncased"}})
+    (run / "final" / "config.json").write_text("{}")
+    assert base_model_of({"model": {"init_from": str(run)}}) == "google-bert/bert-base-uncased"
+    assert base_model_of({"model": {"init_from": str(tmp_path / "gone")}}) is None
+    assert base_model_of({"model": {}}) is None and base_model_of(None) is None
