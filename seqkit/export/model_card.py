@@ -129,19 +129,17 @@ def write_model_card(
         model_name=title if eval_results else None,
         eval_results=eval_results or None,
     )
-    body = _body(
-        folder,
-        title=title,
-        family=family,
-        num_parameters=num_parameters,
-        recipe=recipe,
-        metrics=metrics,
-        loss_plot=loss_plot,
-        how_to_load=how_to_load,
-        architecture=architecture,
-        size=size,
-        training_data=training_data,
-    )
+    sections = [
+        f"# {title}",
+        _model_section(family, num_parameters, architecture, size),
+        f"## Training data\n\n{training_data or 'Not recorded.'}",
+        _training_section(recipe),
+        "## Results\n\n" + _metrics_table(metrics),
+        *_loss_section(folder, loss_plot),
+        f"## Intended use and limits\n\n{INTENDED_USE}",
+        f"## How to load\n\n```python\n{how_to_load.strip()}\n```",
+    ]
+    body = "\n\n".join(sections) + "\n"
     # The header in the order a reader looks for it, not ModelCardData's attribute order.
     order = ["license", "library_name", "tags", "base_model", "datasets", "metrics"]
     order += ["pipeline_tag", "model-index"]
@@ -151,56 +149,41 @@ def write_model_card(
     return path
 
 
-def _body(
-    folder: Path,
-    *,
-    title: str,
-    family: str,
-    num_parameters: int,
-    recipe: Mapping[str, Any] | None,
-    metrics: Mapping[str, float],
-    loss_plot: Path | None,
-    how_to_load: str,
-    architecture: str | None,
-    size: Mapping[str, Any] | None,
-    training_data: str | None,
+def _model_section(
+    family: str, num_parameters: int, architecture: str | None, size: Mapping[str, Any] | None
 ) -> str:
-    """The card's Markdown below the header (copying the loss plot into ``folder``)."""
     parameters = format_parameter_count(num_parameters)
-    model_lines = [f"- Family: `{family}`"]
+    lines = [f"- Family: `{family}`"]
     if architecture:
-        model_lines.append(f"- Architecture: `{architecture}`")
+        lines.append(f"- Architecture: `{architecture}`")
     exact = f"{num_parameters:,}"
-    model_lines.append(
-        f"- Parameters: {parameters}" + (f" ({exact})" if exact != parameters else "")
-    )
+    lines.append(f"- Parameters: {parameters}" + (f" ({exact})" if exact != parameters else ""))
     if size:
-        shown = ", ".join(f"{name} {value}" for name, value in size.items())
-        model_lines.append(f"- Size: {shown}")
-    model_lines.append(
+        lines.append("- Size: " + ", ".join(f"{name} {value}" for name, value in size.items()))
+    lines.append(
         "- Trained with `seqkit`, whose layers are written from scratch in PyTorch and trained "
         "by its `accelerate`-based Trainer."
     )
-    sections = [
-        f"# {title}",
-        "## Model\n\n" + "\n".join(model_lines),
-        f"## Training data\n\n{training_data or 'Not recorded.'}",
-        (
-            "## Training\n\nThe resolved recipe this model was trained with:\n\n"
-            f"```yaml\n{_recipe_yaml(recipe)}```"
-            if recipe
-            else "## Training\n\nThe recipe was not recorded."
-        ),
-        "## Results\n\n" + _metrics_table(metrics),
-    ]
-    if loss_plot is not None:
-        target = folder / LOSS_PLOT_NAME
-        if Path(loss_plot).resolve() != target.resolve():
-            shutil.copyfile(loss_plot, target)
-        sections.append(f"## Loss\n\n![Training and evaluation loss]({LOSS_PLOT_NAME})")
-    sections.append(f"## Intended use and limits\n\n{INTENDED_USE}")
-    sections.append(f"## How to load\n\n```python\n{how_to_load.strip()}\n```")
-    return "\n\n".join(sections) + "\n"
+    return "## Model\n\n" + "\n".join(lines)
+
+
+def _training_section(recipe: Mapping[str, Any] | None) -> str:
+    if not recipe:
+        return "## Training\n\nThe recipe was not recorded."
+    return (
+        "## Training\n\nThe resolved recipe this model was trained with:\n\n"
+        f"```yaml\n{_recipe_yaml(recipe)}```"
+    )
+
+
+def _loss_section(folder: Path, loss_plot: Path | None) -> list[str]:
+    """The loss plot, copied into ``folder`` as ``loss.png``; nothing without one."""
+    if loss_plot is None:
+        return []
+    target = folder / LOSS_PLOT_NAME
+    if Path(loss_plot).resolve() != target.resolve():
+        shutil.copyfile(loss_plot, target)
+    return [f"## Loss\n\n![Training and evaluation loss]({LOSS_PLOT_NAME})"]
 
 
 def _eval_results(
