@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from seqkit.checks import check_ranges, count, positive, probability, show
-from seqkit.errors import UserError
+from seqkit.errors import UserError, missing_extra
 
 ADAPTER_FOLDER = "adapter"
 """The folder inside a run's ``final/`` that holds the adapter alone (peft's format)."""
@@ -79,11 +79,10 @@ def require_peft() -> Any:
     try:
         import peft
     except ModuleNotFoundError as error:
-        if error.name is None or error.name.split(".")[0] != "peft":
+        advice = missing_extra(error)
+        if advice is None:  # peft itself is there but one of its own imports is not
             raise
-        raise UserError(
-            "model.lora needs the optional package peft: pip install 'seqkit[lora]'"
-        ) from None
+        raise UserError(f"model.lora: {advice}") from None
     return peft
 
 
