@@ -346,6 +346,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         for member in args:
             if member is type(None):
                 continue
+            if dataclasses.is_dataclass(member) and isinstance(value, dict):
+                return parse_section(member, value, where)  # its own error names the key
             try:
                 return _coerce(value, member, where)
             except UserError:
