@@ -431,7 +431,7 @@ def _describe(annotation: Any) -> str:
         if len(set(args)) == 1:
             return f"a list of {len(args)} {_plural(args[0])}"
         return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
-    if annotation is dict or origin is dict:
+    if annotation is dict or origin is dict or dataclasses.is_dataclass(annotation):
         return "a mapping"
     return str(annotation)
 
