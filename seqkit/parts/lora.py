@@ -16,6 +16,7 @@ in ``final/adapter/`` (peft's ``save_pretrained``) to share it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,10 @@ def apply_lora(model: nn.Module, settings: LoraSettings, architecture: str, task
     )
     # peft marks everything but the adapters (and modules_to_save) as not requiring grad,
     # so the Trainer's parameter groups (built from trainable parameters) hold only these.
-    return peft.get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft asks the model through a property transformers 5 deprecated; not the user's to fix
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        return peft.get_peft_model(model, config)
 
 
 def trainable_summary(model: nn.Module) -> str:

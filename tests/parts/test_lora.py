@@ -116,6 +116,11 @@ def test_only_adapters_train_and_final_is_the_merged_plain_model(tmp_path, archi
     assert saved and heads == (
         {f"base_model.model.{head}.{p}" for p in ("weight", "bias")} if head else set()
     ), heads
+    if architecture == "gpt":  # exported as stock GPT-2: the merged weights, no seqkit adapter
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["export", str(run.run_dir), str(tmp_path / "stock")]) == 0
+        assert not (tmp_path / "stock" / "adapter").exists()
+        assert (tmp_path / "stock" / "model.safetensors").is_file()
 
 
 def test_resume_is_bit_identical(tmp_path):
