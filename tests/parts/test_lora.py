@@ -20,6 +20,7 @@ from seqkit.parts.compose import build_job
 from seqkit.parts.model_folder import load_folder, open_trained
 from seqkit.parts.resolve import load_recipe
 from seqkit.recipes import RECIPES_DIR
+from seqkit.trainer import trainer as trainer_module
 from seqkit.trainer.checkpoint import load_module_weights
 from seqkit.training import train_run
 from tests.parts.labelled_stand_in import write_labelled
@@ -123,11 +124,19 @@ def test_only_adapters_train_and_final_is_the_merged_plain_model(tmp_path, archi
         assert (tmp_path / "stock" / "model.safetensors").is_file()
 
 
-def test_resume_is_bit_identical(tmp_path):
+def test_resume_is_bit_identical(tmp_path, monkeypatch):
     lora = ["model.lora.r=2", "model.lora.dropout=0.2", "trainer.schedule=constant"]
     whole = train(tmp_path, "gpt", "whole", "trainer.max_steps=4", "trainer.save_every=2", *lora)
     half = train(tmp_path, "gpt", "half", "trainer.max_steps=2", "trainer.save_every=2", *lora)
+    loaded = []  # the resumed run must load step 2 into its adapted model, not start again
+    real = trainer_module.load_module_weights
+    monkeypatch.setattr(
+        trainer_module,
+        "load_module_weights",
+        lambda module, path: (loaded.append(path.parent.name), real(module, path)),
+    )
     resumed = train_run(half.run_dir, ["trainer.max_steps=4"], resume=True)
+    assert loaded == ["step-2"]
     for name in ("checkpoints/step-4/model-model.safetensors", "final/model.safetensors"):
         a, b = load_file(whole.run_dir / name), load_file(resumed.run_dir / name)
         assert set(a) == set(b) and all(torch.equal(a[n], b[n]) for n in a), name
@@ -168,3 +177,46 @@ def test_missing_peft_is_one_line_naming_the_extra(tmp_path, monkeypatch):
         "pip install 'seqkit[lora]'"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_the_shipped_recipe_adapts_a_stock_gpt2_and_starts_from_its_function(tmp_path):
+    import transformers
+
+    from tests.parts.test_init_from_stock import corpus, stock_gpt2
+
+    folder = stock_gpt2(tmp_path / "gpt2")
+    settings = [f"model.init_from={folder}", f"data.path={corpus(tmp_path)}", "data.block_size=16"]
+    recipe = load_recipe(RECIPES_DIR / "gpt/shakespeare-gpt2-lora.yaml", settings)
+    job = build_job(recipe, tmp_path / "run")
+    model = job.task.model
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == {
+        f"transformer.h.{i}.attn.{layer}.lora_{m}.default.weight"
+        for i in range(2)
+        for layer in ("c_attn", "c_proj")
+        for m in "AB"
+    }  # the MLP's c_proj is not adapted by default
+    assert job.summary["trainable parameters"].startswith(
+        "1,536 of "
+    )  # 2 layers x r 8 x ((16+48) + (16+16))
+    # B starts at zero: the adapted model computes the stock model's function.
+    stock = transformers.GPT2LMHeadModel.from_pretrained(folder)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        expected = stock.eval()(input_ids=ids).logits
+    torch.testing.assert_close(model.eval()(input_ids=ids).logits, expected, atol=1e-4, rtol=0)
+
+
+def test_a_classifier_from_a_stock_encoder_trains_its_new_head_in_full(tmp_path):
+    from tests.parts.test_init_from_stock import stock_bert
+
+    folder = stock_bert(tmp_path / "bert", "BertForMaskedLM")
+    labelled = tmp_path / "labelled.tsv"
+    write_labelled(labelled, "text", "label", 40)
+    settings = [f"model.init_from={folder}", f"data.path={labelled}", "data.max_length=16",
+                "data.train_examples=20", "model.lora.r=4"]  # fmt: skip
+    recipe = load_recipe(RECIPES_DIR / RECIPES["bert"], settings)
+    model = build_job(recipe, tmp_path / "run").task.model
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    head = {n for n in trainable if "lora_" not in n}
+    assert head == {"classifier.modules_to_save.default." + p for p in ("weight", "bias")}
+    assert {n.split(".")[-4] for n in trainable - head} == {"query", "key", "value", "out"}
