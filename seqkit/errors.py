@@ -19,9 +19,10 @@ OPTIONAL_EXTRAS = {
     "symusic": "music",
     "gymnasium": "rl",
     "networkx": "graph",
+    "peft": "lora",
 }
-"""Packages only a sibling family needs, and the pip extra that installs them
-(``pip install 'seqkit[music]'``; ``seqkit[all]`` installs every one)."""
+"""Packages only a sibling family or a feature (LoRA) needs, and the pip extra that installs
+them (``pip install 'seqkit[music]'``; ``seqkit[all]`` installs every one)."""
 
 
 def missing_extra(error: BaseException) -> str | None:

@@ -346,6 +346,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         for member in args:
             if member is type(None):
                 continue
+            if dataclasses.is_dataclass(member) and isinstance(value, dict):
+                return parse_section(member, value, where)  # its own error names the key
             try:
                 return _coerce(value, member, where)
             except UserError:
@@ -429,7 +431,7 @@ def _describe(annotation: Any) -> str:
         if len(set(args)) == 1:
             return f"a list of {len(args)} {_plural(args[0])}"
         return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
-    if annotation is dict or origin is dict:
+    if annotation is dict or origin is dict or dataclasses.is_dataclass(annotation):
         return "a mapping"
     return str(annotation)
 

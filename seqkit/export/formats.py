@@ -178,14 +178,19 @@ def pipeline_tag_for(auto_class_name: str) -> str | None:
 
 def copy_folder_files(source: Path, folder: Path, *, skip_model: bool) -> list[str]:
     """Copy the files of ``source`` into ``folder``, but never the card (the exporter writes
-    it) and, with ``skip_model``, not the config and weights (a converter writes its own).
-    Returns the names copied. Sub-folders are copied whole."""
+    it) and, with ``skip_model``, not the config and weights (a converter writes its own) nor
+    a LoRA run's adapter (its layer names are seqkit's, not the converted model's). Returns the
+    names copied. Sub-folders are copied whole."""
+    from seqkit.parts.lora import ADAPTER_FOLDER
+
     copied = []
     for path in sorted(source.iterdir()):
         name = path.name
         if name in _CARD_FILES or name.startswith("."):
             continue
-        if skip_model and (name in _MODEL_FILES or name.endswith(".safetensors")):
+        if skip_model and (
+            name in _MODEL_FILES or name.endswith(".safetensors") or name == ADAPTER_FOLDER
+        ):
             continue
         if path.is_dir():
             shutil.copytree(path, folder / name, symlinks=False)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from torch.utils.data import Dataset
 
 from seqkit.errors import UserError
+from seqkit.parts.lora import LoraSettings
 from seqkit.recipes import DataSection, Recipe
 from seqkit.trainer.tasks import Task
 
@@ -43,6 +44,9 @@ class ModelBuilder:
     transformers folder of the architecture (``stock``), or a Hub name. A stock model's config
     sets the sizes: the recipe's are ignored with a note; a ``dropout`` the recipe sets applies
     (:mod:`seqkit.parts.pretrained`)."""
+    lora: LoraSettings | None = None
+    """Train low-rank adapters of the chosen layers instead of every weight (LoRA), usually
+    with ``init_from``; the run's final/ holds the merged model (:mod:`seqkit.parts.lora`)."""
 
     heads: ClassVar[dict[str, type]] = {}
     """The model class trained for each task this architecture serves (``causal-lm`` → ...)."""

@@ -19,6 +19,7 @@ import torch
 
 from seqkit.errors import UserError
 from seqkit.parts.base import Job, ModelBuilder
+from seqkit.parts.lora import ADAPTER_FOLDER, apply_lora, merge, save_adapter, trainable_summary
 from seqkit.parts.model_folder import (
     DATA_MODULE_FIELD,
     RUN_MODEL,
@@ -81,6 +82,7 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
         else:
             model = parts.model_class(parts.builder.config(parts.task_name, facts))
     parts.builder.set_trainable(model)
+    adapted = _with_lora(parts, model)
     check_vocabulary(model, tokenizer)
     check_data_fits(parts.data, tokenizer, model, saved if resume else init_from_folder(parts))
     data_name = DATA_MODULES.name_of(type(parts.data))
@@ -97,7 +99,11 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     def save_final(folder: Path, metrics: dict[str, float], run_dir: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         metrics = {**metrics, **task.save_extras(folder, run_dir)}
-        write_model_folder(folder, model, tokenizer, recipe, parts, metrics, run_dir)
+        final = model
+        if adapted is not None:  # the adapter alone, then the plain model with it merged in
+            save_adapter(adapted, folder / ADAPTER_FOLDER)
+            final = merge(adapted)
+        write_model_folder(folder, final, tokenizer, recipe, parts, metrics, run_dir)
 
     def save_run_files(run_dir: Path) -> None:
         folder = run_dir / RUN_MODEL
@@ -136,10 +142,21 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             **prepared.summary,
             "vocabulary": parts.data.vocabulary(tokenizer),
             "parameters": model.num_parameters(),
+            **({"trainable parameters": trainable_summary(model)} if adapted is not None else {}),
             "model": {"architecture": MODEL_BUILDERS.name_of(type(parts.builder))}
             | parts.builder.describe(),
         },
     )
+
+
+def _with_lora(parts: Parts, model: Any) -> Any:
+    """The ``PeftModel`` wrapping ``model`` with the recipe's ``model.lora`` adapters injected
+    (in place), or None without ``model.lora``. Applied to a fresh, ``init_from`` or resumed
+    model alike: a checkpoint holds the adapted model's weights, adapters included."""
+    if parts.builder.lora is None:
+        return None
+    architecture = MODEL_BUILDERS.name_of(type(parts.builder))
+    return apply_lora(model, parts.builder.lora, architecture, parts.task_name)
 
 
 def init_from_folder(parts: Parts) -> Path | None:

@@ -4,9 +4,10 @@ read back without the run's data.
 At step 0 a run writes :data:`RUN_MODEL` (``RUN/model/``): the model's resolved ``config.json``
 and its tokenizer — a Hub folder without weights. With it a run stands alone: ``--resume``
 reloads the tokenizer instead of training it again, and a checkpoint becomes a Hub folder
-(:func:`load_checkpoint`) without reading the corpus, so export, evaluation and generation of a
-checkpoint work after the data is gone. :func:`write_model_folder` writes a trained model with
-its config, tokenizer, generation defaults and card; :func:`open_trained` reads any of them.
+(:func:`load_checkpoint`; a LoRA run's with its adapters merged) without reading the corpus,
+so export, evaluation and generation of a checkpoint work after the data is gone.
+:func:`write_model_folder` writes a trained model with its config, tokenizer, generation
+defaults and card; :func:`open_trained` reads any of them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from seqkit.checks import show
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, ModelBuilder
+from seqkit.parts.lora import apply_lora, merge
 from seqkit.parts.registry import MODEL_BUILDERS, TASKS
 from seqkit.parts.resolve import Parts, data_module_class, load_recipe, resolve
 from seqkit.recipes import Recipe, recipe_to_dict
@@ -278,9 +280,15 @@ def load_checkpoint(checkpoint: Path) -> Loaded:
     recipe = _run_recipe(run_dir)
     builder, task, data_class = _parts_of(read_config(saved), recipe)
     model = model_from_saved_config(builder.model_class(task), builder, saved)
+    # A LoRA run saved its adapted model: load into the same layers, then merge the updates.
+    adapted = None
+    if builder.lora is not None:
+        adapted = apply_lora(model, builder.lora, MODEL_BUILDERS.name_of(type(builder)), task)
     # The task names the modules the Trainer saved (a GAN's generator and discriminator).
     for name, module in TASKS.get(task).for_model(model, {}).models.items():
         load_module_weights(module, checkpoint / CHECKPOINT_WEIGHTS.format(name=name))
+    if adapted is not None:
+        model = merge(adapted)
     tokenizer = data_class.load_tokenizer(saved)
     check_vocabulary(model, tokenizer)
     check_data_fits(data_class, tokenizer, model, saved)
