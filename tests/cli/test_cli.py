@@ -256,6 +256,7 @@ def test_unreachable_hub_dataset(tmp_path):
     assert_user_error(result, "karpathy/tiny_shakespeare", "data.path")
 
 
+@pytest.mark.slow  # scores a whole validation tail; runs in the slow suite (CI)
 def test_evaluate_a_gpt_run_scores_its_validation_tail(trained_run, tmp_path):
     out = tmp_path / "metrics.json"
     result = seqkit("evaluate", str(trained_run), "--json", str(out))

@@ -137,6 +137,7 @@ def test_resume_with_the_run_folder_alone_uses_its_own_recipe(old_run):
     assert (old_run / "checkpoints" / "step-6").is_dir()
 
 
+@pytest.mark.slow  # a 40–80 s training killed mid-way; runs in the slow suite (CI)
 def test_a_run_being_trained_is_locked_and_a_killed_one_is_not(tmp_path):
     run = tmp_path / "live"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
