@@ -164,6 +164,19 @@ def hub_reachable() -> bool:
 # ---------------------------------------------------------------------------- dispatch
 
 
+def tsv_column(text: str, text_column: str) -> str:
+    """The ``text_column`` field of every row of tab-separated ``text`` whose header row names
+    it (SST-2's ``label<TAB>sentence``), rows joined by "\\n"; other text as it is. Without this
+    a language model pretrained on a labelled file would read its labels as words."""
+    lines = text.splitlines()
+    header = lines[0].split("\t") if lines else []
+    if text_column not in header:
+        return text
+    at = header.index(text_column)
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    return "\n".join(fields[at] for fields in rows if len(fields) > at)
+
+
 def load_corpus(data: DataSection) -> str:
     """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``."""
     if data.path:
@@ -173,7 +186,10 @@ def load_corpus(data: DataSection) -> str:
         if path.suffix.lower() in FILE_BUILDERS and path.suffix.lower() != ".txt":
             # JSON lines, CSV or Parquet rows: read by ``datasets`` (and cached as Arrow).
             return records_text(load_records(path=path), data.text_column, str(path))
-        return read_text_file(data.path)
+        text = read_text_file(data.path)
+        if path.suffix.lower() == ".tsv":
+            return tsv_column(text, data.text_column)
+        return text
     if data.hub:
         return load_hub_text(
             data.hub,

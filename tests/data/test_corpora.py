@@ -184,6 +184,17 @@ def test_record_files_give_their_text_column_joined_by_newlines(tmp_path, suffix
         load_corpus(DataSection(path=str(path), text_column="score"))
 
 
+def test_a_tab_separated_file_with_a_header_gives_its_text_column(tmp_path):
+    # SST-2's layout: pretraining on it must not read the labels as words.
+    path = tmp_path / "labelled.tsv"
+    path.write_text("label\tsentence\n0\tdull and slow\n\n1\ta warm , funny film\n")
+    assert load_corpus(DataSection(path=str(path), text_column="sentence")) == (
+        "dull and slow\na warm , funny film"
+    )
+    # A header without the column (or no header) is plain text, as a .txt file would be.
+    assert load_corpus(DataSection(path=str(path))) == path.read_text()
+
+
 def test_a_gpt_recipe_trains_on_a_jsonl_corpus(tmp_path):
     from seqkit.cli import main
 
