@@ -30,11 +30,13 @@ from seqkit.errors import UserError
 
 def overrides_list(overrides: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
     """``--set`` strings from ``{"trainer.max_steps": 200}`` (values written as JSON, which the
-    recipe reader parses as YAML: numbers, strings, lists, null) or from such strings."""
+    recipe reader parses as YAML: numbers, strings, lists, null; a ``Path`` as its text) or
+    from such strings."""
     if overrides is None:
         return []
     if isinstance(overrides, Mapping):
-        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+        # default=str: a notebook's Path (or other object) is written as its text.
+        return [f"{key}={json.dumps(value, default=str)}" for key, value in overrides.items()]
     if isinstance(overrides, str):
         raise UserError(
             f"overrides must be a dict or a list of 'key=value' strings, not {overrides!r}"

@@ -284,22 +284,19 @@ class DecodeOutput:
 
 
 def sample_text(model: nn.Module, tokenizer: Any, settings: Any, seed: int) -> str:
-    """Continue ``settings.prompt`` (a recipe's ``sample`` section) with the model; the prompt
-    keeps only the last context-length tokens of a model with a context limit."""
-    ids = tokenizer.encode(settings.prompt)
-    context = _context_length(model)
-    if context is not None:
-        ids = ids[-context:]
-    output = generate(
+    """Continue ``settings.prompt`` (a recipe's ``sample`` section, checked when the run
+    started) with the model: :func:`continue_prompt` with the section's sampling settings."""
+    return continue_prompt(
         model,
-        torch.tensor([ids], dtype=torch.long),
+        tokenizer,
+        settings.prompt,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,
         top_k=settings.top_k,
         top_p=settings.top_p,
-        generator=torch.Generator().manual_seed(seed),
+        seed=seed,
+        option="sample.prompt",
     )
-    return tokenizer.decode(output[0].tolist())
 
 
 def _map_state(state: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:

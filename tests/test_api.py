@@ -5,6 +5,7 @@ a mistake instead of an exit."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -91,4 +92,7 @@ def test_overrides_are_written_as_recipe_values():
         "a.b=3", 'c.d="char"', "e.f=[4, 8]", "g.h=null",
     ]  # fmt: skip
     assert overrides_list(["a.b=3"]) == ["a.b=3"]
+    assert overrides_list({"data.path": Path("corpus dir/a.txt")}) == [
+        'data.path="corpus dir/a.txt"'
+    ]
     assert json.loads(overrides_list({"x.y": True})[0].split("=", 1)[1]) is True
