@@ -203,8 +203,9 @@ def test_planetoid_parts_of_the_wrong_shape_or_type_fail_only_with_user_errors(
         ("ally", np.zeros(510)),  # 1-D labels, one per node
         ("ty", [[1, 2], [3]]),  # ragged labels
         ("tx", _negative_row_lengths()),
+        ("graph", {0: [9.223372036854776e18]}),  # a node id beyond int64
     ],
-    ids=["0-d labels", "1-D labels", "ragged labels", "backward row pointers"],
+    ids=["0-d labels", "1-D labels", "ragged labels", "backward row pointers", "huge node id"],
 )
 def test_each_planetoid_crash_found_by_fuzzing(tmp_path, planetoid_files, part, value):
     load(tmp_path, {**planetoid_files, f"ind.tiny.{part}": pickle.dumps(value, protocol=2)})

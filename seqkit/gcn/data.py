@@ -313,8 +313,17 @@ def load_planetoid(folder: Path, name: str | None = None, normalize: bool = True
         raise UserError(f"ind.{name}.graph should hold adjacency lists, got {type(graph).__name__}")
     try:
         edges = [(int(s), int(t)) for s, targets in graph.items() for t in targets]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"ind.{name}.graph must map node ids to lists of node ids") from None
+    # An id outside 0..num_nodes-1 is refused by Graph.check, naming it; one beyond int64 would
+    # not even become a tensor, so it is named here.
+    for edge in edges:
+        for node in edge:
+            if not -(2**63) <= node < 2**63:
+                raise UserError(
+                    f"{name}: an edge points to node {node}, but the graph has nodes "
+                    f"0..{num_nodes - 1}"
+                )
     edge_index = torch.tensor(edges, dtype=torch.long).reshape(-1, 2).T
     edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)  # undirected: both ways
 
