@@ -70,9 +70,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from seqkit.parts.model_folder import open_trained
+    from seqkit.parts.model_folder import open_standalone, open_trained
     from seqkit.parts.registry import TASKS
 
+    # A text model whose network loads without transformers starts in about half the time.
+    standalone = open_standalone(args.model)
+    if standalone is not None:
+        return generate_text(lambda _: standalone, Path(args.model), args)
     loaded = open_trained(args.model)
     task_class = TASKS.get(loaded.task_name)
     # Data that is not text says what generating from it is (a composer: seqkit compose).
@@ -205,10 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_libraries() -> None:
     """Keep stderr for seqkit's own messages: no weight-loading bars or info logs."""
-    from transformers.utils import logging as transformers_logging
+    from huggingface_hub.utils import disable_progress_bars
 
-    transformers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
+    # transformers reads both settings when it is imported; importing it here only to set them
+    # would cost a second to commands that never use it (``seqkit generate`` of a GPT folder).
+    disable_progress_bars()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # imported already (a notebook, the tests): tell it now
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

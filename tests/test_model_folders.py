@@ -438,13 +438,15 @@ def test_a_symlink_inside_the_folder_is_fine(runs, tmp_path):
 
 def test_mutated_weights_and_config_load_or_fail_with_a_user_error(runs, tmp_path):
     """Random truncations, flipped bytes and splices of ``model.safetensors``, ``config.json``
-    or the tokenizer file of each family's folder, loaded through the family loader: success
-    or one-line UserError, nothing else."""
+    or the tokenizer file of each family's folder, loaded through the family loader and through
+    ``seqkit generate``'s standalone one: success (or, standalone, "use the full loader") or a
+    one-line UserError, nothing else."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from seqkit.errors import UserError
     from seqkit.parts.model_folder import load_folder as load_pretrained
+    from seqkit.parts.model_folder import open_standalone
 
     originals = {}
     for family, run in runs.items():
@@ -476,10 +478,15 @@ def test_mutated_weights_and_config_load_or_fail_with_a_user_error(runs, tmp_pat
         for (owner, name), original in originals.items():
             if owner == family:
                 (tmp_path / family / name).write_bytes(mutated if name == target[1] else original)
-        try:
-            load_pretrained(tmp_path / family)
-        except UserError as error:
-            assert "\n" not in str(error)
+        loaded = {}
+        for load in (load_pretrained, open_standalone):
+            try:
+                loaded[load] = load(tmp_path / family)
+            except UserError as error:
+                assert "\n" not in str(error)
+                loaded[load] = None
+        if loaded[open_standalone] is not None:  # it reads only what the full loader accepts
+            assert loaded[load_pretrained] is not None
 
     load_mutated()
 

@@ -13,13 +13,17 @@ defaults and card; :func:`open_trained` reads any of them.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from seqkit.checks import show
 from seqkit.errors import UserError
+from seqkit.models.gpt_network import StandaloneGPT
 from seqkit.parts.base import DataModule, ModelBuilder
 from seqkit.parts.lora import apply_lora, merge
 from seqkit.parts.registry import MODEL_BUILDERS, TASKS
@@ -314,6 +318,92 @@ def open_trained(path: str | Path) -> Loaded:
     if builder_for_model_type(model_type) is None:
         raise UserError(f"{folder} holds a model of type {model_type!r}, which seqkit cannot load")
     return load_folder(folder, run_dir_of(folder))
+
+
+STANDALONE_MODELS: dict[str, type] = {StandaloneGPT.model_type: StandaloneGPT}
+"""Model types whose network also exists as a plain ``nn.Module`` that loads without
+``transformers`` (:func:`open_standalone`), by ``config.json`` model type."""
+
+
+def open_standalone(path: str | Path) -> tuple[Any, Any] | None:
+    """The model and tokenizer of a text model folder (or a run's ``final/``) as a plain PyTorch
+    module, for ``seqkit generate``; None when the folder needs :func:`open_trained`.
+
+    Why: a seqkit model class is a ``transformers`` ``PreTrainedModel``, and importing that
+    class takes seconds (transformers imports its distributed tensors, its dynamo hooks and
+    scipy with it) — more than the rest of a generation command together. The standalone class
+    (:data:`STANDALONE_MODELS`) is the same network with the same weights file and imports
+    only torch. It serves when the folder holds one of its model types trained on text (no
+    :data:`DATA_MODULE_FIELD`), in one float32 ``model.safetensors`` whose tensors are exactly
+    the network's; anything else — a checkpoint, a stock folder, MIDI, another dtype, a config
+    or a file that would not load — goes to the full loader, which also names what is wrong.
+    The folder's checks and the tokenizer's are the full loader's.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from seqkit.data.tokenizer_folder import load_tokenizer
+    from seqkit.folders import check_vocabulary, read_config, resolve_model_dir
+
+    path = Path(path)
+    if is_checkpoint(path):
+        return None
+    folder = resolve_model_dir(path)
+    config = read_config(folder)
+    model_class = STANDALONE_MODELS.get(config.get("model_type"))
+    weights = folder / "model.safetensors"
+    if model_class is None or DATA_MODULE_FIELD in config or not weights.is_file():
+        return None
+    if not _plain_generation_defaults(folder):
+        return None
+    settings = model_class.config_from(config)
+    if settings is None:
+        return None
+    try:
+        state = load_file(weights)
+    except (SafetensorError, OSError):
+        return None
+    if any(tensor.dtype != torch.float32 for tensor in state.values()):
+        return None
+    with torch.device("meta"):  # no memory and no initialisation: the file fills every weight
+        model = model_class(settings)
+    tied = getattr(settings, "tie_word_embeddings", False)
+    if tied and "lm_head.weight" not in state and "transformer.wte.weight" in state:
+        state["lm_head.weight"] = state["transformer.wte.weight"]
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError:  # a missing, extra or other-shaped tensor
+        return None
+    if tied:  # assign=True replaced the shared parameter: share it again
+        model.lm_head.weight = model.transformer.wte.weight
+    tokenizer = load_tokenizer(folder)
+    check_vocabulary(folder, tokenizer.vocab_size, settings.vocab_size)
+    return model.eval(), tokenizer
+
+
+def _plain_generation_defaults(folder: Path) -> bool:
+    """Whether ``folder``'s ``generation_config.json`` (if any) holds only the sampling defaults
+    seqkit writes for a language model, with valid values. ``seqkit generate`` takes its
+    settings from the command line, but a damaged file means a damaged folder, which the full
+    loader (``transformers``' ``GenerationConfig``) refuses with its reason."""
+    path = folder / "generation_config.json"
+    if not path.exists():
+        return True
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    checks = {
+        "do_sample": lambda v: type(v) is bool,
+        "max_new_tokens": lambda v: type(v) is int and v >= 1,
+        "temperature": lambda v: type(v) in (int, float) and v > 0,
+        "top_k": lambda v: type(v) is int and v >= 1,
+        "top_p": lambda v: type(v) in (int, float) and 0 < v <= 1,
+        "transformers_version": lambda v: isinstance(v, str),
+    }
+    return isinstance(values, dict) and all(
+        name in checks and checks[name](value) for name, value in values.items()
+    )
 
 
 def saved_run_model(run_dir: Path) -> bool:

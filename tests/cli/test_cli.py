@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,52 @@ def test_generate_from_the_model_folder_and_long_prompts(trained_run, capsys):
                  "--max-new-tokens", "3"]) == 0  # fmt: skip
     captured = capsys.readouterr()
     assert "keeping the last 16" in captured.err
+
+
+def test_generate_loads_a_gpt_folder_without_transformers(trained_run):
+    # transformers' PreTrainedModel takes seconds to import; the standalone network does not
+    # need it. The text is what the transformers model gives with the same seed.
+    argv = ["generate", str(trained_run), "--prompt", "The", "--max-new-tokens", "30",
+            "--temperature", "0.9", "--seed", "3"]  # fmt: skip
+    code = (
+        "import contextlib, io, sys\n"
+        "from seqkit.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    assert main({argv!r}) == 0\n"
+        "assert 'transformers' not in sys.modules, 'imported transformers'\n"
+        "print(out.getvalue(), end='')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    from seqkit.generation import continue_prompt
+    from seqkit.parts.model_folder import open_trained
+
+    loaded = open_trained(trained_run)
+    assert type(loaded.model).__name__ == "GPTLMHeadModel"
+    text = continue_prompt(loaded.model, loaded.tokenizer, "The", max_new_tokens=30,
+                           temperature=0.9, seed=3)  # fmt: skip
+    assert result.stdout == text + "\n"
+
+
+def test_folders_the_standalone_network_cannot_read_go_to_the_full_loader(trained_run, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from seqkit.parts.model_folder import DATA_MODULE_FIELD, open_standalone
+
+    assert open_standalone(trained_run) is not None
+    assert open_standalone(trained_run / "checkpoints" / "step-4") is None
+    half = tmp_path / "half"
+    shutil.copytree(trained_run / "final", half)
+    state = load_file(half / "model.safetensors")
+    save_file({name: t.half() for name, t in state.items()}, half / "model.safetensors")
+    assert open_standalone(half) is None
+    assert seqkit("generate", str(half), "--prompt", "The", "--max-new-tokens", "5").returncode == 0
+    music = tmp_path / "music"
+    shutil.copytree(trained_run / "final", music)
+    config = json.loads((music / "config.json").read_text())
+    (music / "config.json").write_text(json.dumps({**config, DATA_MODULE_FIELD: "chorales"}))
+    assert open_standalone(music) is None
 
 
 def test_prompt_with_unknown_character(trained_run):

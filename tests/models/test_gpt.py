@@ -17,10 +17,10 @@ from seqkit.generation import generate
 from seqkit.models.gpt import (
     GPTConfig,
     GPTLMHeadModel,
-    gelu_new,
     gpt2_state_dict_to_seqkit,
     seqkit_state_dict_to_gpt2,
 )
+from seqkit.models.gpt_network import StandaloneGPT, gelu_new
 
 VOCAB = 50
 
@@ -128,7 +128,7 @@ def test_sdpa_and_explicit_attention_agree(training):
 
 
 def test_switching_the_attention_path_on_a_built_model_takes_effect(monkeypatch):
-    import seqkit.models.gpt as gpt_module
+    import seqkit.models.gpt_network as gpt_module
 
     model = tiny_model(attention="sdpa").eval()
     paths = []
@@ -237,6 +237,60 @@ def test_cached_generation_equals_recomputation_past_the_context(prompt_length):
             next_token = model(ids[:, -16:]).logits[:, -1].argmax(-1, keepdim=True)
             ids = torch.cat((ids, next_token), dim=1)
     assert torch.equal(cached, ids)
+
+
+# ----------------------------------------------------------------------------- standalone
+
+
+def standalone_twin(model: GPTLMHeadModel) -> StandaloneGPT:
+    """The same weights in the plain-PyTorch network, configured from the saved config's
+    values (what a model folder's config.json holds)."""
+    settings = StandaloneGPT.config_from(model.config.to_dict())
+    assert settings is not None
+    twin = StandaloneGPT(settings)
+    twin.load_state_dict(model.state_dict())
+    return twin.eval()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"activation_function": "relu", "n_inner": 48}])
+def test_standalone_network_computes_what_the_hub_model_does(overrides):
+    model = tiny_model(seed=5, **overrides).eval()
+    twin = standalone_twin(model)
+    assert twin.lm_head.weight is twin.transformer.wte.weight  # tied, like GPT-2
+    ids = random_ids(2, 12)
+    with torch.no_grad():
+        assert torch.equal(twin(ids).logits, model(ids).logits)
+    # Sampled generation past the context (sliding window) with the cache: the same tokens.
+    for seed in (0, 1):
+        ours = generate(twin, ids[:, :5], max_new_tokens=25, temperature=0.9, top_k=10,
+                        generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        theirs = generate(model, ids[:, :5], max_new_tokens=25, temperature=0.9, top_k=10,
+                          generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"n_head": 3},  # does not divide n_embd
+        {"n_layer": 0},
+        {"n_embd": 32.0},
+        {"vocab_size": True},
+        {"attention": "flash"},
+        {"activation_function": "swish"},
+        {"resid_pdrop": 1.5},
+        {"layer_norm_epsilon": 0},
+        {"n_inner": -1},
+        {"tie_word_embeddings": "yes"},
+    ],
+)
+def test_standalone_config_declines_what_it_cannot_build(change):
+    values = {**tiny_config().to_dict(), **change}
+    assert StandaloneGPT.config_from(values) is None
+    for missing in ("n_positions", "activation_function", "tie_word_embeddings"):
+        values = tiny_config().to_dict()
+        del values[missing]
+        assert StandaloneGPT.config_from(values) is None
 
 
 # ----------------------------------------------------------------------------- loss
