@@ -364,3 +364,22 @@ class StandaloneGPT(GPTNetwork, nn.Module):
         ):
             return None
         return SimpleNamespace(**values)
+
+    @classmethod
+    def from_weights(
+        cls, settings: SimpleNamespace, state: dict[str, torch.Tensor]
+    ) -> StandaloneGPT | None:
+        """The network of ``settings`` holding the tensors of ``state`` (a ``model.safetensors``
+        of ``GPTLMHeadModel``); None when they do not fit it exactly (missing, extra or
+        other-shaped tensors)."""
+        # Built on the CPU and initialised, then overwritten: the meta device would skip that
+        # work, but its device context imports torch._dynamo (half a second).
+        model = cls(settings)
+        tied = settings.tie_word_embeddings and "transformer.wte.weight" in state
+        if tied and "lm_head.weight" not in state:  # the file holds the shared matrix once
+            state = {**state, "lm_head.weight": state["transformer.wte.weight"]}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError:
+            return None
+        return model

@@ -365,17 +365,9 @@ def open_standalone(path: str | Path) -> tuple[Any, Any] | None:
         return None
     if any(tensor.dtype != torch.float32 for tensor in state.values()):
         return None
-    with torch.device("meta"):  # no memory and no initialisation: the file fills every weight
-        model = model_class(settings)
-    tied = getattr(settings, "tie_word_embeddings", False)
-    if tied and "lm_head.weight" not in state and "transformer.wte.weight" in state:
-        state["lm_head.weight"] = state["transformer.wte.weight"]
-    try:
-        model.load_state_dict(state, strict=True, assign=True)
-    except RuntimeError:  # a missing, extra or other-shaped tensor
+    model = model_class.from_weights(settings, state)
+    if model is None:
         return None
-    if tied:  # assign=True replaced the shared parameter: share it again
-        model.lm_head.weight = model.transformer.wte.weight
     tokenizer = load_tokenizer(folder)
     check_vocabulary(folder, tokenizer.vocab_size, settings.vocab_size)
     return model.eval(), tokenizer
