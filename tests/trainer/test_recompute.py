@@ -8,6 +8,7 @@ training."""
 from __future__ import annotations
 
 import copy
+import shutil
 
 import pytest
 import torch
@@ -176,3 +177,49 @@ def test_a_model_without_blocks_is_one_line(tmp_path):
 def test_the_switches_take_only_booleans(name):
     with pytest.raises(UserError, match=rf"^trainer.{name} must be true or false, got 'yes'$"):
         TrainerConfig(**{name: "yes"})
+
+
+@pytest.mark.parametrize(
+    ("change", "accepted"),
+    [
+        ({"gradient_checkpointing": True}, True),
+        ({"compile": True}, True),
+        ({"gradient_checkpointing": True, "lr": 0.5}, False),
+    ],
+)
+def test_resume_may_switch_checkpointing_and_compilation(tmp_path, change, accepted):
+    from seqkit.parts.resolve import load_recipe
+    from seqkit.recipes import RECIPES_DIR, recipe_to_dict
+    from seqkit.training import _check_resumable
+
+    shutil.copy(RECIPES_DIR / "gpt" / "quickstart-pydoc-char.yaml", tmp_path / "recipe.yaml")
+    recipe = recipe_to_dict(load_recipe(tmp_path / "recipe.yaml"))
+    recipe["trainer"].update(change)
+    if accepted:
+        _check_resumable(tmp_path, recipe)
+    else:
+        with pytest.raises(UserError, match=r"in trainer.lr \(only trainer.max_steps, grad"):
+            _check_resumable(tmp_path, recipe)
+
+
+@pytest.mark.slow
+def test_a_run_resumes_with_checkpointing_switched_on(tmp_path, capsys):
+    """A run that ran out of memory resumes with the setting on: the CLI accepts the change."""
+    from seqkit.cli import main
+
+    run = tmp_path / "run"
+    sizes = (
+        "model.n_layer=1", "model.n_head=2", "model.n_embd=16", "model.block_size=16",
+        "trainer.max_steps=2", "trainer.batch_size=2", "trainer.eval_every=0",
+        "trainer.save_every=1", "trainer.eval_batches=1", "trainer.progress_bar=false",
+        "trainer.report_to=[]",
+    )  # fmt: skip
+    argv = ["train", "gpt/quickstart-pydoc-char", "--output-dir", str(run)]
+    argv += [f"--set={s}" for s in sizes]
+    assert main(argv) == 0
+    resumed = ["--resume", "--set=trainer.max_steps=3", "--set=trainer.gradient_checkpointing=true"]
+    assert main([*argv, *resumed]) == 0, capsys.readouterr().err
+    assert (run / "checkpoints" / "step-3").is_dir()
+    # Any other change is still refused.
+    assert main([*argv, "--resume", "--set=trainer.lr=0.5"]) == 2
+    assert "only trainer.max_steps, gradient_checkpointing and compile" in capsys.readouterr().err
