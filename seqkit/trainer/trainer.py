@@ -611,7 +611,7 @@ class Trainer:
 
         Through the library's logger (the CLI shows it on stderr; a program that imports
         seqkit decides), written around the progress bar rather than through it."""
-        if not (metrics and self.accelerator.is_main_process):
+        if not (metrics and self.accelerator.is_main_process and logger.isEnabledFor(logging.INFO)):
             return
         shown = " · ".join(f"{k.removeprefix('eval/')} {v:.4g}" for k, v in metrics.items())
         with tqdm.external_write_mode():
