@@ -18,6 +18,7 @@ from seqkit.errors import UserError
 from seqkit.models.bert import BertConfig, BertForMaskedLM
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
 from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.transformer import TransformerConfig, TransformerForSeq2Seq
 from seqkit.trainer import LanguageModelingTask, SupervisedTask, Trainer, TrainerConfig
 from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS
 from seqkit.trainer.recompute import checkpointable_blocks, gradient_checkpointing
@@ -63,25 +64,50 @@ def bert() -> nn.Module:
     )
 
 
-MODELS = {"gpt": gpt, "decoder": decoder, "bert": bert}
+def transformer() -> nn.Module:
+    return TransformerForSeq2Seq(
+        TransformerConfig(
+            src_vocab_size=VOCAB,
+            tgt_vocab_size=VOCAB,
+            d_model=16,
+            n_head=2,
+            d_ff=32,
+            num_encoder_layers=2,
+            num_decoder_layers=2,
+            dropout=0.2,
+            max_position_embeddings=8,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+        )
+    )
 
 
-def batch() -> dict[str, torch.Tensor]:
+MODELS = {"gpt": gpt, "decoder": decoder, "bert": bert, "transformer": transformer}
+BLOCKS = {"gpt": 2, "decoder": 2, "bert": 2, "transformer": 4}
+
+
+def batch(family: str = "gpt") -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(5)
-    ids = torch.randint(VOCAB, (3, 8), generator=generator)
-    labels = torch.randint(VOCAB, (3, 8), generator=generator)
+    ids = torch.randint(3, VOCAB, (3, 8), generator=generator)
+    labels = torch.randint(3, VOCAB, (3, 8), generator=generator)
+    if family == "transformer":  # a padded source sentence, target ids from the vocabulary
+        mask = torch.ones_like(ids)
+        mask[1, 6:] = 0
+        ids[1, 6:] = 0
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels[:, :6]}
     labels[:, :2] = -100
     return {"input_ids": ids, "labels": labels}
 
 
-def gradients(model: nn.Module, recompute: bool) -> dict[str, torch.Tensor]:
+def gradients(model: nn.Module, recompute: bool, family: str) -> dict[str, torch.Tensor]:
     model.zero_grad(set_to_none=True)
     torch.manual_seed(9)  # the same dropout masks for both runs
     if recompute:
         with gradient_checkpointing({"model": model}):
-            model(**batch()).loss.backward()
+            model(**batch(family)).loss.backward()
     else:
-        model(**batch()).loss.backward()
+        model(**batch(family)).loss.backward()
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
@@ -90,16 +116,16 @@ def test_recomputed_blocks_give_the_same_gradients(family):
     torch.manual_seed(0)
     model = MODELS[family]().train()
     blocks = checkpointable_blocks(model)
-    assert len(blocks) == 2
+    assert len(blocks) == BLOCKS[family]
     calls = []
     for block in blocks:
         for layer in block.modules():
             if isinstance(layer, nn.Linear):
                 layer.register_forward_pre_hook(lambda module, args: calls.append(module))
-    plain = gradients(model, recompute=False)
+    plain = gradients(model, recompute=False, family=family)
     once = len(calls)
     calls.clear()
-    recomputed = gradients(model, recompute=True)
+    recomputed = gradients(model, recompute=True, family=family)
     # The insides of each block ran twice: forward, and again in the backward pass.
     assert once > 0 and len(calls) == 2 * once
     assert plain.keys() == recomputed.keys() and plain
