@@ -529,8 +529,7 @@ class Trainer:
 
             logs: dict[str, float] = {}
             if self.step % config.log_every == 0 or self.step == config.max_steps:
-                self._check_health()
-                logs = self._reduce_window(window)
+                logs = self._reduce_window(window)  # checks the health on the way
                 window = {}
                 logs["train/lr"] = self._current_lr()
                 if self.skipped_steps:
@@ -593,14 +592,23 @@ class Trainer:
         return TrainOutput(self.step, last_train_loss, eval_metrics)
 
     def _reduce_window(self, window: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Target-weighted means of the metrics summed since the last log, over processes."""
+        """Target-weighted means of the metrics summed since the last log, over processes.
+
+        The finiteness check rides along: one flag per optimizer (any non-finite step so far)
+        joins the same tensor, so logging reads the device once. Only when a flag is up does
+        :meth:`_check_health` read again, for the exact step to name before stopping."""
         if not window:
+            self._check_health()
             return {}
         keys = sorted(window)
-        stacked = torch.stack([window[k].to(self.accelerator.device) for k in keys])
+        flags = [(first != 0).float() for first in self._first_bad_step.values()]
+        stacked = torch.stack([window[k].to(self.accelerator.device) for k in keys] + flags)
         if self.accelerator.num_processes > 1:
             stacked = self.accelerator.reduce(stacked, "sum")
-        values = dict(zip(keys, stacked.tolist(), strict=True))
+        read = stacked.tolist()  # the one read of a logging step
+        if any(read[len(keys) :]):
+            self._check_health()  # raises TrainingDiverged
+        values = dict(zip(keys, read[: len(keys)], strict=True))
         targets = values.pop("_targets")
         logs = {f"train/{k}": v / targets for k, v in values.items()}
         # Targets of every process: the run's throughput, not one process's share.
