@@ -178,6 +178,54 @@ def test_a_gpt_step_waits_for_nothing_between_logging_evaluation_and_checkpoints
     assert reads.by_step[3] == reads.by_step[6] == 1, reads.by_step
 
 
+class FamilyBatches(torch.utils.data.Dataset):
+    """The one batch of ``test_recompute.batch(family)``, example by example."""
+
+    def __init__(self, family: str):
+        from .test_recompute import batch
+
+        self.batch = batch(family)
+        if family == "bert":  # what the masked-LM collator passes
+            self.batch["attention_mask"] = torch.ones_like(self.batch["input_ids"])
+
+    def __len__(self) -> int:
+        return len(self.batch["input_ids"])
+
+    def __getitem__(self, i):
+        return {k: v[i] for k, v in self.batch.items()}
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        "decoder",
+        "transformer",
+        pytest.param(
+            "bert",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BertModel.forward reads bool(attention_mask.all()) to let the kernel "
+                "skip an all-ones mask: one wait per forward",
+            ),
+        ),
+    ],
+)
+def test_the_other_transformers_wait_for_nothing_inside_a_step(tmp_path, host_reads, family):
+    from .test_recompute import MODELS
+
+    torch.manual_seed(0)
+    trainer = Trainer(
+        SupervisedTask(MODELS[family]()),
+        config(max_steps=3, batch_size=3, log_every=3, optimizer="adamw", max_grad_norm=1.0),
+        output_dir=tmp_path,
+        train_data=FamilyBatches(family),
+    )
+    with host_reads(trainer) as reads:
+        trainer.train()
+    inside = {step: reads.where[step] for step in reads.by_step if step != 3}
+    assert inside == {}, f"the host waits inside optimizer steps: {inside}"
+
+
 @dataclass
 class Output:
     loss: torch.Tensor
