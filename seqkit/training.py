@@ -45,7 +45,8 @@ def resolve_recipe_and_run_dir(
 
 
 def _check_resumable(run_dir: Path, recipe_dict: dict) -> None:
-    """The recipe must be the one the run was trained with (only trainer.max_steps may grow)."""
+    """The recipe must be the one the run was trained with (only trainer.max_steps may grow,
+    and gradient checkpointing and compilation may be switched)."""
     from seqkit.parts.resolve import load_recipe
     from seqkit.recipes import recipe_to_dict
 
@@ -53,11 +54,14 @@ def _check_resumable(run_dir: Path, recipe_dict: dict) -> None:
         raise UserError(f"--resume: {run_dir} is not a seqkit run (no recipe.yaml)")
     saved_recipe = load_recipe(run_dir / "recipe.yaml")
     saved = recipe_to_dict(saved_recipe)
-    changed = _changed_keys(saved, recipe_dict, allowed={"trainer.max_steps"})
+    # max_steps extends a run; the other two change how a step is computed, not its result.
+    allowed = {"trainer.max_steps", "trainer.gradient_checkpointing", "trainer.compile"}
+    changed = _changed_keys(saved, recipe_dict, allowed=allowed)
     if changed:
         raise UserError(
             f"--resume: the recipe differs from the one {run_dir} was trained with in "
-            f"{', '.join(changed)} (only trainer.max_steps may change)"
+            f"{', '.join(changed)} (only trainer.max_steps, gradient_checkpointing and compile "
+            "may change)"
         )
 
 

@@ -470,7 +470,7 @@ class TransformerForSeq2Seq(PreTrainedModel, TranslatesIds):
         if start is None:
             start = self.config.bos_token_id
         shifted = labels.new_full(labels.shape, self.config.pad_token_id or 0)
-        shifted[:, 0] = start
+        shifted[:, 0].fill_(start)  # a fill kernel: assigning the number copies it from the host
         shifted[:, 1:] = labels[:, :-1]
         return shifted.masked_fill(shifted == -100, self.config.pad_token_id or 0)
 

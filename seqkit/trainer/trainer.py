@@ -51,6 +51,7 @@ from seqkit.trainer.checkpoint import (
 from seqkit.trainer.config import TrainerConfig
 from seqkit.trainer.logging import MetricsLogger, plot_loss
 from seqkit.trainer.optim import build_optimizer, l1_penalty
+from seqkit.trainer.recompute import blocks_to_recompute, gradient_checkpointing
 from seqkit.trainer.sampling import ResumableStream, ShardedBatchSampler, ShardedEvalSampler
 from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, scheduler_state
 from seqkit.trainer.tasks import SupervisedTask, Task
@@ -96,6 +97,17 @@ def process_state() -> PartialState:
 def _as_is(item: Any) -> Any:
     """The DataLoader's collate function for a stream that batches itself."""
     return item
+
+
+def _target_count(count: int | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A micro-batch's number of targets as a float32 scalar on ``device``, without waiting.
+
+    ``torch.as_tensor(7, device=cuda)`` builds the number on the host and copies it over with a
+    blocking copy (the host waits for the device's queue); ``torch.full`` launches a fill
+    kernel instead. A tensor count is already where the batch is."""
+    if isinstance(count, torch.Tensor):
+        return count.to(device=device, dtype=torch.float32)
+    return torch.full((), float(count), dtype=torch.float32, device=device)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
@@ -202,6 +214,8 @@ class Trainer:
         """Per optimizer, the first step with a non-finite loss or gradient norm (0 = none),
         kept on the device until the host next reads numbers (see :meth:`_check_health`)."""
         self.checkpoints = CheckpointManager(self.output_dir / "checkpoints", config.keep_last)
+        if config.gradient_checkpointing:
+            blocks_to_recompute(self.task.models)  # a model without blocks: refused now
 
     # ------------------------------------------------------------------ set-up
 
@@ -238,6 +252,12 @@ class Trainer:
         self._training_models = {
             n: wrapped[n] if n in wrapped else m.to(acc.device) for n, m in self.task.models.items()
         }
+        if self.config.compile:
+            # Only the training steps run compiled: torch.compile returns a wrapper around the
+            # same module (its state dict prefixes every key with ``_orig_mod.``), so the task's
+            # plain modules, which checkpoints, evaluation and generation use, are untouched.
+            for name in wrapped:
+                self._training_models[name] = torch.compile(wrapped[name])
         self.optimizers = dict(zip(optimizers, prepared[len(names) :], strict=True))
         # Schedulers are deliberately NOT prepared: accelerate would step them once per process.
         self.schedulers = {
@@ -326,10 +346,7 @@ class Trainer:
         acc, task, config = self.accelerator, self.task, self.config
         # Target counts stay tensors on the device: turning them into Python numbers would
         # make the host wait for the device on every micro-batch.
-        counts = [
-            torch.as_tensor(task.num_targets(b), dtype=torch.float32, device=acc.device)
-            for b in micro_batches
-        ]
+        counts = [_target_count(task.num_targets(b), acc.device) for b in micro_batches]
         total = torch.stack(counts).sum()
         if acc.num_processes > 1:
             total = acc.reduce(total, "sum")
@@ -452,6 +469,13 @@ class Trainer:
 
     def train(self, resume: bool = False) -> TrainOutput:
         """Train to ``config.max_steps``; with ``resume``, continue from the newest checkpoint."""
+        with contextlib.ExitStack() as stack:
+            if self.config.gradient_checkpointing:
+                # Only while training: the models handed back run their blocks as before.
+                stack.enter_context(gradient_checkpointing(self.task.models))
+            return self._train(resume)
+
+    def _train(self, resume: bool) -> TrainOutput:
         self._prepare()
         acc, config = self.accelerator, self.config
         control = TrainerControl()
@@ -505,8 +529,7 @@ class Trainer:
 
             logs: dict[str, float] = {}
             if self.step % config.log_every == 0 or self.step == config.max_steps:
-                self._check_health()
-                logs = self._reduce_window(window)
+                logs = self._reduce_window(window)  # checks the health on the way
                 window = {}
                 logs["train/lr"] = self._current_lr()
                 if self.skipped_steps:
@@ -534,6 +557,7 @@ class Trainer:
                 eval_metrics = self.evaluate()
                 self._throughput.exclude(time.perf_counter() - started)
                 self._log(eval_metrics)
+                self._say_evaluation(eval_metrics)
                 for callback in self.callbacks:
                     callback.on_evaluate(self, control, eval_metrics)
                 control.should_evaluate = False
@@ -568,18 +592,38 @@ class Trainer:
         return TrainOutput(self.step, last_train_loss, eval_metrics)
 
     def _reduce_window(self, window: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Target-weighted means of the metrics summed since the last log, over processes."""
+        """Target-weighted means of the metrics summed since the last log, over processes.
+
+        The finiteness check rides along: one flag per optimizer (any non-finite step so far)
+        joins the same tensor, so logging reads the device once. Only when a flag is up does
+        :meth:`_check_health` read again, for the exact step to name before stopping."""
         if not window:
+            self._check_health()
             return {}
         keys = sorted(window)
-        stacked = torch.stack([window[k].to(self.accelerator.device) for k in keys])
+        flags = [(first != 0).float() for first in self._first_bad_step.values()]
+        stacked = torch.stack([window[k].to(self.accelerator.device) for k in keys] + flags)
         if self.accelerator.num_processes > 1:
             stacked = self.accelerator.reduce(stacked, "sum")
-        values = dict(zip(keys, stacked.tolist(), strict=True))
+        read = stacked.tolist()  # the one read of a logging step
+        if any(read[len(keys) :]):
+            self._check_health()  # raises TrainingDiverged
+        values = dict(zip(keys, read[: len(keys)], strict=True))
         targets = values.pop("_targets")
         logs = {f"train/{k}": v / targets for k, v in values.items()}
         # Targets of every process: the run's throughput, not one process's share.
         return logs | self._throughput.measure(targets)
+
+    def _say_evaluation(self, metrics: Mapping[str, float]) -> None:
+        """One line per evaluation during training: ``eval step 200: loss 1.52 · …``.
+
+        Through the library's logger (the CLI shows it on stderr; a program that imports
+        seqkit decides), written around the progress bar rather than through it."""
+        if not (metrics and self.accelerator.is_main_process and logger.isEnabledFor(logging.INFO)):
+            return
+        shown = " · ".join(f"{k.removeprefix('eval/')} {v:.4g}" for k, v in metrics.items())
+        with tqdm.external_write_mode():
+            logger.info("eval step %d: %s", self.step, shown)
 
     def _current_lr(self) -> float:
         optimizer = next(iter(self.optimizers.values()))
@@ -620,6 +664,18 @@ class Trainer:
         for model in models.values():
             model.eval()
         sums: dict[str, torch.Tensor] = {}
+        batches = len(loader)
+        if self.config.eval_batches is not None:
+            batches = min(batches, self.config.eval_batches)
+        progress = tqdm(
+            total=batches,
+            desc="eval",
+            leave=False,
+            # Like the training bar, on the main process when trainer.progress_bar; and only on
+            # a terminal (None), since a bar that is erased when done only clutters a log file.
+            disable=None if acc.is_main_process and self.config.progress_bar else True,
+            dynamic_ncols=True,
+        )
         try:
             for i, batch in enumerate(loader):
                 if self.config.eval_batches is not None and i >= self.config.eval_batches:
@@ -634,7 +690,9 @@ class Trainer:
                         ]
                     )
                     sums[key] = sums[key] + pair if key in sums else pair
+                progress.update(1)
         finally:
+            progress.close()
             for name, model in self._training_models.items():
                 model.train(was_training[name])
         keys = sorted(sums)
