@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqkit.data.padding import padding_mask
 from seqkit.data.tokenizer_folder import load_tokenizer, recipe_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
@@ -417,22 +418,20 @@ class EncodedTexts(torch.utils.data.Dataset):
 
 
 class PadCollator:
-    """Right-pads a batch to its longest text: ``input_ids`` and ``attention_mask`` (B, T),
-    ``labels`` (B,). Padding per batch (not to a global maximum) keeps short batches cheap."""
+    """Right-pads a batch to its longest text: ``input_ids`` (B, T), ``labels`` (B,), and
+    ``attention_mask`` (B, T) when a row is padded (:func:`seqkit.data.padding.padding_mask`).
+    Padding per batch (not to a global maximum) keeps short batches cheap."""
 
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        longest = max(len(row["input_ids"]) for row in rows)
-        ids = torch.full((len(rows), longest), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), longest), dtype=torch.long)
+        lengths = [len(row["input_ids"]) for row in rows]
+        ids = torch.full((len(rows), max(lengths)), self.pad_id, dtype=torch.long)
         for i, row in enumerate(rows):
-            n = len(row["input_ids"])
-            ids[i, :n] = row["input_ids"]
-            mask[i, :n] = 1
+            ids[i, : lengths[i]] = row["input_ids"]
         labels = torch.tensor([row["labels"] for row in rows], dtype=torch.long)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        return {"input_ids": ids, **padding_mask(lengths), "labels": labels}
 
 
 def pad_id_of(tokenizer: Any) -> int:

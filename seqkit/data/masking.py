@@ -35,6 +35,7 @@ import torch
 from seqkit.checks import MAX_POSITIONS, check_choice, check_ranges, count, probability
 from seqkit.data.corpora import load_corpus
 from seqkit.data.lm import TextCorpus, encode_corpus
+from seqkit.data.padding import padding_mask
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
 from seqkit.data.tokenization import CharTokenizer
 from seqkit.data.tokenizer_folder import recipe_tokenizer
@@ -97,17 +98,15 @@ class MaskedLMCollator:
         return torch.rand(shape, generator=self.generator)
 
     def pad(self, rows: Sequence[Any]) -> dict[str, torch.Tensor]:
-        """Right-pad rows to the longest: ``input_ids``, ``attention_mask`` (and
-        ``token_type_ids``), each (B, T)."""
+        """Right-pad rows to the longest: ``input_ids`` (and ``token_type_ids``), each (B, T),
+        and ``attention_mask`` when a row is padded (:func:`padding_mask`)."""
         sequences = [row["input_ids"] if isinstance(row, dict) else row for row in rows]
         sequences = [torch.as_tensor(s, dtype=torch.long) for s in sequences]
         longest = max(len(s) for s in sequences)
         ids = torch.full((len(rows), longest), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(rows), longest), dtype=torch.long)
         for i, s in enumerate(sequences):
             ids[i, : len(s)] = s
-            attention[i, : len(s)] = 1
-        batch = {"input_ids": ids, "attention_mask": attention}
+        batch = {"input_ids": ids, **padding_mask([len(s) for s in sequences])}
         if isinstance(rows[0], dict) and "token_type_ids" in rows[0]:
             segments = torch.zeros_like(ids)
             for i, row in enumerate(rows):
@@ -143,7 +142,9 @@ class MaskedLMCollator:
 
     def __call__(self, rows: Sequence[Any]) -> dict[str, torch.Tensor]:
         batch = self.pad(rows)
-        batch["input_ids"], batch["labels"] = self.mask(batch["input_ids"], batch["attention_mask"])
+        batch["input_ids"], batch["labels"] = self.mask(
+            batch["input_ids"], batch.get("attention_mask")
+        )
         return batch
 
     @classmethod

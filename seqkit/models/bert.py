@@ -236,8 +236,9 @@ class BertModel(BertPreTrainedModel):
     ) -> BaseModelOutputWithPooling:
         """Contextual vectors (B, T, C) of every position, and the pooled [CLS] vector (B, C)."""
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
-        if attention_mask is not None and bool(attention_mask.all()):
-            attention_mask = None  # nothing to hide: let the kernel skip the mask
+        # No check for an all-ones mask here (reading the mask would make the host wait for the
+        # device at every forward): seqkit's collators leave the mask out when no row is padded
+        # (seqkit.data.padding.padding_mask), so the kernel runs without one.
         weights = []
         for layer in self.encoder["layer"]:
             x, w = layer(x, attention_mask, output_attentions)

@@ -73,3 +73,19 @@ def test_masking_is_dynamic_and_reproducible():
     x = plain(rows)["labels"]
     torch.manual_seed(7)
     assert torch.equal(plain(rows)["labels"], x)
+
+
+def test_a_batch_without_padding_has_no_attention_mask():
+    # Every row real needs no mask; the model's kernel then runs without one, and nothing has
+    # to read a mask on the device to find that out.
+    from seqkit.data.classification import PadCollator
+    from seqkit.data.padding import padding_mask
+
+    assert padding_mask([3, 3]) == {}
+    assert padding_mask([3, 1])["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    ids = torch.tensor
+    even = PadCollator(pad_id=0)([{"input_ids": ids([5, 6]), "labels": 1}] * 2)
+    assert set(even) == {"input_ids", "labels"}
+    uneven = PadCollator(pad_id=0)([{"input_ids": ids([5, 6]), "labels": 1},
+                                    {"input_ids": ids([7]), "labels": 0}])  # fmt: skip
+    assert uneven["attention_mask"].tolist() == [[1, 1], [1, 0]]
