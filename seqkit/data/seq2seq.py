@@ -28,15 +28,26 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from seqkit.checks import MAX_POSITIONS, MAX_VOCAB, check_choice, check_ranges, count
+from seqkit.checks import (
+    MAX_POSITIONS,
+    MAX_VOCAB,
+    check_choice,
+    check_optional_range,
+    check_path,
+    check_range,
+    check_ranges,
+    count,
+)
 from seqkit.data.bpe import BPETokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
@@ -97,6 +108,17 @@ class WordVocab:
         ids = [self.stoi.get(word, UNK_ID) for word in split_words(text, self.lowercase)]
         return ids, ids.count(UNK_ID)
 
+    def encode_documents(self, texts: list[str]):
+        """``(ids, offsets, unknown)``: every text's ids end to end, where each starts, and how
+        many of each became ``<unk>`` (numpy arrays; :meth:`encode` of each text)."""
+        import numpy as np
+
+        from seqkit.data.tokenization import flatten_ids
+
+        encoded = [self.encode(text) for text in texts]
+        ids, offsets = flatten_ids([ids for ids, _ in encoded])
+        return ids, offsets, np.array([unknown for _, unknown in encoded], dtype=np.int64)
+
     def tokens(self, ids: Iterable[int]) -> list[str]:
         """The words of ``ids`` up to the first eos, specials other than unk dropped."""
         words = []
@@ -144,6 +166,16 @@ class SubwordVocab:
         """``(ids, 0)``: byte-level BPE has no unknown tokens."""
         return self.bpe.encode(text.lower() if self.lowercase else text), 0
 
+    def encode_documents(self, texts: list[str]):
+        """``(ids, offsets, unknown)`` of many texts at once, equal to :meth:`encode` of each
+        (the Rust core encodes them in parallel); ``unknown`` is all zeros."""
+        import numpy as np
+
+        if self.lowercase:
+            texts = [text.lower() for text in texts]
+        ids, offsets = self.bpe.encode_documents(texts)
+        return ids, offsets, np.zeros(len(texts), dtype=np.int64)
+
     def _content(self, ids: Iterable[int]) -> list[int]:
         """``ids`` up to the first eos, without pad and bos."""
         kept = []
@@ -187,14 +219,15 @@ VOCAB_KINDS = ("word", "bpe")
 
 
 def build_vocab(
-    sentences: Sequence[str],
+    sentences: Iterable[str],
     kind: str,
     *,
     min_freq: int = 2,
     vocab_size: int = 8000,
     lowercase: bool = False,
 ) -> Vocab:
-    """A vocabulary of ``kind`` (word or bpe) built from training sentences."""
+    """A vocabulary of ``kind`` (word or bpe) built from training sentences (any iterable:
+    they are read once, as a stream)."""
     if kind == "word":
         return WordVocab.build(sentences, min_freq, lowercase)
     if kind == "bpe":
@@ -271,38 +304,224 @@ def read_parallel_files(source: Path, target: Path) -> list[Pair]:
     return list(zip(src, tgt, strict=True))
 
 
-def read_parallel_folder(folder: Path, source_lang: str, target_lang: str):
-    """``(train, validation)`` pairs from ``folder/{train,val}.{source_lang,target_lang}``."""
+def _lines(handle: Iterable[str]) -> Iterator[str]:
+    """The lines of an open text file as ``str.splitlines`` cuts a whole text, one at a time."""
+    for line in handle:
+        yield from line.splitlines()
+
+
+def _aligned_rows(source: str, target: str) -> Iterator[dict[str, str]]:
+    """Rows ``{"source", "target"}`` of two line-aligned files, read in step (the generator
+    :func:`read_parallel_rows` writes into Arrow); a different number of lines, or a file that is
+    not UTF-8, is the user's mistake (the messages of :func:`read_parallel_files`)."""
+    try:
+        with open(source, encoding="utf-8") as src, open(target, encoding="utf-8") as tgt:
+            source_lines, target_lines = _lines(src), _lines(tgt)
+            count = 0
+            for source_line in source_lines:
+                target_line = next(target_lines, None)
+                if target_line is None:
+                    more = 1 + sum(1 for _ in source_lines)
+                    raise UserError(
+                        f"{source} has {count + more} lines but {target} has {count}; parallel "
+                        "files must align"
+                    )
+                count += 1
+                yield {"source": source_line, "target": target_line}
+            more = sum(1 for _ in target_lines)
+            if more:
+                raise UserError(
+                    f"{source} has {count} lines but {target} has {count + more}; parallel "
+                    "files must align"
+                )
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{source} / {target}: not UTF-8 text ({exc.reason})") from None
+
+
+def read_parallel_rows(source: Path, target: Path, root: Path) -> PairRows:
+    """Line-aligned files as Arrow rows, cached under ``root`` by the files' path, size and
+    modification time: read once, then memory-mapped (:mod:`seqkit.data.arrow_rows`)."""
+    import datasets
+
+    from seqkit.data.arrow_rows import rows_from_generator
+    from seqkit.data.token_file import files_key
+
+    for path in (source, target):
+        if not path.is_file():
+            raise UserError(f"{path} does not exist")
+    features = datasets.Features(
+        {"source": datasets.Value("string"), "target": datasets.Value("string")}
+    )
+    records = rows_from_generator(
+        _aligned_rows,
+        {"source": str(source), "target": str(target)},
+        {"files": files_key([source, target])},
+        features,
+        root,
+    )
+    return PairRows(records, ("source",), ("target",))
+
+
+def read_parallel_folder(
+    folder: Path, source_lang: str, target_lang: str, root: Path | None = None
+) -> tuple[PairRows, PairRows | list[Pair]]:
+    """``(train, validation)`` pairs from ``folder/{train,val}.{source_lang,target_lang}``, as
+    cached Arrow rows under ``root`` (default: seqkit's cache)."""
+    from seqkit.data.arrow_rows import rows_cache_root
+
+    root = root or rows_cache_root(None)
     if not folder.is_dir():
         raise UserError(f"data.path: {folder} is not a folder of parallel files")
-    splits = {}
+    splits: dict[str, PairRows] = {}
     for split, names in (("train", ("train",)), ("val", ("val", "valid", "validation"))):
         for name in names:
             source = folder / f"{name}.{source_lang}"
             if source.is_file():
-                splits[split] = read_parallel_files(source, folder / f"{name}.{target_lang}")
+                target = folder / f"{name}.{target_lang}"
+                splits[split] = read_parallel_rows(source, target, root)
                 break
     if "train" not in splits:
         raise UserError(f"data.path: {folder} has no train.{source_lang} (one sentence a line)")
     return splits["train"], splits.get("val", [])
 
 
-def read_hub_pairs(name: str, split: str, source_lang: str, target_lang: str) -> list[Pair]:
-    """Pairs from a Hub data set with one column per language (``bentrevett/multi30k``)."""
-    try:
-        import datasets
+class PairRows(Sequence[Pair]):
+    """Sentence pairs held in Arrow rows (a ``datasets.Dataset``), rows ``start`` to ``stop``:
+    a sequence of ``(source, target)`` like a list of pairs, without the list.
 
-        rows = datasets.load_dataset(name, split=split)
-    except Exception as exc:  # offline, missing or misnamed: all user-fixable
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    ``source`` and ``target`` name where each side is: a column (``("de",)``), or a field of a
+    struct column (``("translation", "de")``, the Hub's ``translation`` dicts). An empty cell
+    reads as an empty sentence. Iterating reads the rows in batches from the Arrow files
+    (:func:`seqkit.data.arrow_rows.record_batches`), so a pass over a corpus of any size holds
+    one batch; indexing reads one row.
+    """
+
+    def __init__(
+        self,
+        records: Any,
+        source: tuple[str, ...],
+        target: tuple[str, ...],
+        start: int = 0,
+        stop: int | None = None,
+    ) -> None:
+        self.records, self.source, self.target = records, source, target
+        self.start = start
+        self.stop = len(records) if stop is None else min(stop, len(records))
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> PairRows:
+        """The pairs ``start`` to ``stop`` of these, as rows of the same data set."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        return PairRows(
+            self.records, self.source, self.target, self.start + start, self.start + stop
+        )
+
+    def batches(self) -> Iterator[tuple[list[str], list[str]]]:
+        """``(sources, targets)`` a batch of rows at a time."""
+        from seqkit.data.arrow_rows import record_batches
+
+        for batch in record_batches(self.records, self.start, self.stop):
+            yield _side(batch, self.source), _side(batch, self.target)
+
+    def side(self, index: int) -> Iterator[str]:
+        """Every source (``index`` 0) or target (1) sentence, in order."""
+        for batch in self.batches():
+            yield from batch[index]
+
+    def __iter__(self) -> Iterator[Pair]:
+        for sources, targets in self.batches():
+            yield from zip(sources, targets, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same pairs (a list of pairs, say)."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(
+            pair == tuple(theirs) for pair, theirs in zip(self, other, strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
+        row = self.records[self.start + index]
+        return _cell(row, self.source), _cell(row, self.target)
+
+
+def _cell(row: dict, path: tuple[str, ...]) -> str:
+    value: Any = row
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _side(batch: Any, path: tuple[str, ...]) -> list[str]:
+    column = batch.column(path[0])
+    for name in path[1:]:
+        column = column.field(name)
+    return ["" if value is None else value for value in column.to_pylist()]
+
+
+def pair_columns(
+    records: Any, source_lang: str, target_lang: str, where: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Where each language is in ``records``: a column per language (``bentrevett/multi30k``),
+    else the fields of a ``translation`` column of dicts (``wmt14``, ``opus_books``)."""
+    names = list(records.column_names)
+    if source_lang in names and target_lang in names:
+        return (source_lang,), (target_lang,)
+    if "translation" in names:
+        fields = list(getattr(records.features["translation"], "languages", None) or [])
+        fields = fields or list(records.features["translation"].keys())
+        if source_lang in fields and target_lang in fields:
+            return ("translation", source_lang), ("translation", target_lang)
         raise UserError(
-            f"data.hub: cannot load {name!r} split {split!r} ({first_line}); without a network "
-            "use data.path with local files"
-        ) from None
-    for lang in (source_lang, target_lang):
-        if lang not in rows.column_names:
-            raise UserError(f"data.hub: {name} has no column {lang!r} ({rows.column_names})")
-    return list(zip(rows[source_lang], rows[target_lang], strict=True))
+            f"{where}: the translation column has no {source_lang!r} / {target_lang!r} (it has "
+            f"{', '.join(fields)}); set data.source_lang / data.target_lang"
+        )
+    missing = source_lang if source_lang not in names else target_lang
+    raise UserError(
+        f"{where} has no column {missing!r} and no translation column (columns: "
+        f"{', '.join(names)}); set data.source_lang / data.target_lang"
+    )
+
+
+def read_hub_pairs(
+    name: str,
+    split: str,
+    source_lang: str,
+    target_lang: str,
+    *,
+    config: str | None = None,
+    revision: str | None = None,
+    data_files: list[str] | None = None,
+) -> PairRows:
+    """Pairs from a Hub data set (by name, config, split, revision and files: see
+    :mod:`seqkit.data.hub`), one column per language or a ``translation`` column of dicts."""
+    from seqkit.data.hub import describe, load_hub_dataset
+
+    records = load_hub_dataset(
+        name, config=config, split=split, revision=revision, data_files=data_files
+    )
+    where = f"data.hub: {describe(name, config, split)}"
+    return PairRows(records, *pair_columns(records, source_lang, target_lang, where))
+
+
+def read_pair_records(path: str, source_lang: str, target_lang: str, root: Path) -> PairRows:
+    """Pairs from local JSON lines, CSV or Parquet files (a file, a folder of them or a glob),
+    read by ``datasets``: a column per language or a ``translation`` column of dicts."""
+    from seqkit.data.pipelines import load_records
+
+    records = load_records(path=path, cache_dir=root / "files")
+    where = f"data.path: {path}"
+    return PairRows(records, *pair_columns(records, source_lang, target_lang, where))
 
 
 # A toy language pair with reordering, so that attention has something to find. The source
@@ -360,8 +579,20 @@ def generated_pairs(count: int, seed: int = 0) -> list[Pair]:
 # ----------------------------------------------------------------------------- examples
 
 
+def _first_chars(sentences: Iterable[str], limit: int | None) -> Iterator[str]:
+    """The sentences up to ``limit`` characters in all (every one when None)."""
+    seen = 0
+    for sentence in sentences:
+        if limit is not None and seen + len(sentence) >= limit:
+            yield sentence[: limit - seen]
+            return
+        seen += len(sentence)
+        yield sentence
+
+
 class TranslationDataset(Dataset):
-    """Encoded pairs, truncated to the longest lengths the recipe allows.
+    """Encoded pairs held in memory (small corpora: the generated pairs, a file to score),
+    truncated to the longest lengths the recipe allows.
 
     ``unknown`` and ``truncated`` count what encoding changed, for the run's summary.
     """
@@ -424,12 +655,114 @@ def collate_translation(rows: Sequence[dict[str, list[int]]]) -> dict[str, torch
     }
 
 
-def example_lengths(dataset: TranslationDataset) -> list[int]:
+class _PairEncoder:
+    """Encodes a batch of pair rows for :class:`EncodedPairs`: both sides' ids, pairs with an
+    empty side dropped (counted), each side truncated (counted), and the longer side's length
+    (the target with eos) for length bucketing. A class, not a closure, so that worker
+    processes receive it pickled."""
+
+    def __init__(
+        self,
+        tokenizer: TranslationTokenizer,
+        source: tuple[str, ...],
+        target: tuple[str, ...],
+        max_source_length: int,
+        max_target_length: int,
+    ) -> None:
+        self.tokenizer, self.source, self.target = tokenizer, source, target
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+
+    def __call__(self, batch: Any) -> tuple[Any, dict[str, int]]:
+        import numpy as np
+        import pyarrow as pa
+
+        from seqkit.data.arrow_rows import list_column, ragged
+
+        src_ids, src_offsets, src_unknown = self.tokenizer.source.encode_documents(
+            _side(batch, self.source)
+        )
+        tgt_ids, tgt_offsets, tgt_unknown = self.tokenizer.target.encode_documents(
+            _side(batch, self.target)
+        )
+        kept = np.flatnonzero((np.diff(src_offsets) > 0) & (np.diff(tgt_offsets) > 0))
+        src, src_new, src_cut = ragged(src_ids, src_offsets, kept, self.max_source_length)
+        # The target keeps one place for eos.
+        tgt, tgt_new, tgt_cut = ragged(tgt_ids, tgt_offsets, kept, self.max_target_length - 1)
+        lengths = np.maximum(np.diff(src_new), np.diff(tgt_new) + 1)
+        table = pa.table(
+            {
+                "source": list_column(src, src_new),
+                "target": list_column(tgt, tgt_new),
+                "length": pa.array(lengths.astype(np.int32)),
+            }
+        )
+        facts = {
+            "unknown": int((src_unknown + tgt_unknown)[kept].sum()),
+            "truncated": int((src_cut | tgt_cut).sum()),
+            "skipped": int(batch.num_rows - len(kept)),
+        }
+        return table, facts
+
+
+class EncodedPairs(Dataset):
+    """The pairs of :class:`PairRows` encoded once into cached Arrow rows, read one example at
+    a time: :class:`TranslationDataset`'s examples, counts and ``pairs``, for a corpus of any
+    size (:mod:`seqkit.data.arrow_rows`). The cache key is the corpus's fingerprint, a digest of
+    the vocabularies' saved files and the length limits."""
+
+    def __init__(
+        self,
+        pairs: PairRows,
+        tokenizer: TranslationTokenizer,
+        max_source_length: int,
+        max_target_length: int,
+        *,
+        root: Path,
+        num_proc: int = 1,
+    ) -> None:
+        from seqkit.data.arrow_rows import encode_rows, record_batches
+        from seqkit.data.token_file import tokenizer_digest
+
+        self.pairs = pairs
+        """The pairs as text, all of them (BLEU scores translations of these)."""
+        encoder = _PairEncoder(
+            tokenizer, pairs.source, pairs.target, max_source_length, max_target_length
+        )
+        key: dict[str, Any] = {
+            "kind": "translation-pairs",
+            "sides": [list(pairs.source), list(pairs.target)],
+            "tokenizer": tokenizer_digest(tokenizer),
+            "lengths": [max_source_length, max_target_length],
+        }
+        key["rows"] = [pairs.records._fingerprint, pairs.start, pairs.stop]
+        batches = record_batches(pairs.records, pairs.start, pairs.stop)
+        self.rows, facts, self.found = encode_rows(batches, encoder, key, root, num_proc=num_proc)
+        self.unknown = facts.get("unknown", 0)
+        self.truncated = facts.get("truncated", 0)
+        self.skipped = facts.get("skipped", 0)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        row = self.rows[index]
+        return {"source": row["source"], "target": row["target"]}
+
+    def lengths(self) -> Any:
+        """Each example's longer side (the target with eos), as a numpy array."""
+        from seqkit.data.arrow_rows import encoded_column
+
+        return encoded_column(self.rows, "length")
+
+
+def example_lengths(dataset: TranslationDataset | EncodedPairs) -> Sequence[int]:
     """The length that sets each example's padding: its longer side (the target with eos).
 
     The Trainer's length bucketing (``lengths`` of
     :class:`seqkit.trainer.sampling.ShardedBatchSampler`) batches examples by these.
     """
+    if isinstance(dataset, EncodedPairs):
+        return dataset.lengths()
     return [max(len(source), len(target) + 1) for source, target in dataset.examples]
 
 
@@ -522,9 +855,25 @@ class PairsSection(DataSection):
     bucket_by_length: bool = True
     """Batch pairs of similar length together (shuffled pools sorted by length), so batches
     pad little; false draws every batch at random."""
+    cache_dir: str | None = None
+    """Folder of the cached Arrow rows and encoded pairs of data.path and data.hub corpora
+    (default: $SEQKIT_CACHE/rows, else ~/.cache/seqkit/rows)."""
+    num_proc: int = 1
+    """Processes that encode a corpus the first time it is read."""
+    tokenizer_sample_chars: int | None = None
+    """Train a bpe vocabulary on the first N characters of each side only (default: all of
+    it), for corpora too large to read whole; word vocabularies always count every word."""
 
     def __post_init__(self) -> None:
+        from seqkit.trainer.config import MAX_WORKERS
+
         super().__post_init__()
+        if self.cache_dir is not None:
+            check_path("data.cache_dir", self.cache_dir)
+        check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
+        check_optional_range(
+            "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
+        )
         check_choice("data.tokenizer", self.tokenizer, VOCAB_KINDS)
         check_ranges(
             "data",
@@ -540,28 +889,64 @@ class PairsSection(DataSection):
         )
 
 
-def load_pairs(data: PairsSection, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """``(train, validation)`` sentence pairs from whichever source the data section names."""
+Pairs = Sequence[Pair]
+"""A list of pairs (small corpora made in memory) or :class:`PairRows` (files and the Hub)."""
+
+
+def load_pairs(data: PairsSection, seed: int = 0) -> tuple[Pairs, Pairs]:
+    """``(train, validation)`` sentence pairs from whichever source the data section names:
+    Arrow rows for ``data.path`` and ``data.hub`` (no corpus is held in memory), a list for the
+    generated toy pairs."""
+    from seqkit.data.arrow_rows import rows_cache_root
+
+    train: Pairs
+    val: Pairs
+    root = rows_cache_root(data.cache_dir)
     if data.path:
-        train, val = read_parallel_folder(Path(data.path), data.source_lang, data.target_lang)
+        path = Path(data.path).expanduser()
+        if not _names_records(path, data.source_lang):  # train.de / train.en ...
+            train, val = read_parallel_folder(path, data.source_lang, data.target_lang, root)
+        else:  # JSON lines, CSV or Parquet rows: the last data.val_fraction validates
+            rows = read_pair_records(data.path, data.source_lang, data.target_lang, root)
+            held_out = int(len(rows) * data.val_fraction)
+            train, val = rows.rows(0, len(rows) - held_out), rows.rows(len(rows) - held_out)
     elif data.hub:
-        train = read_hub_pairs(data.hub, data.hub_split, data.source_lang, data.target_lang)
-        val = read_hub_pairs(data.hub, data.hub_val_split, data.source_lang, data.target_lang)
+        hub = dict(config=data.hub_config, revision=data.hub_revision)
+        hub["data_files"] = data.hub_data_files
+        langs = (data.source_lang, data.target_lang)
+        train = read_hub_pairs(data.hub, data.hub_split, *langs, **hub)
+        val = read_hub_pairs(data.hub, data.hub_val_split, *langs, **hub)
     elif data.embedded == GENERATED:
         pairs = generated_pairs(data.generated_pairs, seed=seed)
         held_out = int(len(pairs) * data.val_fraction)
         train, val = pairs[: len(pairs) - held_out], pairs[len(pairs) - held_out :]
     else:
         raise UserError(
-            "a translation recipe needs data.path (a folder of parallel files), data.hub, or "
-            f"data.embedded: {GENERATED}"
+            "a translation recipe needs data.path (a folder of parallel files, or JSON lines, "
+            f"CSV or Parquet rows), data.hub, or data.embedded: {GENERATED}"
             + (f" (got data.embedded: {data.embedded!r})" if data.embedded else "")
         )
     if data.max_train_pairs is not None:
-        train = train[: data.max_train_pairs]
-    if not train:
+        train = (
+            train.rows(0, data.max_train_pairs)
+            if isinstance(train, PairRows)
+            else (train[: data.max_train_pairs])
+        )
+    if not len(train):
         raise UserError("the parallel corpus has no training pairs")
     return train, val
+
+
+def _names_records(path: Path, source_lang: str) -> bool:
+    """Whether ``data.path`` names rows of records (a file, a glob, or a folder of JSON lines,
+    CSV or Parquet files without ``train.SRC``) rather than a folder of parallel text files."""
+    from seqkit.data.pipelines import FILE_BUILDERS
+
+    if path.is_file() or any(ch in str(path) for ch in "*?["):
+        return True
+    if not path.is_dir() or (path / f"train.{source_lang}").is_file():
+        return False
+    return any(p.suffix.lower() in FILE_BUILDERS and p.suffix != ".txt" for p in path.iterdir())
 
 
 class SentencePairs(DataModule):
@@ -587,8 +972,8 @@ class SentencePairs(DataModule):
         self.data: PairsSection = data if isinstance(data, PairsSection) else PairsSection()
 
     @cached_property
-    def pairs(self) -> tuple[list[Pair], list[Pair]]:
-        """``(train, validation)`` pairs, read once."""
+    def pairs(self) -> tuple[Pairs, Pairs]:
+        """``(train, validation)`` pairs, read once (Arrow rows for files and the Hub)."""
         return load_pairs(self.data, seed=self.recipe.trainer.seed)
 
     def _joint(self) -> bool:
@@ -602,19 +987,29 @@ class SentencePairs(DataModule):
             return TranslationTokenizer.from_pretrained(init_from)
         data = self.data
         train, _ = self.pairs
-        sources, targets = [s for s, _ in train], [t for _, t in train]
+        # A bpe vocabulary may learn from the first data.tokenizer_sample_chars of each side;
+        # either kind reads the corpus as a stream, never as a list of its sentences.
+        limit = data.tokenizer_sample_chars if data.tokenizer == "bpe" else None
+
+        def side(index: int) -> Iterator[str]:
+            if isinstance(train, PairRows):
+                sentences = train.side(index)
+            else:
+                sentences = (pair[index] for pair in train)
+            return _first_chars(sentences, limit)
+
         options = dict(
             kind=data.tokenizer,
             min_freq=data.min_freq,
             vocab_size=data.vocab_size,
             lowercase=data.lowercase,
         )
-        if self._joint():
-            joint = build_vocab(sources + targets, **options)  # one vocabulary, both languages
+        if self._joint():  # one vocabulary, both languages
+            joint = build_vocab(chain(side(0), side(1)), **options)
             return TranslationTokenizer(joint, joint, data.source_lang, data.target_lang)
         return TranslationTokenizer(
-            build_vocab(sources, **options),
-            build_vocab(targets, **options),
+            build_vocab(side(0), **options),
+            build_vocab(side(1), **options),
             data.source_lang,
             data.target_lang,
         )
@@ -647,8 +1042,15 @@ class SentencePairs(DataModule):
                 "folder's source and target vocabularies differ"
             )
 
-    def _dataset(self, tokenizer: TranslationTokenizer, pairs: list[Pair]) -> TranslationDataset:
+    def _dataset(
+        self, tokenizer: TranslationTokenizer, pairs: Pairs
+    ) -> TranslationDataset | EncodedPairs:
+        from seqkit.data.arrow_rows import rows_cache_root
+
         lengths = (self.data.max_source_length, self.data.max_target_length)
+        if isinstance(pairs, PairRows):
+            root = rows_cache_root(self.data.cache_dir)
+            return EncodedPairs(pairs, tokenizer, *lengths, root=root, num_proc=self.data.num_proc)
         return TranslationDataset(pairs, tokenizer, *lengths)
 
     def prepare(self, tokenizer: TranslationTokenizer, window: int, most: int | None) -> Prepared:
