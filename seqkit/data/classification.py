@@ -296,7 +296,9 @@ def load_labelled(
     label outside them is an error. Without it the classes are the sorted distinct labels
     found (a Hub ``ClassLabel`` column keeps its own names). Files and Hub sets stay in Arrow
     (``cache_dir``, default seqkit's cache): the texts are a :class:`TextColumn`."""
-    if path and not _names_records(path):
+    from seqkit.data.pipelines import names_records
+
+    if path and not names_records(path):
         return read_tab_separated(path, text_column, label_column, labels, cache_dir=cache_dir)
     if path or hub:
         from seqkit.data.pipelines import load_records
@@ -339,23 +341,6 @@ def load_labelled(
             )
         return data
     raise UserError("the recipe names no data: set data.path, data.hub or data.embedded")
-
-
-def _names_records(path: str) -> bool:
-    """Whether a local ``data.path`` names JSON, CSV or Parquet rows (a file of one of those
-    suffixes, or a folder or glob of them) rather than tab-separated text."""
-    from seqkit.data.pipelines import record_files
-
-    if Path(path).suffix.lower() in RECORD_SUFFIXES:
-        return True
-    is_glob = any(ch in str(path) for ch in "*?[")
-    if not (is_glob or Path(path).expanduser().is_dir()):
-        return False
-    try:
-        builder, _ = record_files(path)
-    except UserError:
-        return False  # no files of a known format: read as tab-separated text, which says so
-    return builder != "text"
 
 
 def _files_cache(cache_dir: str | None) -> Path:

@@ -136,6 +136,25 @@ def record_files(path: str | Path) -> tuple[str, list[Path]]:
     return builders.pop(), files
 
 
+def names_records(path: str | Path) -> bool:
+    """Whether a local ``data.path`` names JSON, CSV or Parquet rows — a file of one of those
+    suffixes, or a folder or glob of them — rather than text (``.txt``, ``.tsv``, parallel
+    ``train.de`` files)."""
+    text = str(path)
+    suffix = Path(text).suffix.lower()
+    if suffix in FILE_BUILDERS and not any(ch in text for ch in "*?["):
+        return suffix != ".txt"
+    if not (any(ch in text for ch in "*?[") or Path(text).expanduser().is_dir()):
+        return False
+    try:
+        _, files = record_files(path)
+    except UserError as error:
+        # Files of several formats are records the user mixed up; no files at all, or files
+        # of no known format, are for the text readers to report.
+        return "several formats" in str(error)
+    return any(p.suffix.lower() != ".txt" for p in files)
+
+
 def _root_cause(error: BaseException) -> str:
     """The first line of the innermost error: ``datasets`` wraps a parser's precise message
     ("EOF inside string starting at row 1") in a generic one."""

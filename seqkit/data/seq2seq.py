@@ -938,15 +938,11 @@ def load_pairs(data: PairsSection, seed: int = 0) -> tuple[Pairs, Pairs]:
 
 
 def _names_records(path: Path, source_lang: str) -> bool:
-    """Whether ``data.path`` names rows of records (a file, a glob, or a folder of JSON lines,
-    CSV or Parquet files without ``train.SRC``) rather than a folder of parallel text files."""
-    from seqkit.data.pipelines import FILE_BUILDERS
+    """Whether ``data.path`` names rows of records (JSON lines, CSV or Parquet: a file, a
+    glob, or a folder of them without ``train.SRC``) rather than parallel text files."""
+    from seqkit.data.pipelines import names_records
 
-    if path.is_file() or any(ch in str(path) for ch in "*?["):
-        return True
-    if not path.is_dir() or (path / f"train.{source_lang}").is_file():
-        return False
-    return any(p.suffix.lower() in FILE_BUILDERS and p.suffix != ".txt" for p in path.iterdir())
+    return not (path / f"train.{source_lang}").is_file() and names_records(path)
 
 
 class SentencePairs(DataModule):
