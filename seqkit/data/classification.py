@@ -453,9 +453,8 @@ def _check_all_text(records: Any, column: str, where: str) -> None:
 
     for batch in record_batches(records):
         values = batch.column(column)
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-            raise UserError(f"column {column!r} of {where} is not all text")
-        if values.null_count:
+        text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        if not text or values.null_count:
             raise UserError(f"column {column!r} of {where} is not all text")
 
 
