@@ -6,16 +6,18 @@ Two corpora of each kind are generated under ``--dir`` (random sentences over a 
 vocabulary of 5,000 words a language, 20-40 words a sentence, so a megabyte holds a few thousand
 sentences, as real corpora do):
 
-- translation: a folder of line-aligned ``train.de``/``train.en`` (and 200 validation pairs in
-  ``val.de``/``val.en``), read by ``seq2seq/multi30k-gru`` (``data.path=FOLDER``);
+- translation: a folder of line-aligned ``train.de``/``train.en`` (the two together
+  ``--megabytes``; and 200 validation pairs in ``val.de``/``val.en``), read by
+  ``seq2seq/multi30k-gru`` (``data.path=FOLDER``) with its word vocabularies;
 - classification: ``train.tsv`` with a ``label<TAB>sentence`` header (SST-2's layout; the label
   says whether the sentence holds one of a few marker words) and a 200-row ``dev.tsv``, read by
-  ``rnn/sst2-lstm-classifier``.
+  ``rnn/sst2-lstm-classifier`` with a character tokenizer.
 
-Each run is ``seqkit train`` as a user types it, in a child process, with a tiny model, a
-byte-level BPE of 512 tokens and ``trainer.max_steps`` 5; *peak RSS* is the child's
-``ru_maxrss`` (``os.wait4``), *wall* the command's whole time. ``--runs 2`` runs each twice,
-so the second run of a corpus shows the cache.
+(Word and character vocabularies, not the recipes' BPE: on a shared two-core machine they encode
+half a gigabyte in minutes, and the memory question is the same.) Each run is ``seqkit train``
+as a user types it, in a child process, with a tiny model and ``trainer.max_steps`` 5; *peak
+RSS* is the child's ``ru_maxrss`` (``os.wait4``), *wall* the command's whole time. ``--runs 2``
+runs each twice, so the second run of a corpus shows the cache.
 
     nice python scripts/reader_scale.py --dir /tmp/reader-scale --megabytes 10 500
 """
@@ -58,7 +60,7 @@ def _sentences(rng: np.random.Generator, lexicon: np.ndarray, count: int) -> tup
 
 
 def make_translation(folder: Path, size: int, seed: int = 0) -> None:
-    """``size`` bytes (about) of German-side text and its made-up English twin."""
+    """``size`` bytes (about, both sides) of German-side text and its made-up English twin."""
     if (folder / "done").is_file():
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,10 +70,11 @@ def make_translation(folder: Path, size: int, seed: int = 0) -> None:
     with (folder / "train.de").open("w") as src, (folder / "train.en").open("w") as tgt:
         while written < size:
             lines, rows = _sentences(rng, de, 10_000)
+            # The "translation": each word's twin, the sentence reversed.
+            twins = "\n".join(" ".join(en[row[::-1]]) + " ." for row in rows) + "\n"
             src.write("\n".join(lines) + "\n")
-            # The "translation": each word's twin, the sentence reversed in pairs of words.
-            tgt.write("\n".join(" ".join(en[row[::-1]]) + " ." for row in rows) + "\n")
-            written += sum(map(len, lines)) + len(lines)
+            tgt.write(twins)
+            written += sum(map(len, lines)) + len(lines) + len(twins)
     for side, lexicon in (("de", de), ("en", en)):
         lines, _ = _sentences(np.random.default_rng(seed + 1), lexicon, 200)
         (folder / f"val.{side}").write_text("\n".join(lines) + "\n")
@@ -107,15 +110,14 @@ TINY = {
         "model.embedding_dim=32",
         "model.hidden_size=32",
         "data.hub=null",
-        "data.tokenizer=bpe",
-        "data.vocab_size=512",
         "data.max_source_length=48",
         "data.max_target_length=48",
     ],
     "classification": [
         "model.embedding_size=32",
         "model.hidden_size=32",
-        "tokenizer.vocab_size=512",
+        "tokenizer.kind=char",
+        "tokenizer.vocab_size=null",
     ],
 }
 RECIPE = {"translation": "seq2seq/multi30k-gru", "classification": "rnn/sst2-lstm-classifier"}

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqkit.data.tokenizer_folder import load_tokenizer, recipe_tokenizer
+from seqkit.data.tokenizer_folder import first_chars, load_tokenizer, recipe_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
@@ -751,17 +751,6 @@ def _stream(texts: Sequence[str]) -> Iterator[str]:
     return texts.stream() if isinstance(texts, TextColumn) else iter(texts)
 
 
-def _first_chars(texts: Iterator[str], limit: int | None) -> Iterator[str]:
-    """The texts up to ``limit`` characters in all (all of them when None)."""
-    seen = 0
-    for text in texts:
-        if limit is not None and seen + len(text) >= limit:
-            yield text[: limit - seen]
-            return
-        seen += len(text)
-        yield text
-
-
 class PadCollator:
     """Right-pads a batch to its longest text: ``input_ids`` and ``attention_mask`` (B, T),
     ``labels`` (B,). Padding per batch (not to a global maximum) keeps short batches cheap."""
@@ -850,7 +839,7 @@ class LabelledText(DataModule):
             if settings.kind == "char":
                 return chain(_stream(train.texts), _stream(val.texts) if val is not None else ())
             limit = getattr(self.data, "tokenizer_sample_chars", None)
-            return _first_chars(_stream(train.texts), limit)
+            return first_chars(_stream(train.texts), limit)
 
         tokenizer = recipe_tokenizer(settings, init_from, texts, dict(self._special_tokens()))
         self.check_tokenizer(tokenizer)

@@ -57,8 +57,9 @@ def load_records(
     revision: str | None = None,
     data_files: list[str] | None = None,
 ):
-    """A ``datasets.Dataset`` from a local file (by suffix) or a Hub data set's ``split`` (of
-    ``config``, at ``revision``, from ``data_files``: see :mod:`seqkit.data.hub`).
+    """A ``datasets.Dataset`` from local files (a file, a folder or a glob of one format, by
+    suffix: :func:`record_files`) or a Hub data set's ``split`` (of ``config``, at
+    ``revision``, from ``data_files``: see :mod:`seqkit.data.hub`).
 
     ``cache_dir`` is where ``datasets`` keeps the Arrow copy and every tokenized ``map`` of it
     (default: ``HF_DATASETS_CACHE``).
