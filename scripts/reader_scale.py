@@ -2,9 +2,10 @@
 """Translation and classification corpora of any size: peak memory of preparing a corpus and a
 few training steps, on a small and on a large generated corpus. Prints the rows for the README.
 
-Two corpora of each kind are generated under ``--dir`` (random sentences over a made-up
-vocabulary of 5,000 words a language, 20-40 words a sentence, so a megabyte holds a few thousand
-sentences, as real corpora do):
+Two corpora of each kind are generated under ``--dir``: random lines over a made-up vocabulary
+of 5,000 long words a language (20-60 letters; 20-30 words, about a thousand characters, a
+line), so that tokenizing half a gigabyte takes minutes, not hours, on a shared two-core machine
+— what is measured is how memory grows with the corpus's bytes:
 
 - translation: a folder of line-aligned ``train.de``/``train.en`` (the two together
   ``--megabytes``; and 200 validation pairs in ``val.de``/``val.en``), read by
@@ -13,11 +14,10 @@ sentences, as real corpora do):
   says whether the sentence holds one of a few marker words) and a 200-row ``dev.tsv``, read by
   ``rnn/sst2-lstm-classifier`` with a character tokenizer.
 
-(Word and character vocabularies, not the recipes' BPE: on a shared two-core machine they encode
-half a gigabyte in minutes, and the memory question is the same.) Each run is ``seqkit train``
-as a user types it, in a child process, with a tiny model and ``trainer.max_steps`` 5; *peak
-RSS* is the child's ``ru_maxrss`` (``os.wait4``), *wall* the command's whole time. ``--runs 2``
-runs each twice, so the second run of a corpus shows the cache.
+Word and character vocabularies, not the recipes' BPE, for the same reason. Each run is
+``seqkit train`` as a user types it, in a child process, with a tiny model and
+``trainer.max_steps`` 5; *peak RSS* is the child's ``ru_maxrss`` (``os.wait4``), *wall* the
+command's whole time. ``--runs 2`` runs each twice, so the second run shows the cache.
 
     nice python scripts/reader_scale.py --dir /tmp/reader-scale --megabytes 10 500
 """
@@ -45,12 +45,12 @@ MARKERS = range(50, 60)
 def _lexicon(seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    return ["".join(rng.choice(letters, rng.integers(2, 10))) for _ in range(WORDS)]
+    return ["".join(rng.choice(letters, rng.integers(20, 61))) for _ in range(WORDS)]
 
 
 def _sentences(rng: np.random.Generator, lexicon: np.ndarray, count: int) -> tuple[list, list]:
     """``count`` sentences and, for each, its word ids."""
-    lengths = rng.integers(20, 41, count)
+    lengths = rng.integers(20, 31, count)
     ids = rng.zipf(1.3, lengths.sum()) % WORDS
     rows, start = [], 0
     for n in lengths:
@@ -69,7 +69,7 @@ def make_translation(folder: Path, size: int, seed: int = 0) -> None:
     written = 0
     with (folder / "train.de").open("w") as src, (folder / "train.en").open("w") as tgt:
         while written < size:
-            lines, rows = _sentences(rng, de, 10_000)
+            lines, rows = _sentences(rng, de, 1_000)
             # The "translation": each word's twin, the sentence reversed.
             twins = "\n".join(" ".join(en[row[::-1]]) + " ." for row in rows) + "\n"
             src.write("\n".join(lines) + "\n")
@@ -98,7 +98,7 @@ def make_classification(folder: Path, size: int, seed: int = 0) -> None:
     with (folder / "train.tsv").open("w") as out:
         out.write("label\tsentence\n")
         while written < size:
-            text = rows(10_000)
+            text = rows(1_000)
             out.write(text)
             written += len(text)
     (folder / "dev.tsv").write_text("label\tsentence\n" + rows(200))

@@ -59,6 +59,11 @@ def load_hub_dataset(
             f"cannot load {where}: no such data set (no folder {name}); name "
             "a folder laid out like a Hub repository, or a Hub name such as owner/name"
         )
+    if local and revision:  # datasets would read the folder as it is, whatever was asked
+        raise UserError(
+            f"cannot load {where} at revision {revision!r}: a local folder has no revisions; "
+            "unset data.hub_revision"
+        )
     if not local and not datasets.config.HF_HUB_OFFLINE and not hub_reachable():
         raise UserError(
             f"cannot load {where}: the Hub is not reachable (offline?); {LOCAL_HINT} (or set "

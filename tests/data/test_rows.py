@@ -351,6 +351,7 @@ def test_a_classifier_on_a_large_corpus_reads_a_stream_and_caches_its_encoding(t
         ("{repo}", {"data_files": ["data/nope.csv"]}, r"no such data files; set data\.hub_data"),
         ("{repo}", {"config": "sst2"}, r"no such config 'sst2'; it has \['default'\]"),
         ("{repo}", {"split": "dev"}, r"no such split 'dev'; it has \['train'\]"),
+        ("{repo}", {"revision": "v1"}, r"revision 'v1': a local folder has no revisions"),
     ],
 )
 def test_each_hub_failure_is_one_line_that_names_it(tmp_path, offline, name, options, words):
