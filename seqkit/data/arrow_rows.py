@@ -231,11 +231,14 @@ def _load_encoded(folder: Path) -> Any:
 
 
 def encoded_column(records: Any, column: str) -> Any:
-    """One numeric column of encoded rows as a numpy array (read in batches, not mapped)."""
+    """One numeric column of rows as a numpy array (read in batches, not mapped)."""
     import numpy as np
 
+    # A copy: a zero-copy view would keep each batch's whole message body (every column of
+    # it) alive, and so the whole file in memory.
     parts = [
-        batch.column(column).to_numpy(zero_copy_only=False) for batch in record_batches(records)
+        np.array(batch.column(column).to_numpy(zero_copy_only=False), copy=True)
+        for batch in record_batches(records)
     ]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
