@@ -21,6 +21,13 @@ Real data comes from a local file or a Hub data set with a text column and a lab
 Validation data is a second file of the same format (``data.val_path``, e.g. SST-2's dev set) or
 a seeded random share of the documents (``data.val_fraction``).
 
+Files and Hub data sets are never read into lists: a file becomes cached Arrow rows (a
+tab-separated one a line at a time), the texts stay there as a :class:`TextColumn` and only the
+labels (one integer a text) are held; the ``labelled-text`` module trains its tokenizer on a
+stream of the texts and encodes them once into cached Arrow rows (:class:`EncodedRows`,
+:mod:`seqkit.data.arrow_rows`), so a corpus larger than memory trains with flat memory. The
+embedded sets are small and made in memory.
+
 The ``labelled-text`` data module (:class:`LabelledText`) turns them into token ids for the
 models that read text (recurrent networks, BERT): a tokenizer trained on the texts with the
 special tokens the model needs (padding; BERT's [CLS], [SEP], [MASK]), each text cut to
