@@ -96,9 +96,10 @@ class DataSection:
     module: str | None = None
     """The data module that reads it (text...); default: the one the task names."""
     path: str | None = None
-    """A local text file, a folder whose *.txt files are read in sorted order, or a .json,
-    .jsonl, .csv or .parquet file of rows whose text_column is joined by newlines. Wins over
-    hub and embedded, so ``--set data.path=FILE`` retargets any recipe."""
+    """A local text file, a folder whose *.txt files are read in sorted order, a glob, or
+    .json, .jsonl, .csv or .parquet rows (a file, a folder or a glob of them) whose text_column
+    is joined by newlines. Wins over hub and embedded, so ``--set data.path=FILE`` retargets
+    any recipe."""
     hub: str | None = None
     """A Hub data set name (e.g. karpathy/tiny_shakespeare); used when path is not set."""
     hub_config: str | None = None

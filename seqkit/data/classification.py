@@ -21,6 +21,13 @@ Real data comes from a local file or a Hub data set with a text column and a lab
 Validation data is a second file of the same format (``data.val_path``, e.g. SST-2's dev set) or
 a seeded random share of the documents (``data.val_fraction``).
 
+Files and Hub data sets are never read into lists: a file becomes cached Arrow rows (a
+tab-separated one a line at a time), the texts stay there as a :class:`TextColumn` and only the
+labels (one integer a text) are held; the ``labelled-text`` module trains its tokenizer on a
+stream of the texts and encodes them once into cached Arrow rows (:class:`EncodedRows`,
+:mod:`seqkit.data.arrow_rows`), so a corpus larger than memory trains with flat memory. The
+embedded sets are small and made in memory.
+
 The ``labelled-text`` data module (:class:`LabelledText`) turns them into token ids for the
 models that read text (recurrent networks, BERT): a tokenizer trained on the texts with the
 special tokens the model needs (padding; BERT's [CLS], [SEP], [MASK]), each text cut to
@@ -34,8 +41,9 @@ import importlib
 import inspect
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +51,7 @@ import numpy as np
 import torch
 
 from seqkit.data.padding import padding_mask
-from seqkit.data.tokenizer_folder import load_tokenizer, recipe_tokenizer
+from seqkit.data.tokenizer_folder import first_chars, load_tokenizer, recipe_tokenizer
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
@@ -68,9 +76,12 @@ MIN_DOCSTRING_CHARS = 40
 
 @dataclass
 class LabelledTexts:
-    """Documents, their integer labels, and the class names the integers index."""
+    """Documents, their integer labels, and the class names the integers index.
 
-    texts: list[str]
+    ``texts`` is a list (the embedded sets, made in memory) or a :class:`TextColumn` (files
+    and Hub data sets: the texts stay in Arrow, read as they are needed)."""
+
+    texts: Sequence[str]
     labels: np.ndarray
     label_names: list[str]
 
@@ -78,9 +89,83 @@ class LabelledTexts:
         return len(self.texts)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> LabelledTexts:
+        if isinstance(self.texts, TextColumn):
+            texts: Sequence[str] = self.texts.subset(indices)
+        else:
+            texts = [self.texts[i] for i in indices]
         return LabelledTexts(
-            [self.texts[i] for i in indices], self.labels[np.asarray(indices)], self.label_names
+            texts, self.labels[np.asarray(indices, dtype=np.int64)], self.label_names
         )
+
+
+class TextColumn(Sequence[str]):
+    """One text column of Arrow rows (a ``datasets.Dataset``), all of its rows or the rows
+    ``rows`` (indices, in that order): a sequence of strings like a list, without the list.
+
+    Indexing reads one row through the memory map; :meth:`stream` reads the selected texts in
+    storage order as a stream of record batches (:func:`seqkit.data.arrow_rows.record_batches`),
+    which is how a tokenizer learns from a corpus of any size with flat memory (neither the
+    character nor the BPE vocabulary depends on the order of the texts it learns from).
+    """
+
+    def __init__(self, records: Any, column: str, rows: np.ndarray | None = None) -> None:
+        self.records, self.column, self.rows = records, column, rows
+
+    def __len__(self) -> int:
+        return len(self.records) if self.rows is None else len(self.rows)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> TextColumn:
+        """The texts at ``indices`` of this column, in that order."""
+        picked = np.asarray(indices, dtype=np.int64)
+        return TextColumn(
+            self.records, self.column, picked if self.rows is None else self.rows[picked]
+        )
+
+    def row_numbers(self) -> np.ndarray:
+        """The rows of the data set these texts are, in order."""
+        return np.arange(len(self.records)) if self.rows is None else self.rows
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"text {index} out of range for {len(self)} texts")
+        row = index if self.rows is None else int(self.rows[index])
+        return self.records[row][self.column]
+
+    def __iter__(self) -> Iterator[str]:
+        if self.rows is None:
+            yield from self.stream()
+            return
+        for start in range(0, len(self.rows), 1000):
+            yield from self.records[self.rows[start : start + 1000].tolist()][self.column]
+
+    def stream(self) -> Iterator[str]:
+        """The texts in storage order (not the order of ``rows``), read batch by batch."""
+        from seqkit.data.arrow_rows import record_batches
+
+        chosen = None
+        if self.rows is not None:
+            chosen = np.zeros(len(self.records), dtype=bool)
+            chosen[self.rows] = True
+        at = 0
+        for batch in record_batches(self.records):
+            texts = batch.column(self.column).to_pylist()
+            if chosen is not None:
+                keep = chosen[at : at + len(texts)]
+                texts = [text for text, kept in zip(texts, keep, strict=True) if kept]
+            at += batch.num_rows
+            yield from texts
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same texts (a list, say)."""
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def python_docstrings() -> LabelledTexts:
@@ -178,6 +263,9 @@ class LabelledDataSection(DataSection):
     val_path: str | None = None
     """A labelled file of the same format held out for validation (e.g. SST-2's dev.tsv);
     when set, data.val_fraction is not used and every document of data.path trains."""
+    cache_dir: str | None = None
+    """Folder of the cached Arrow rows of data.path files and of their encodings (default:
+    $SEQKIT_CACHE/rows, else ~/.cache/seqkit/rows)."""
 
     def __post_init__(self) -> None:
         from seqkit.checks import check_path, show
@@ -185,6 +273,8 @@ class LabelledDataSection(DataSection):
         super().__post_init__()
         if self.val_path:
             check_path("data.val_path", self.val_path)
+        if self.cache_dir is not None:
+            check_path("data.cache_dir", self.cache_dir)
         if self.labels is not None:
             if len(self.labels) < 2:
                 raise UserError(
@@ -203,31 +293,49 @@ def load_labelled(
     text_column: str = "text",
     label_column: str = "label",
     labels: Sequence[str] | None = None,
+    hub_config: str | None = None,
+    hub_revision: str | None = None,
+    hub_data_files: list[str] | None = None,
+    cache_dir: str | None = None,
 ) -> LabelledTexts:
-    """Labelled documents from a local file (see the module docstring for the formats), a Hub
-    data set, or an embedded set — first of those given. ``labels`` declares the classes (in
-    id order); a label outside them is an error. Without it the classes are the sorted distinct
-    labels found (a Hub ``ClassLabel`` column keeps its own names)."""
-    if path and Path(path).suffix.lower() not in RECORD_SUFFIXES:
-        return read_tab_separated(path, text_column, label_column, labels)
+    """Labelled documents from local files (see the module docstring for the formats), a Hub
+    data set (by name, ``hub_config``, ``split``, ``hub_revision`` and ``hub_data_files``), or
+    an embedded set — first of those given. ``labels`` declares the classes (in id order); a
+    label outside them is an error. Without it the classes are the sorted distinct labels
+    found (a Hub ``ClassLabel`` column keeps its own names). Files and Hub sets stay in Arrow
+    (``cache_dir``, default seqkit's cache): the texts are a :class:`TextColumn`."""
+    from seqkit.data.pipelines import names_records
+
+    if path and not names_records(path):
+        return read_tab_separated(path, text_column, label_column, labels, cache_dir=cache_dir)
     if path or hub:
         from seqkit.data.pipelines import load_records
 
-        records = load_records(path=path, hub=hub, split=split)
+        records = load_records(
+            path=path,
+            hub=hub,
+            split=split,
+            cache_dir=None if hub else _files_cache(cache_dir),
+            config=hub_config,
+            revision=hub_revision,
+            data_files=hub_data_files,
+        )
+        where = str(path or hub)
         for column in (text_column, label_column):
             if column not in records.column_names:
                 raise UserError(
-                    f"{path or hub} has no column {column!r} (columns: "
+                    f"{where} has no column {column!r} (columns: "
                     f"{', '.join(records.column_names)}); set data.text_column / data.label_column"
                 )
-        texts = records[text_column]
-        if not all(isinstance(text, str) for text in texts):
-            raise UserError(f"column {text_column!r} of {path or hub} is not all text")
+        _check_all_text(records, text_column, where)
+        texts = TextColumn(records, text_column)
         feature = records.features[label_column]
-        raw = records[label_column]
         if hasattr(feature, "names") and labels is None:  # a datasets ClassLabel
-            return LabelledTexts(texts, np.asarray(raw, dtype=np.int64), list(feature.names))
-        return _encode_labels(texts, raw, labels, where=str(path or hub))
+            from seqkit.data.arrow_rows import encoded_column
+
+            ids = encoded_column(records, label_column).astype(np.int64)
+            return LabelledTexts(texts, ids, list(feature.names))
+        return _label_rows(texts, records, label_column, labels, where)
     if embedded:
         if embedded not in EMBEDDED_CLASSIFICATION:
             raise UserError(
@@ -243,57 +351,154 @@ def load_labelled(
     raise UserError("the recipe names no data: set data.path, data.hub or data.embedded")
 
 
+def _files_cache(cache_dir: str | None) -> Path:
+    from seqkit.data.arrow_rows import rows_cache_root
+
+    return rows_cache_root(cache_dir) / "files"
+
+
+def _tab_rows(path: str, text_column: str, label_column: str) -> Iterator[dict[str, str]]:
+    """Rows ``{"text", "label"}`` of a tab-separated file (see :func:`read_tab_separated`),
+    read a line at a time: the generator :func:`read_tab_separated` writes into Arrow."""
+    file = Path(path)
+    header: list[str] | None = None
+    has_header = False
+    text_at = label_at = 0
+    with file.open(encoding="utf-8-sig") as handle:
+        number = 0
+        for physical in handle:
+            for line in physical.splitlines():
+                number += 1
+                if not line.strip():
+                    continue
+                if header is None:
+                    header = line.split("\t")
+                    # A first line that names either column is a header: then it must name both.
+                    has_header = label_column in header or text_column in header
+                    if has_header:
+                        for column in (text_column, label_column):
+                            if column not in header:
+                                raise UserError(
+                                    f"{file}:{number}: the header row has no column {column!r} "
+                                    f"(columns: {', '.join(header)}); set data.text_column / "
+                                    "data.label_column"
+                                )
+                        text_at, label_at = header.index(text_column), header.index(label_column)
+                        continue
+                if has_header:
+                    fields = line.split("\t")
+                    if len(fields) != len(header):
+                        raise UserError(
+                            f"{file}:{number}: expected {len(header)} tab-separated fields like "
+                            f"the header, got {len(fields)}"
+                        )
+                    label, text = fields[label_at].strip(), fields[text_at].strip()
+                else:
+                    label, tab, text = line.partition("\t")
+                    label, text = label.strip(), text.strip()
+                    if not tab:
+                        raise UserError(
+                            f"{file}:{number}: expected LABEL<TAB>TEXT, got {line[:60]!r} (no tab)"
+                        )
+                if not label or not text:
+                    raise UserError(f"{file}:{number}: empty label or text in {line[:60]!r}")
+                yield {"text": text, "label": label}
+
+
 def read_tab_separated(
     path: str | Path,
     text_column: str = "text",
     label_column: str = "label",
     labels: Sequence[str] | None = None,
+    *,
+    cache_dir: str | None = None,
 ) -> LabelledTexts:
     """A UTF-8 tab-separated file: with a header row naming ``text_column`` and
     ``label_column`` among its fields (SST-2's ``label<TAB>sentence``), or without a header,
-    ``LABEL<TAB>TEXT`` on every line. Blank lines are skipped; labels and texts are stripped."""
-    from seqkit.data import read_text_file
+    ``LABEL<TAB>TEXT`` on every line. Blank lines are skipped; labels and texts are stripped.
+
+    The file is read a line at a time into Arrow rows, cached (under ``cache_dir``, default
+    seqkit's cache) by its path, size and modification time and the two column names: the
+    texts are a :class:`TextColumn`, not a list."""
+    import datasets
+
+    from seqkit.checks import check_path
+    from seqkit.data.arrow_rows import rows_cache_root, rows_from_generator
+    from seqkit.data.pipelines import _check_utf8
+    from seqkit.data.token_file import files_key
 
     path = Path(path).expanduser()
-    lines = [
-        (number, line)
-        for number, line in enumerate(read_text_file(path).splitlines(), start=1)
-        if line.strip()
-    ]
-    header = lines[0][1].split("\t") if lines else []
-    # A first line that names either column is a header: then it must name both.
-    has_header = label_column in header or text_column in header
-    if has_header:
-        for column in (text_column, label_column):
-            if column not in header:
-                raise UserError(
-                    f"{path}:{lines[0][0]}: the header row has no column {column!r} (columns: "
-                    f"{', '.join(header)}); set data.text_column / data.label_column"
-                )
-        text_at, label_at = header.index(text_column), header.index(label_column)
-        lines = lines[1:]
-    texts, raw = [], []
-    for number, line in lines:
-        if has_header:
-            fields = line.split("\t")
-            if len(fields) != len(header):
-                raise UserError(
-                    f"{path}:{number}: expected {len(header)} tab-separated fields like the "
-                    f"header, got {len(fields)}"
-                )
-            label, text = fields[label_at].strip(), fields[text_at].strip()
-        else:
-            label, tab, text = line.partition("\t")
-            label, text = label.strip(), text.strip()
-            if not tab:
-                raise UserError(
-                    f"{path}:{number}: expected LABEL<TAB>TEXT, got {line[:60]!r} (no tab)"
-                )
-        if not label or not text:
-            raise UserError(f"{path}:{number}: empty label or text in {line[:60]!r}")
-        texts.append(text)
-        raw.append(label)
-    return _encode_labels(texts, raw, labels, where=str(path))
+    check_path("corpus file", path)
+    if path.is_dir():
+        raise UserError(
+            f"{path} is a folder: name a tab-separated file, or a folder of JSON lines, CSV or "
+            "Parquet files"
+        )
+    if not path.exists():
+        raise UserError(f"corpus file {path} does not exist")
+    try:
+        _check_utf8(path, "text")
+    except UserError as error:  # the corpus readers' wording for the same two mistakes
+        raise UserError(str(error).replace("data file", "corpus file", 1)) from None
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.Value("string")}
+    )
+    records = rows_from_generator(
+        _tab_rows,
+        {"path": str(path), "text_column": text_column, "label_column": label_column},
+        {"files": files_key([path]), "columns": [text_column, label_column]},
+        features,
+        rows_cache_root(cache_dir),
+    )
+    return _label_rows(TextColumn(records, "text"), records, "label", labels, str(path))
+
+
+def _check_all_text(records: Any, column: str, where: str) -> None:
+    """Refuse a text column that holds anything but strings (numbers, empty cells)."""
+    import pyarrow as pa
+
+    from seqkit.data.arrow_rows import record_batches
+
+    for batch in record_batches(records):
+        values = batch.column(column)
+        text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        if not text or values.null_count:
+            raise UserError(f"column {column!r} of {where} is not all text")
+
+
+def _label_rows(
+    texts: TextColumn, records: Any, column: str, declared: Sequence[str] | None, where: str
+) -> LabelledTexts:
+    """:func:`_encode_labels` of a label column read batch by batch: only the labels (one
+    integer a row) are held, never the texts."""
+    from seqkit.data.arrow_rows import record_batches
+
+    classes = list(declared) if declared is not None else None
+    index: dict[str, int] = {name: i for i, name in enumerate(classes or [])}
+    parts, row = [], 0
+    for batch in record_batches(records):
+        names = [str(label) for label in batch.column(column).to_pylist()]
+        ids = np.empty(len(names), dtype=np.int64)
+        for i, name in enumerate(names):
+            found = index.get(name)
+            if found is None:
+                if classes is not None:
+                    raise UserError(
+                        f"{where}: row {row + i} has label {name!r}, which is not one of the "
+                        f"declared classes ({', '.join(classes)}); fix the row or data.labels"
+                    )
+                found = index[name] = len(index)
+            ids[i] = found
+        parts.append(ids)
+        row += len(names)
+    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if classes is None:  # the classes found, sorted; ids in order of first sight until now
+        classes = sorted(index)
+        order = np.array([classes.index(name) for name in index], dtype=np.int64)
+        ids = order[ids] if len(ids) else ids
+    if len(classes) < 2:
+        raise UserError(f"{where}: classification needs at least 2 classes, found {classes}")
+    return LabelledTexts(texts, ids, classes)
 
 
 def _encode_labels(
@@ -352,6 +557,10 @@ def labelled_splits(
         text_column=data.text_column,
         label_column=data.label_column,
         labels=data.labels,
+        hub_config=data.hub_config,
+        hub_revision=data.hub_revision,
+        hub_data_files=data.hub_data_files,
+        cache_dir=data.cache_dir,
     )
     if not data.val_path:
         return split_labelled(documents, data.val_fraction, seed)
@@ -362,6 +571,7 @@ def labelled_splits(
         text_column=data.text_column,
         label_column=data.label_column,
         labels=documents.label_names,
+        cache_dir=data.cache_dir,
     )
     return documents, val
 
@@ -390,15 +600,26 @@ class LabelledTextSection(LabelledDataSection):
     max_position_embeddings)."""
     train_examples: int | None = None
     """Keep only this many training texts (a small labelled set, where pretraining pays)."""
+    num_proc: int = 1
+    """Processes that encode a file or Hub corpus the first time it is read."""
+    tokenizer_sample_chars: int | None = None
+    """Train a bpe tokenizer on the training texts' first N characters only (default: all of
+    them), for corpora too large to read whole; a char tokenizer always reads every text."""
 
     def __post_init__(self) -> None:
         from seqkit.checks import MAX_POSITIONS, check_ranges, count
+        from seqkit.trainer.config import MAX_WORKERS
 
         super().__post_init__()
         check_ranges(
             "data",
             self,
-            {"max_length": count(1, MAX_POSITIONS), "train_examples": count(1, None)},
+            {
+                "max_length": count(1, MAX_POSITIONS),
+                "train_examples": count(1, None),
+                "num_proc": count(1, MAX_WORKERS),
+                "tokenizer_sample_chars": count(1, None),
+            },
         )
 
 
@@ -415,6 +636,127 @@ class EncodedTexts(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+
+class EncodedRows(torch.utils.data.Dataset):
+    """Token ids read from cached Arrow rows (:func:`encode_rows_of`), each with a class id:
+    :class:`EncodedTexts` for a corpus of any size. Item ``i`` is row ``positions[i]`` of the
+    encoded rows."""
+
+    def __init__(self, rows: Any, positions: np.ndarray, labels: np.ndarray, pad_id: int) -> None:
+        self.rows, self.positions, self.labels = rows, positions, labels
+        self.collate_fn = PadCollator(pad_id)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ids = self.rows[int(self.positions[index])]["input_ids"]
+        return {"input_ids": torch.tensor(ids, dtype=torch.long), "labels": int(self.labels[index])}
+
+
+class _TextEncoder:
+    """Encodes a batch of texts for :class:`EncodedRows`: at most ``body`` ids each (cut rows
+    flagged), framed ``[CLS] … [SEP]`` when ``frame`` holds the two ids, and a flag for texts
+    with no token at all. A class, not a closure, so that worker processes receive it."""
+
+    def __init__(self, tokenizer: Any, body: int, frame: tuple[int, int] | None) -> None:
+        self.tokenizer, self.body, self.frame = tokenizer, body, frame
+
+    def __call__(self, batch: Any) -> tuple[Any, dict[str, int]]:
+        import pyarrow as pa
+
+        from seqkit.data.arrow_rows import list_column, ragged
+
+        texts = batch.column("text").to_pylist()
+        ids, offsets = self.tokenizer.encode_documents(texts)
+        everything = np.arange(len(texts))
+        values, new_offsets, cut = ragged(ids, offsets, everything, self.body)
+        empty = np.diff(offsets) == 0
+        if self.frame is not None:  # [CLS] before and [SEP] after every text
+            cls_id, sep_id = self.frame
+            lengths = np.diff(new_offsets)
+            framed = np.empty(len(values) + 2 * len(texts), dtype=np.int64)
+            starts = new_offsets[:-1] + 2 * everything
+            framed[starts] = cls_id
+            framed[starts + lengths + 1] = sep_id
+            inside = np.ones(len(framed), dtype=bool)
+            inside[starts] = inside[starts + lengths + 1] = False
+            framed[inside] = values
+            values, new_offsets = framed, new_offsets + 2 * np.arange(len(texts) + 1)
+        table = pa.table(
+            {
+                "input_ids": list_column(values, new_offsets),
+                "cut": pa.array(cut),
+                "empty": pa.array(empty),
+            }
+        )
+        return table, {}
+
+
+def encode_rows_of(
+    tokenizer: Any,
+    data: LabelledTexts,
+    max_length: int,
+    *,
+    frames: bool,
+    cache_dir: str | None = None,
+    num_proc: int = 1,
+) -> tuple[EncodedRows, int]:
+    """``(examples, how many texts were cut)`` of labelled texts held in Arrow: the selected
+    rows encoded once (in storage order, ``num_proc`` processes) into cached Arrow rows keyed
+    by the corpus's fingerprint, the rows taken, the tokenizer's digest and the lengths; a
+    second run with the same corpus, split and tokenizer reads them from the cache."""
+    import hashlib
+
+    from seqkit.data.arrow_rows import encode_rows, encoded_column, record_batches, rows_cache_root
+    from seqkit.data.token_file import tokenizer_digest
+
+    texts = data.texts
+    assert isinstance(texts, TextColumn)
+    wanted = texts.row_numbers()
+    stored = np.unique(wanted)  # the rows to encode, in storage order
+    chosen = None
+    if len(stored) < len(texts.records):
+        chosen = np.zeros(len(texts.records), dtype=bool)
+        chosen[stored] = True
+    frame = (tokenizer.cls_token_id, tokenizer.sep_token_id) if frames else None
+    body = max_length - 2 if frames else max_length
+
+    def batches() -> Iterator[Any]:
+        at = 0
+        for batch in record_batches(texts.records):
+            rows = batch.select([texts.column]).rename_columns(["text"])
+            if chosen is not None:
+                rows = rows.filter(chosen[at : at + batch.num_rows])
+            at += batch.num_rows
+            yield rows
+
+    key = {
+        "kind": "labelled-texts",
+        "rows": texts.records._fingerprint,
+        "column": texts.column,
+        "taken": hashlib.sha256(stored.tobytes()).hexdigest() if chosen is not None else "all",
+        "tokenizer": tokenizer_digest(tokenizer),
+        "body": body,
+        "frame": frame,
+    }
+    root = rows_cache_root(cache_dir)
+    encoded, _, _ = encode_rows(batches(), _TextEncoder(tokenizer, body, frame), key, root,
+                                num_proc=num_proc)  # fmt: skip
+    positions = np.searchsorted(stored, wanted)
+    if not frames:
+        empty = encoded_column(encoded, "empty")[positions]
+        if empty.any():
+            text = texts[int(np.argmax(empty))]
+            raise UserError(f"text {text[:40]!r} has no tokens")
+    cut = int(encoded_column(encoded, "cut")[positions].sum())
+    return EncodedRows(encoded, positions, data.labels, pad_id_of(tokenizer)), cut
+
+
+def _stream(texts: Sequence[str]) -> Iterator[str]:
+    """The texts in any order as a stream (a :class:`TextColumn` in storage order)."""
+    return texts.stream() if isinstance(texts, TextColumn) else iter(texts)
 
 
 class PadCollator:
@@ -495,13 +837,15 @@ class LabelledText(DataModule):
     def tokenizer(self, init_from: Path | None) -> Any:
         settings = self.recipe.tokenizer
 
-        def texts() -> list[str]:
+        def texts() -> Iterator[str]:
             # A character vocabulary has no unknown token: it learns the validation texts'
-            # alphabet too (the model still learns only from the training texts).
+            # alphabet too (the model still learns only from the training texts). Texts are
+            # read as a stream, never gathered into a list.
             train, val, _ = self.splits()
-            if settings.kind == "char" and val is not None:
-                return train.texts + val.texts
-            return train.texts
+            if settings.kind == "char":
+                return chain(_stream(train.texts), _stream(val.texts) if val is not None else ())
+            limit = getattr(self.data, "tokenizer_sample_chars", None)
+            return first_chars(_stream(train.texts), limit)
 
         tokenizer = recipe_tokenizer(settings, init_from, texts, dict(self._special_tokens()))
         self.check_tokenizer(tokenizer)
@@ -559,9 +903,19 @@ class LabelledText(DataModule):
 
     def encode(
         self, tokenizer: Any, data: LabelledTexts, max_length: int
-    ) -> tuple[EncodedTexts, int]:
+    ) -> tuple[EncodedTexts | EncodedRows, int]:
         """``(examples, how many texts were cut)``: each text as ids, at most ``max_length``
-        of them, ``[CLS] … [SEP]`` for a model that reads framed text."""
+        of them, ``[CLS] … [SEP]`` for a model that reads framed text. Texts in Arrow (a
+        :class:`TextColumn`) are encoded once into cached Arrow rows (:class:`EncodedRows`)."""
+        if isinstance(data.texts, TextColumn):
+            return encode_rows_of(
+                tokenizer,
+                data,
+                max_length,
+                frames=self._frames(),
+                cache_dir=self.data.cache_dir,
+                num_proc=getattr(self.data, "num_proc", 1),
+            )
         frames = self._frames()
         body = max_length - 2 if frames else max_length
         rows, truncated = [], 0

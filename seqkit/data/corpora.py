@@ -180,12 +180,17 @@ def tsv_column(text: str, text_column: str) -> str:
 def load_corpus(data: DataSection) -> str:
     """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``."""
     if data.path:
-        from seqkit.data.pipelines import FILE_BUILDERS, load_records
+        from seqkit.data.pipelines import load_records, names_records
 
         path = Path(data.path).expanduser()
-        if path.suffix.lower() in FILE_BUILDERS and path.suffix.lower() != ".txt":
-            # JSON lines, CSV or Parquet rows: read by ``datasets`` (and cached as Arrow).
-            return records_text(load_records(path=path), data.text_column, str(path))
+        if names_records(data.path):
+            # JSON lines, CSV or Parquet rows (a file, a folder or a glob of them): read by
+            # ``datasets`` (and cached as Arrow).
+            return records_text(load_records(path=data.path), data.text_column, str(data.path))
+        if any(ch in str(data.path) for ch in "*?["):  # a glob of text files
+            from seqkit.data.token_file import corpus_files
+
+            return "\n".join(read_text_file(file) for file in corpus_files(data.path))
         text = read_text_file(data.path)
         if path.suffix.lower() == ".tsv":
             return tsv_column(text, data.text_column)

@@ -119,14 +119,22 @@ def fingerprint(recipe: Any) -> dict[str, Any]:
     elif getattr(data, "hub", None):
         record["data.hub"] = {
             key: getattr(data, key)
-            for key in ("hub", "hub_config", "hub_split", "hub_revision", "text_column")
+            for key in (
+                "hub",
+                "hub_config",
+                "hub_split",
+                "hub_revision",
+                "hub_data_files",
+                "text_column",
+            )
             if getattr(data, key, None) is not None
         }
     elif getattr(data, "embedded", None):
         record["data.embedded"] = {"name": data.embedded, "python": sys.version.split()[0]}
-    eval_path = getattr(data, "eval_path", None)
-    if eval_path:  # held-out files of their own (the streaming module's)
-        record["data.eval_path"] = _describe_files(Path(eval_path).expanduser())
+    for field in ("eval_path", "val_path"):  # held-out files of their own
+        held_out = getattr(data, field, None)
+        if held_out:
+            record[f"data.{field}"] = _describe_files(Path(held_out).expanduser())
     tokenizer_path = getattr(recipe.tokenizer, "path", None)
     if tokenizer_path:
         record["tokenizer.path"] = _describe_files(Path(tokenizer_path).expanduser())
@@ -172,6 +180,7 @@ def _changes(recorded: dict[str, Any], recipe: Any) -> list[str]:
     given = {
         "data.path": getattr(recipe.data, "path", None),
         "data.eval_path": getattr(recipe.data, "eval_path", None),
+        "data.val_path": getattr(recipe.data, "val_path", None),
         "tokenizer.path": getattr(recipe.tokenizer, "path", None),
     }
     for key, path in given.items():

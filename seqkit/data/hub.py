@@ -8,7 +8,8 @@ such as ``wikitext``, or a local folder laid out like a Hub repository), ``data.
 through :func:`load_hub_dataset`, so every failure says which of these it is:
 
 - the Hub is not reachable (no network, or ``HF_HUB_OFFLINE=1`` and no cached copy);
-- there is no such data set;
+- there is no such data set (on the Hub, or no such local folder);
+- the files ``data.hub_data_files`` names are not there;
 - the data set has no such config (the message lists the ones it has);
 - it has no such split (likewise);
 - a column the recipe names is not there (:func:`check_column`, listing the columns).
@@ -53,6 +54,16 @@ def load_hub_dataset(
 
     where = describe(name, config, split)
     local = Path(name).expanduser().is_dir()
+    if not local and looks_local(name):
+        raise UserError(
+            f"cannot load {where}: no such data set (no folder {name}); name "
+            "a folder laid out like a Hub repository, or a Hub name such as owner/name"
+        )
+    if local and revision:  # datasets would read the folder as it is, whatever was asked
+        raise UserError(
+            f"cannot load {where} at revision {revision!r}: a local folder has no revisions; "
+            "unset data.hub_revision"
+        )
     if not local and not datasets.config.HF_HUB_OFFLINE and not hub_reachable():
         raise UserError(
             f"cannot load {where}: the Hub is not reachable (offline?); {LOCAL_HINT} (or set "
@@ -78,6 +89,12 @@ def load_hub_dataset(
         raise UserError(_why(error, name, config, split)) from None
 
 
+def looks_local(name: str) -> bool:
+    """Whether ``data.hub`` spells a local folder rather than a Hub name: an absolute path, or
+    one starting with ``./``, ``../`` or ``~`` (a Hub name is ``name`` or ``owner/name``)."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or Path(name).is_absolute()
+
+
 def _why(error: BaseException, name: str, config: str | None, split: str) -> str:
     """One line saying which part of the data set's name did not resolve."""
     text = str(error)
@@ -87,6 +104,8 @@ def _why(error: BaseException, name: str, config: str | None, split: str) -> str
     listed = f"; it has {cut(available.group(1), 200)}" if available else ""
     if kind == "DatasetNotFoundError" or (kind == "FileNotFoundError" and "doesn't exist" in text):
         return f"cannot load {where}: no such data set on the Hub; {LOCAL_HINT}"
+    if "Unable to find" in text or "Couldn't find any data file" in text:
+        return f"cannot load {where}: no such data files; set data.hub_data_files"
     if "BuilderConfig" in text or "Config name is missing" in text:
         return f"cannot load {where}: no such config {config!r}{listed}; set data.hub_config"
     if (

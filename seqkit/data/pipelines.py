@@ -57,8 +57,9 @@ def load_records(
     revision: str | None = None,
     data_files: list[str] | None = None,
 ):
-    """A ``datasets.Dataset`` from a local file (by suffix) or a Hub data set's ``split`` (of
-    ``config``, at ``revision``, from ``data_files``: see :mod:`seqkit.data.hub`).
+    """A ``datasets.Dataset`` from local files (a file, a folder or a glob of one format, by
+    suffix: :func:`record_files`) or a Hub data set's ``split`` (of ``config``, at
+    ``revision``, from ``data_files``: see :mod:`seqkit.data.hub`).
 
     ``cache_dir`` is where ``datasets`` keeps the Arrow copy and every tokenized ``map`` of it
     (default: ``HF_DATASETS_CACHE``).
@@ -68,19 +69,16 @@ def load_records(
     cache = None if cache_dir is None else str(cache_dir)
 
     if path:
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise UserError(f"data file {path} does not exist")
-        builder = FILE_BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise UserError(
-                f"cannot tell the format of {path}: expected one of {', '.join(FILE_BUILDERS)}"
-            )
-        _check_utf8(path, builder)
+        builder, files = record_files(path)
+        for file in files:
+            _check_utf8(file, builder)
         try:
             with _quiet():
                 records = datasets.load_dataset(
-                    builder, data_files=str(path), split="train", cache_dir=cache
+                    builder,
+                    data_files=[str(file) for file in files],
+                    split="train",
+                    cache_dir=cache,
                 )
         except Exception as error:  # pyarrow/pandas parse errors have many types
             raise UserError(f"cannot read {path} as {builder}: {_root_cause(error)}") from None
@@ -100,6 +98,62 @@ def load_records(
     if len(records) == 0:
         raise UserError(f"{path or hub} holds no rows")
     return records
+
+
+def record_files(path: str | Path) -> tuple[str, list[Path]]:
+    """``(builder, files)``: the files a local ``data.path`` names — a file, a folder (its
+    files of a known suffix, sorted) or a glob pattern (``rows/*.jsonl``, ``shards/**/*.csv``:
+    its matches, sorted) — and the ``datasets`` builder that reads them, one format for all."""
+    from seqkit.data.token_file import corpus_files
+
+    text = str(path)
+    folder = Path(text).expanduser()
+    if any(ch in text for ch in "*?["):
+        files = corpus_files(text)
+    elif folder.is_dir():
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in FILE_BUILDERS and not p.name.startswith(".")
+        )
+        if not files:
+            raise UserError(f"data folder {folder} has no {', '.join(FILE_BUILDERS)} files")
+    elif not folder.is_file():
+        raise UserError(f"data file {folder} does not exist")
+    else:
+        files = [folder]
+    builders = {FILE_BUILDERS.get(p.suffix.lower()) for p in files}
+    if None in builders:
+        odd = next(p for p in files if p.suffix.lower() not in FILE_BUILDERS)
+        raise UserError(
+            f"cannot tell the format of {odd}: expected one of {', '.join(FILE_BUILDERS)}"
+        )
+    if len(builders) > 1:
+        suffixes = sorted({p.suffix.lower() for p in files})
+        raise UserError(
+            f"data.path {text} holds files of several formats ({', '.join(suffixes)}); name "
+            "files of one format (a glob such as *.jsonl)"
+        )
+    return builders.pop(), files
+
+
+def names_records(path: str | Path) -> bool:
+    """Whether a local ``data.path`` names JSON, CSV or Parquet rows — a file of one of those
+    suffixes, or a folder or glob of them — rather than text (``.txt``, ``.tsv``, parallel
+    ``train.de`` files)."""
+    text = str(path)
+    suffix = Path(text).suffix.lower()
+    if suffix in FILE_BUILDERS and not any(ch in text for ch in "*?["):
+        return suffix != ".txt"
+    if not (any(ch in text for ch in "*?[") or Path(text).expanduser().is_dir()):
+        return False
+    try:
+        _, files = record_files(path)
+    except UserError as error:
+        # Files of several formats are records the user mixed up; no files at all, or files
+        # of no known format, are for the text readers to report.
+        return "several formats" in str(error)
+    return any(p.suffix.lower() != ".txt" for p in files)
 
 
 def _root_cause(error: BaseException) -> str:

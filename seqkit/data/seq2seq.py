@@ -28,16 +28,35 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from seqkit.checks import MAX_POSITIONS, MAX_VOCAB, check_choice, check_ranges, count
+from seqkit.checks import (
+    MAX_POSITIONS,
+    MAX_VOCAB,
+    check_choice,
+    check_optional_range,
+    check_path,
+    check_range,
+    check_ranges,
+    count,
+)
 from seqkit.data.bpe import BPETokenizer
+from seqkit.data.pair_rows import (
+    EncodedPairs,
+    Pair,
+    PairRows,
+    read_hub_pairs,
+    read_pair_records,
+    read_parallel_rows,
+)
+from seqkit.data.tokenizer_folder import first_chars
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection, Recipe
@@ -97,6 +116,17 @@ class WordVocab:
         ids = [self.stoi.get(word, UNK_ID) for word in split_words(text, self.lowercase)]
         return ids, ids.count(UNK_ID)
 
+    def encode_documents(self, texts: list[str]):
+        """``(ids, offsets, unknown)``: every text's ids end to end, where each starts, and how
+        many of each became ``<unk>`` (numpy arrays; :meth:`encode` of each text)."""
+        import numpy as np
+
+        from seqkit.data.tokenization import flatten_ids
+
+        encoded = [self.encode(text) for text in texts]
+        ids, offsets = flatten_ids([ids for ids, _ in encoded])
+        return ids, offsets, np.array([unknown for _, unknown in encoded], dtype=np.int64)
+
     def tokens(self, ids: Iterable[int]) -> list[str]:
         """The words of ``ids`` up to the first eos, specials other than unk dropped."""
         words = []
@@ -144,6 +174,16 @@ class SubwordVocab:
         """``(ids, 0)``: byte-level BPE has no unknown tokens."""
         return self.bpe.encode(text.lower() if self.lowercase else text), 0
 
+    def encode_documents(self, texts: list[str]):
+        """``(ids, offsets, unknown)`` of many texts at once, equal to :meth:`encode` of each
+        (the Rust core encodes them in parallel); ``unknown`` is all zeros."""
+        import numpy as np
+
+        if self.lowercase:
+            texts = [text.lower() for text in texts]
+        ids, offsets = self.bpe.encode_documents(texts)
+        return ids, offsets, np.zeros(len(texts), dtype=np.int64)
+
     def _content(self, ids: Iterable[int]) -> list[int]:
         """``ids`` up to the first eos, without pad and bos."""
         kept = []
@@ -187,14 +227,15 @@ VOCAB_KINDS = ("word", "bpe")
 
 
 def build_vocab(
-    sentences: Sequence[str],
+    sentences: Iterable[str],
     kind: str,
     *,
     min_freq: int = 2,
     vocab_size: int = 8000,
     lowercase: bool = False,
 ) -> Vocab:
-    """A vocabulary of ``kind`` (word or bpe) built from training sentences."""
+    """A vocabulary of ``kind`` (word or bpe) built from training sentences (any iterable:
+    they are read once, as a stream)."""
     if kind == "word":
         return WordVocab.build(sentences, min_freq, lowercase)
     if kind == "bpe":
@@ -251,8 +292,6 @@ class TranslationTokenizer:
 
 # ----------------------------------------------------------------------------- corpora
 
-Pair = tuple[str, str]
-
 
 def read_parallel_files(source: Path, target: Path) -> list[Pair]:
     """Line-aligned files → pairs; a different number of lines is the user's mistake."""
@@ -271,38 +310,27 @@ def read_parallel_files(source: Path, target: Path) -> list[Pair]:
     return list(zip(src, tgt, strict=True))
 
 
-def read_parallel_folder(folder: Path, source_lang: str, target_lang: str):
-    """``(train, validation)`` pairs from ``folder/{train,val}.{source_lang,target_lang}``."""
+def read_parallel_folder(
+    folder: Path, source_lang: str, target_lang: str, root: Path | None = None
+) -> tuple[PairRows, PairRows | list[Pair]]:
+    """``(train, validation)`` pairs from ``folder/{train,val}.{source_lang,target_lang}``, as
+    cached Arrow rows under ``root`` (default: seqkit's cache)."""
+    from seqkit.data.arrow_rows import rows_cache_root
+
+    root = root or rows_cache_root(None)
     if not folder.is_dir():
         raise UserError(f"data.path: {folder} is not a folder of parallel files")
-    splits = {}
+    splits: dict[str, PairRows] = {}
     for split, names in (("train", ("train",)), ("val", ("val", "valid", "validation"))):
         for name in names:
             source = folder / f"{name}.{source_lang}"
             if source.is_file():
-                splits[split] = read_parallel_files(source, folder / f"{name}.{target_lang}")
+                target = folder / f"{name}.{target_lang}"
+                splits[split] = read_parallel_rows(source, target, root)
                 break
     if "train" not in splits:
         raise UserError(f"data.path: {folder} has no train.{source_lang} (one sentence a line)")
     return splits["train"], splits.get("val", [])
-
-
-def read_hub_pairs(name: str, split: str, source_lang: str, target_lang: str) -> list[Pair]:
-    """Pairs from a Hub data set with one column per language (``bentrevett/multi30k``)."""
-    try:
-        import datasets
-
-        rows = datasets.load_dataset(name, split=split)
-    except Exception as exc:  # offline, missing or misnamed: all user-fixable
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(
-            f"data.hub: cannot load {name!r} split {split!r} ({first_line}); without a network "
-            "use data.path with local files"
-        ) from None
-    for lang in (source_lang, target_lang):
-        if lang not in rows.column_names:
-            raise UserError(f"data.hub: {name} has no column {lang!r} ({rows.column_names})")
-    return list(zip(rows[source_lang], rows[target_lang], strict=True))
 
 
 # A toy language pair with reordering, so that attention has something to find. The source
@@ -361,7 +389,8 @@ def generated_pairs(count: int, seed: int = 0) -> list[Pair]:
 
 
 class TranslationDataset(Dataset):
-    """Encoded pairs, truncated to the longest lengths the recipe allows.
+    """Encoded pairs held in memory (small corpora: the generated pairs, a file to score),
+    truncated to the longest lengths the recipe allows.
 
     ``unknown`` and ``truncated`` count what encoding changed, for the run's summary.
     """
@@ -424,12 +453,14 @@ def collate_translation(rows: Sequence[dict[str, list[int]]]) -> dict[str, torch
     }
 
 
-def example_lengths(dataset: TranslationDataset) -> list[int]:
+def example_lengths(dataset: TranslationDataset | EncodedPairs) -> Sequence[int]:
     """The length that sets each example's padding: its longer side (the target with eos).
 
     The Trainer's length bucketing (``lengths`` of
     :class:`seqkit.trainer.sampling.ShardedBatchSampler`) batches examples by these.
     """
+    if isinstance(dataset, EncodedPairs):
+        return dataset.lengths()
     return [max(len(source), len(target) + 1) for source, target in dataset.examples]
 
 
@@ -522,9 +553,25 @@ class PairsSection(DataSection):
     bucket_by_length: bool = True
     """Batch pairs of similar length together (shuffled pools sorted by length), so batches
     pad little; false draws every batch at random."""
+    cache_dir: str | None = None
+    """Folder of the cached Arrow rows and encoded pairs of data.path and data.hub corpora
+    (default: $SEQKIT_CACHE/rows, else ~/.cache/seqkit/rows)."""
+    num_proc: int = 1
+    """Processes that encode a corpus the first time it is read."""
+    tokenizer_sample_chars: int | None = None
+    """Train a bpe vocabulary on the first N characters of each side only (default: all of
+    it), for corpora too large to read whole; word vocabularies always count every word."""
 
     def __post_init__(self) -> None:
+        from seqkit.trainer.config import MAX_WORKERS
+
         super().__post_init__()
+        if self.cache_dir is not None:
+            check_path("data.cache_dir", self.cache_dir)
+        check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
+        check_optional_range(
+            "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
+        )
         check_choice("data.tokenizer", self.tokenizer, VOCAB_KINDS)
         check_ranges(
             "data",
@@ -540,28 +587,60 @@ class PairsSection(DataSection):
         )
 
 
-def load_pairs(data: PairsSection, seed: int = 0) -> tuple[list[Pair], list[Pair]]:
-    """``(train, validation)`` sentence pairs from whichever source the data section names."""
+Pairs = Sequence[Pair]
+"""A list of pairs (small corpora made in memory) or :class:`PairRows` (files and the Hub)."""
+
+
+def load_pairs(data: PairsSection, seed: int = 0) -> tuple[Pairs, Pairs]:
+    """``(train, validation)`` sentence pairs from whichever source the data section names:
+    Arrow rows for ``data.path`` and ``data.hub`` (no corpus is held in memory), a list for the
+    generated toy pairs."""
+    from seqkit.data.arrow_rows import rows_cache_root
+
+    train: Pairs
+    val: Pairs
+    root = rows_cache_root(data.cache_dir)
     if data.path:
-        train, val = read_parallel_folder(Path(data.path), data.source_lang, data.target_lang)
+        path = Path(data.path).expanduser()
+        if not _names_records(path, data.source_lang):  # train.de / train.en ...
+            train, val = read_parallel_folder(path, data.source_lang, data.target_lang, root)
+        else:  # JSON lines, CSV or Parquet rows: the last data.val_fraction validates
+            rows = read_pair_records(data.path, data.source_lang, data.target_lang, root)
+            held_out = int(len(rows) * data.val_fraction)
+            train, val = rows.rows(0, len(rows) - held_out), rows.rows(len(rows) - held_out)
     elif data.hub:
-        train = read_hub_pairs(data.hub, data.hub_split, data.source_lang, data.target_lang)
-        val = read_hub_pairs(data.hub, data.hub_val_split, data.source_lang, data.target_lang)
+        hub = dict(config=data.hub_config, revision=data.hub_revision)
+        hub["data_files"] = data.hub_data_files
+        langs = (data.source_lang, data.target_lang)
+        train = read_hub_pairs(data.hub, data.hub_split, *langs, **hub)
+        val = read_hub_pairs(data.hub, data.hub_val_split, *langs, **hub)
     elif data.embedded == GENERATED:
         pairs = generated_pairs(data.generated_pairs, seed=seed)
         held_out = int(len(pairs) * data.val_fraction)
         train, val = pairs[: len(pairs) - held_out], pairs[len(pairs) - held_out :]
     else:
         raise UserError(
-            "a translation recipe needs data.path (a folder of parallel files), data.hub, or "
-            f"data.embedded: {GENERATED}"
+            "a translation recipe needs data.path (a folder of parallel files, or JSON lines, "
+            f"CSV or Parquet rows), data.hub, or data.embedded: {GENERATED}"
             + (f" (got data.embedded: {data.embedded!r})" if data.embedded else "")
         )
     if data.max_train_pairs is not None:
-        train = train[: data.max_train_pairs]
-    if not train:
+        train = (
+            train.rows(0, data.max_train_pairs)
+            if isinstance(train, PairRows)
+            else (train[: data.max_train_pairs])
+        )
+    if not len(train):
         raise UserError("the parallel corpus has no training pairs")
     return train, val
+
+
+def _names_records(path: Path, source_lang: str) -> bool:
+    """Whether ``data.path`` names rows of records (JSON lines, CSV or Parquet: a file, a
+    glob, or a folder of them without ``train.SRC``) rather than parallel text files."""
+    from seqkit.data.pipelines import names_records
+
+    return not (path / f"train.{source_lang}").is_file() and names_records(path)
 
 
 class SentencePairs(DataModule):
@@ -587,8 +666,8 @@ class SentencePairs(DataModule):
         self.data: PairsSection = data if isinstance(data, PairsSection) else PairsSection()
 
     @cached_property
-    def pairs(self) -> tuple[list[Pair], list[Pair]]:
-        """``(train, validation)`` pairs, read once."""
+    def pairs(self) -> tuple[Pairs, Pairs]:
+        """``(train, validation)`` pairs, read once (Arrow rows for files and the Hub)."""
         return load_pairs(self.data, seed=self.recipe.trainer.seed)
 
     def _joint(self) -> bool:
@@ -602,19 +681,29 @@ class SentencePairs(DataModule):
             return TranslationTokenizer.from_pretrained(init_from)
         data = self.data
         train, _ = self.pairs
-        sources, targets = [s for s, _ in train], [t for _, t in train]
+        # A bpe vocabulary may learn from the first data.tokenizer_sample_chars of each side;
+        # either kind reads the corpus as a stream, never as a list of its sentences.
+        limit = data.tokenizer_sample_chars if data.tokenizer == "bpe" else None
+
+        def side(index: int) -> Iterator[str]:
+            if isinstance(train, PairRows):
+                sentences = train.side(index)
+            else:
+                sentences = (pair[index] for pair in train)
+            return first_chars(sentences, limit)
+
         options = dict(
             kind=data.tokenizer,
             min_freq=data.min_freq,
             vocab_size=data.vocab_size,
             lowercase=data.lowercase,
         )
-        if self._joint():
-            joint = build_vocab(sources + targets, **options)  # one vocabulary, both languages
+        if self._joint():  # one vocabulary, both languages
+            joint = build_vocab(chain(side(0), side(1)), **options)
             return TranslationTokenizer(joint, joint, data.source_lang, data.target_lang)
         return TranslationTokenizer(
-            build_vocab(sources, **options),
-            build_vocab(targets, **options),
+            build_vocab(side(0), **options),
+            build_vocab(side(1), **options),
             data.source_lang,
             data.target_lang,
         )
@@ -647,8 +736,15 @@ class SentencePairs(DataModule):
                 "folder's source and target vocabularies differ"
             )
 
-    def _dataset(self, tokenizer: TranslationTokenizer, pairs: list[Pair]) -> TranslationDataset:
+    def _dataset(
+        self, tokenizer: TranslationTokenizer, pairs: Pairs
+    ) -> TranslationDataset | EncodedPairs:
+        from seqkit.data.arrow_rows import rows_cache_root
+
         lengths = (self.data.max_source_length, self.data.max_target_length)
+        if isinstance(pairs, PairRows):
+            root = rows_cache_root(self.data.cache_dir)
+            return EncodedPairs(pairs, tokenizer, *lengths, root=root, num_proc=self.data.num_proc)
         return TranslationDataset(pairs, tokenizer, *lengths)
 
     def prepare(self, tokenizer: TranslationTokenizer, window: int, most: int | None) -> Prepared:

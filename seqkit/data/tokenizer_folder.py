@@ -8,7 +8,7 @@ type inside ``tokenizer.json`` tells them apart: ``WordLevel`` is a character vo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +100,16 @@ def recipe_tokenizer(
     return train_tokenizer(
         settings.kind, texts(), vocab_size=settings.vocab_size, special_tokens=special_tokens
     )
+
+
+def first_chars(texts: Iterable[str], limit: int | None) -> Iterator[str]:
+    """The texts up to ``limit`` characters in all (every one when None), as a stream: the
+    budget a tokenizer is trained on when a corpus is too large to read whole
+    (``data.tokenizer_sample_chars``)."""
+    seen = 0
+    for text in texts:
+        if limit is not None and seen + len(text) >= limit:
+            yield text[: limit - seen]
+            return
+        seen += len(text)
+        yield text

@@ -116,14 +116,14 @@ def test_parallel_folder(tmp_path):
     (tmp_path / "train.en").write_text("a dog\ntwo cats\n", encoding="utf-8")
     (tmp_path / "valid.de").write_text("ein Hund\n", encoding="utf-8")
     (tmp_path / "valid.en").write_text("a dog\n", encoding="utf-8")
-    train, val = read_parallel_folder(tmp_path, "de", "en")
+    train, val = read_parallel_folder(tmp_path, "de", "en", tmp_path / "cache")
     assert train == [("ein Hund", "a dog"), ("zwei Katzen", "two cats")]
     assert val == [("ein Hund", "a dog")]
     (tmp_path / "train.en").write_text("a dog\n", encoding="utf-8")
     with pytest.raises(UserError, match="must align"):
-        read_parallel_folder(tmp_path, "de", "en")
+        read_parallel_folder(tmp_path, "de", "en", tmp_path / "cache")
     with pytest.raises(UserError, match=r"no train\.fr"):
-        read_parallel_folder(tmp_path, "fr", "en")
+        read_parallel_folder(tmp_path, "fr", "en", tmp_path / "cache")
 
 
 @pytest.mark.parametrize(("count", "processes"), [(1000, 1), (1000, 2), (37, 1)])
