@@ -122,6 +122,28 @@ def test_generate_loads_a_gpt_folder_without_transformers(trained_run):
     assert result.stdout == text + "\n"
 
 
+def test_generate_decodes_with_the_threads_asked_and_gives_them_back(trained_run, monkeypatch):
+    import torch
+
+    import seqkit.generation as generation
+
+    seen = []
+    real = generation.continue_prompt
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generation, "continue_prompt", recording)
+    before = torch.get_num_threads()
+    argv = ["generate", str(trained_run), "--prompt", "The", "--max-new-tokens", "2"]
+    assert main(argv) == 0
+    assert main([*argv, "--threads", "2"]) == 0
+    assert seen == [1, 2]  # one thread unless asked: a token at a time is too little to share
+    assert torch.get_num_threads() == before
+    assert_user_error(seqkit(*argv, "--threads", "0"), "--threads must be at least 1")
+
+
 def test_folders_the_standalone_network_cannot_read_go_to_the_full_loader(trained_run, tmp_path):
     from safetensors.torch import load_file, save_file
 
