@@ -354,8 +354,10 @@ class StandaloneGPT(GPTNetwork, nn.Module):
         epsilon = values.get("layer_norm_epsilon")
         if (
             values["n_embd"] % values["n_head"]
-            or not (values.get("n_inner") is None or whole("n_inner"))
-            or values.get("activation_function") not in ACTIVATIONS
+            or "n_inner" not in values
+            or not (values["n_inner"] is None or whole("n_inner"))
+            or not isinstance(values.get("activation_function"), str)
+            or values["activation_function"] not in ACTIVATIONS
             or values.get("attention") not in ATTENTION_PATHS
             or type(epsilon) not in (int, float)
             or not epsilon > 0

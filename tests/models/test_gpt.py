@@ -282,12 +282,14 @@ def test_standalone_network_computes_what_the_hub_model_does(overrides):
         {"layer_norm_epsilon": 0},
         {"n_inner": -1},
         {"tie_word_embeddings": "yes"},
+        {"activation_function": ["gelu"]},
+        {"dtype": "float16"},
     ],
 )
 def test_standalone_config_declines_what_it_cannot_build(change):
     values = {**tiny_config().to_dict(), **change}
     assert StandaloneGPT.config_from(values) is None
-    for missing in ("n_positions", "activation_function", "tie_word_embeddings"):
+    for missing in ("n_positions", "n_inner", "activation_function", "tie_word_embeddings"):
         values = tiny_config().to_dict()
         del values[missing]
         assert StandaloneGPT.config_from(values) is None
