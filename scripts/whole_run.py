@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""The whole ``gpt/shakespeare-char`` run against nanoGPT's ``train.py`` at its documented CPU
+configuration, as the commands users type, alternating on one machine. Prints the rows for the
+README.
+
+nanoGPT is not a dependency: point ``--nanogpt`` at a checkout of
+https://github.com/karpathy/nanoGPT whose ``data/shakespeare_char`` holds ``train.bin``,
+``val.bin`` and ``meta.pkl`` (its ``prepare.py`` makes them from ``input.txt``; copy tiny
+Shakespeare there first on a machine without internet). Its run is the command of its README's
+"I only have a macbook" section:
+
+    python train.py config/train_shakespeare_char.py --device=cpu --compile=False
+        --eval_iters=20 --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4
+        --n_head=4 --n_embd=128 --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0
+
+The same model, batch, steps, learning-rate schedule and validation share (the last 10 % of the
+text) as ``recipes/gpt/shakespeare-char.yaml``. What each side does beyond the steps differs, and
+all of it counts here, from starting the command to its exit: nanoGPT evaluates 9 times on 20
+random batches of each split and saves a checkpoint whenever validation improves; the seqkit
+recipe evaluates 8 times on the whole validation share (every token once), saves checkpoints
+every 500 steps and the final model, plots, and prints a 300-character sample. A second seqkit
+row evaluates on 20 batches as nanoGPT does (``trainer.eval_batches=20``).
+
+Per run: wall time (``time.perf_counter`` around the child), peak resident memory (the child's
+``ru_maxrss`` through ``os.wait4``) and the last validation loss it reports (nanoGPT: the
+20-batch estimate at step 2000; seqkit: its last evaluation in ``metrics.jsonl``). Medians over
+``--rounds``; ratio = seqkit ÷ nanoGPT (lower is better for time and memory).
+
+    python scripts/whole_run.py --nanogpt ~/nanoGPT --out /tmp/whole-run --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_HOMES = [p / "shared/data/tinyshakespeare/input.txt" for p in (ROOT.parent, ROOT.parents[1])]
+SHAKESPEARE = next((p for p in _HOMES if p.is_file()), _HOMES[0])
+NANOGPT_FLAGS = [
+    "config/train_shakespeare_char.py",
+    *("--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1"),
+    *("--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128"),
+    *("--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0"),
+]
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB and the output of ``command`` run to its end."""
+    log = cwd / f".whole-run-{os.getpid()}.log"
+    with log.open("w") as out:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+    text = log.read_text(errors="replace")
+    log.unlink()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(command[:4])} … failed:\n{text[-3000:]}")
+    return wall, usage.ru_maxrss / 1024, text
+
+
+def run_nanogpt(nanogpt: Path, out: Path) -> dict:
+    wall, rss, text = timed(
+        [sys.executable, "train.py", *NANOGPT_FLAGS, f"--out_dir={out}"], nanogpt
+    )
+    losses = re.findall(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)", text)
+    return {"wall_s": wall, "peak_mb": rss, "val_loss": float(losses[-1][1])}
+
+
+def run_seqkit(out: Path, extra: list[str]) -> dict:
+    command = [sys.executable, "-m", "seqkit", "train", "gpt/shakespeare-char"]
+    command += ["--set", f"data.path={SHAKESPEARE}", "--output-dir", str(out)]
+    for setting in ["trainer.progress_bar=false", *extra]:
+        command += ["--set", setting]
+    wall, rss, _ = timed(command, ROOT)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [row["eval/loss"] for row in rows if "eval/loss" in row]
+    return {"wall_s": wall, "peak_mb": rss, "val_loss": evals[-1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nanogpt", type=Path, required=True, help="a nanoGPT checkout")
+    parser.add_argument("--out", type=Path, required=True, help="where the runs go (emptied)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not (args.nanogpt / "data/shakespeare_char/train.bin").is_file():
+        sys.exit(f"{args.nanogpt}/data/shakespeare_char has no train.bin: run its prepare.py")
+    sides = {
+        "nanoGPT train.py (documented CPU flags)": lambda out: run_nanogpt(args.nanogpt, out),
+        "seqkit gpt/shakespeare-char (recipe as shipped)": lambda out: run_seqkit(out, []),
+        "seqkit, evaluating 20 batches as nanoGPT": lambda out: run_seqkit(
+            out, ["trainer.eval_batches=20"]
+        ),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in sides}
+    for round_ in range(args.rounds):
+        for i, (name, run) in enumerate(sides.items()):
+            out = args.out / f"side{i}-round{round_}"
+            shutil.rmtree(out, ignore_errors=True)  # this script's own output folder
+            results[name].append(run(out))
+            print(f"round {round_}: {name}: {results[name][-1]}", file=sys.stderr, flush=True)
+    reference = statistics.median(r["wall_s"] for r in results[next(iter(sides))])
+    reference_mb = statistics.median(r["peak_mb"] for r in results[next(iter(sides))])
+    print("| run | wall s (median) | ÷ nanoGPT | peak MB | ÷ nanoGPT | validation loss |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, runs in results.items():
+        wall = statistics.median(r["wall_s"] for r in runs)
+        peak = statistics.median(r["peak_mb"] for r in runs)
+        losses = ", ".join(f"{r['val_loss']:.3f}" for r in runs)
+        print(
+            f"| {name} | {wall:.1f} | {wall / reference:.2f} | {peak:.0f} | "
+            f"{peak / reference_mb:.2f} | {losses} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
