@@ -1,8 +1,8 @@
 """Text data: corpora (local files, the Hub, embedded defaults), tokenizers (char and byte-level
 BPE, with declared special-token roles), and LM examples. Bag-of-words features, labelled
-classification data and datasets-backed pipelines live in ``seqkit.data.bow``,
-``seqkit.data.classification`` and ``seqkit.data.pipelines`` (imported on demand: they pull in
-scipy and datasets)."""
+corpora, the classifiers' token ids and datasets-backed pipelines live in ``seqkit.data.bow``,
+``seqkit.data.labelled``, ``seqkit.data.classification`` and ``seqkit.data.pipelines``
+(imported on demand: they pull in scipy and datasets)."""
 
 from seqkit.data.bpe import BPETokenizer
 from seqkit.data.corpora import (

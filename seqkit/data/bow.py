@@ -28,7 +28,7 @@ segmenter nothing changes (the results stay identical to scikit-learn's), and
 :func:`cjk_share` lets a caller warn when the documents need one.
 
 The ``bag-of-words`` data module (:class:`BagOfWords`) feeds the classifiers of
-:mod:`seqkit.models.bow`: labelled documents (:mod:`seqkit.data.classification`) → the vectorizer
+:mod:`seqkit.models.bow`: labelled documents (:mod:`seqkit.data.labelled`) → the vectorizer
 fitted on the training documents only (the run's "tokenizer", saved as ``vectorizer.json``) →
 one sparse row per document, batched as padded feature ids and values (:func:`collate_bags`).
 
@@ -57,7 +57,7 @@ import torch
 from torch.utils.data import Dataset
 
 from seqkit.checks import check_choice, check_range, check_ranges, count, show
-from seqkit.data.classification import LabelledDataSection, LabelledTexts, labelled_splits
+from seqkit.data.labelled import LabelledDataSection, LabelledTexts, labelled_splits
 from seqkit.errors import UserError
 from seqkit.folders import read_json
 from seqkit.parts.base import DataModule, Prepared
@@ -510,7 +510,7 @@ class BagOfWords(DataModule):
     """The ``bag-of-words`` data module (Joachims 1998; Wang & Manning 2012): labelled
     documents as sparse count or TF-IDF rows, for ``model.architecture: bow``.
 
-    The documents are read by :func:`seqkit.data.classification.labelled_splits`; the
+    The documents are read by :func:`seqkit.data.labelled.labelled_splits`; the
     vectorizer is the ``init_from`` model's, a saved one (``tokenizer.path``: a folder with
     ``vectorizer.json``), or one fitted on the training documents only (Chinese cut into words
     by ``data.segmenter``).
@@ -594,7 +594,7 @@ class BagOfWords(DataModule):
     def scoring_data(
         self, tokenizer: BagOfWordsVectorizer, window: int, most: int | None, path: Path
     ) -> Prepared:
-        from seqkit.data.classification import load_labelled
+        from seqkit.data.labelled import load_labelled
 
         data = load_labelled(
             path=str(path),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqkit.data.classification import (
+from seqkit.data.labelled import (
     LabelledDataSection,
     has_validation,
     labelled_splits,

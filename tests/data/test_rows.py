@@ -13,16 +13,16 @@ import pytest
 
 from seqkit.cli import main
 from seqkit.data import arrow_rows
-from seqkit.data.classification import (
-    LabelledText,
+from seqkit.data.classification import LabelledText
+from seqkit.data.corpora import load_corpus
+from seqkit.data.hub import load_hub_dataset
+from seqkit.data.labelled import (
     TextColumn,
     _encode_labels,
     labelled_splits,
     load_labelled,
     split_labelled,
 )
-from seqkit.data.corpora import load_corpus
-from seqkit.data.hub import load_hub_dataset
 from seqkit.data.seq2seq import (
     EncodedPairs,
     PairsSection,

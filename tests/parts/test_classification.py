@@ -18,7 +18,7 @@ from sklearn import metrics as sk
 
 from seqkit.cli import main
 from seqkit.data.bow import collate_bags
-from seqkit.data.classification import (
+from seqkit.data.labelled import (
     load_labelled,
     prose_or_code_lines,
     python_docstrings,
