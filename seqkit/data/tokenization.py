@@ -13,8 +13,9 @@ Special tokens play the roles declared in :mod:`seqkit.data.special_tokens` (``p
 ``mask_token_id`` ...). A character vocabulary is closed: a character the corpus did not have is
 an error, unless the tokenizer has an ``unk`` token, which then stands for every such character
 (as in BERT's WordPiece vocabularies; the saved ``WordLevel`` model names it, so stock
-``transformers`` maps the same characters to it). The byte-level BPE tokenizer (:mod:`seqkit.data.bpe`) has the same
-interface, and :func:`seqkit.data.load_tokenizer` loads whichever kind a folder holds.
+``transformers`` maps the same characters to it). The byte-level BPE tokenizer
+(:mod:`seqkit.data.bpe`) has the same interface, and :func:`seqkit.data.load_tokenizer` loads
+whichever kind a folder holds.
 """
 
 from __future__ import annotations
