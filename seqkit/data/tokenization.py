@@ -10,8 +10,12 @@ seqkit itself reads the vocabulary straight from that JSON and encodes with a di
 character, which is all a character model needs and stays fast on megabyte corpora.
 
 Special tokens play the roles declared in :mod:`seqkit.data.special_tokens` (``pad_token_id``,
-``mask_token_id`` ...); the byte-level BPE tokenizer (:mod:`seqkit.data.bpe`) has the same
-interface, and :func:`seqkit.data.load_tokenizer` loads whichever kind a folder holds.
+``mask_token_id`` ...). A character vocabulary is closed: a character the corpus did not have is
+an error, unless the tokenizer has an ``unk`` token, which then stands for every such character
+(as in BERT's WordPiece vocabularies; the saved ``WordLevel`` model names it, so stock
+``transformers`` maps the same characters to it). The byte-level BPE tokenizer
+(:mod:`seqkit.data.bpe`) has the same interface, and :func:`seqkit.data.load_tokenizer` loads
+whichever kind a folder holds.
 """
 
 from __future__ import annotations
@@ -79,7 +83,8 @@ class CharTokenizer(SpecialTokenIds):
     same ids as nanoGPT's ``stoi``; special tokens (whole strings such as ``<|endoftext|>``), if
     any, take the ids after them and are recognised verbatim inside text. A special token
     spelled like a role's default (``<pad>``, ``<mask>`` ...) plays that role
-    (``pad_token_id``), unless ``special_token_roles`` says otherwise.
+    (``pad_token_id``), unless ``special_token_roles`` says otherwise. With an ``unk`` role,
+    a character outside the vocabulary encodes as that token instead of being an error.
     """
 
     def __init__(
@@ -114,6 +119,8 @@ class CharTokenizer(SpecialTokenIds):
         self._special_tokens = tuple(special_tokens)
         self._characters = characters
         self._id_table: np.ndarray | None = None  # built by encode_array on first use
+        unknown = self.special_token_roles.get("unk")
+        self._unk_id: int | None = self._ids[unknown] if unknown is not None else None
         # Longest first, so a special token that is a prefix of another never wins the match.
         self._special_pattern = (
             re.compile(
@@ -214,28 +221,32 @@ class CharTokenizer(SpecialTokenIds):
     # ------------------------------------------------------------------ encode / decode
 
     def can_encode(self, text: str) -> bool:
-        """Whether every character of ``text`` (outside special tokens) is in the vocabulary."""
-        return self._first_unknown(text) is None
+        """Whether every character of ``text`` (outside special tokens) is in the vocabulary,
+        or has the ``unk`` token to stand for it."""
+        return self._unk_id is not None or self._first_unknown(text) is None
 
     def encode(self, text: str, *, what: str = "text") -> list[int]:
         """Ids of ``text``; ``what`` names the text in the error for an unknown character."""
         if self._special_pattern is None:
-            try:
-                # A list comprehension of dict lookups: ~50 ms per million characters.
-                return [self._ids[c] for c in text]
-            except KeyError:
-                self._raise_unknown(text, what)
+            return self._encode_characters(text, text, what)
         ids: list[int] = []
         # re.split with a capturing group alternates plain text (even) and special tokens (odd).
         for index, piece in enumerate(self._special_pattern.split(text)):
             if index % 2:
                 ids.append(self._ids[piece])
-                continue
-            try:
-                ids.extend([self._ids[c] for c in piece])
-            except KeyError:
-                self._raise_unknown(text, what)
+            else:
+                ids.extend(self._encode_characters(piece, text, what))
         return ids
+
+    def _encode_characters(self, piece: str, text: str, what: str) -> list[int]:
+        """Ids of ``piece`` (a part of ``text`` without special tokens), one per character."""
+        try:
+            # A list comprehension of dict lookups: ~50 ms per million characters.
+            return [self._ids[c] for c in piece]
+        except KeyError:
+            if self._unk_id is None:
+                self._raise_unknown(text, what)
+            return [self._ids.get(c, self._unk_id) for c in piece]
 
     def encode_array(self, text: str, *, what: str = "text") -> np.ndarray:
         """Ids of ``text`` as an int64 array: the vectorized path for whole corpora.
@@ -258,7 +269,9 @@ class CharTokenizer(SpecialTokenIds):
             self._id_table = table
         ids = self._id_table[np.minimum(points, len(self._id_table) - 1)]
         if ids.size and ids.min() < 0:
-            self._raise_unknown(text, what)
+            if self._unk_id is None:
+                self._raise_unknown(text, what)
+            ids[ids < 0] = self._unk_id
         return ids
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -303,7 +316,8 @@ class CharTokenizer(SpecialTokenIds):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tokenizer = Tokenizer(models.WordLevel(dict(self._ids), unk_token=None))
+        unknown = self.special_token_roles.get("unk")
+        tokenizer = Tokenizer(models.WordLevel(dict(self._ids), unk_token=unknown))
         # `[\s\S]` rather than `.`: Oniguruma's `.` does not match a newline.
         tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         tokenizer.decoder = decoders.Fuse()  # join tokens as they are: no spaces in between

@@ -63,6 +63,30 @@ def test_unknown_character_names_it_its_code_point_and_position(method):
     assert TOKENIZER.can_encode("First")
 
 
+WITH_UNK = CharTokenizer.train(CORPUS, special_tokens={"pad": "<pad>", "unk": "<unk>"})
+
+
+@pytest.mark.parametrize("method", ["encode", "encode_array"])
+def test_an_unk_token_stands_for_characters_outside_the_vocabulary(method):
+    unk = WITH_UNK.token_to_id("<unk>")
+    ids = list(getattr(WITH_UNK, method)("Fir€st\U0010ffff"))
+    assert ids == [*WITH_UNK.encode("Fir"), unk, *WITH_UNK.encode("st"), unk]
+    assert WITH_UNK.can_encode("Fir€st") and not TOKENIZER.can_encode("Fir€st")
+    # Between special tokens too, which encode as themselves.
+    assert WITH_UNK.encode("€<pad>F") == [unk, WITH_UNK.token_to_id("<pad>"), *WITH_UNK.encode("F")]
+
+
+def test_the_unk_token_is_saved_so_stock_transformers_maps_the_same_characters(tmp_path):
+    from transformers import AutoTokenizer
+
+    WITH_UNK.save_pretrained(tmp_path)
+    stock = AutoTokenizer.from_pretrained(tmp_path)
+    text = "Before € we 中 proceed"
+    assert stock(text)["input_ids"] == WITH_UNK.encode(text)
+    assert stock.unk_token_id == WITH_UNK.token_to_id("<unk>")
+    assert CharTokenizer.from_pretrained(tmp_path).encode(text) == WITH_UNK.encode(text)
+
+
 def test_unknown_character_position_counts_special_tokens_as_text():
     with pytest.raises(UserError, match=r"'~' .* at position 14"):
         SPECIAL.encode("<|endoftext|>F~")
