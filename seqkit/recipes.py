@@ -131,6 +131,22 @@ class DataSection:
         check_optional_range("data.block_size", self.block_size, 1, MAX_POSITIONS, integer=True)
         check_range("data.stride", self.stride, 1, MAX_POSITIONS, integer=True)
 
+    def check_encoding_settings(self) -> None:
+        """Check the fields of a module that reads a corpus once into seqkit's cache, where it
+        has them: ``cache_dir`` (a path), ``num_proc`` (1 to ``MAX_WORKERS`` processes) and
+        ``tokenizer_sample_chars`` (at least 1 when set). Each such module declares the fields
+        itself, since what they cache and sample differs."""
+        from seqkit.trainer.config import MAX_WORKERS
+
+        if getattr(self, "cache_dir", None) is not None:
+            check_path("data.cache_dir", self.cache_dir)
+        if hasattr(self, "num_proc"):
+            check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
+        if hasattr(self, "tokenizer_sample_chars"):
+            check_optional_range(
+                "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
+            )
+
 
 @dataclass
 class SampleSection:

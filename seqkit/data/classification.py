@@ -57,18 +57,12 @@ class LabelledTextSection(LabelledDataSection):
 
     def __post_init__(self) -> None:
         from seqkit.checks import MAX_POSITIONS, check_ranges, count
-        from seqkit.trainer.config import MAX_WORKERS
 
-        super().__post_init__()
+        super().__post_init__()  # the cache, num_proc and tokenizer_sample_chars checked there
         check_ranges(
             "data",
             self,
-            {
-                "max_length": count(1, MAX_POSITIONS),
-                "train_examples": count(1, None),
-                "num_proc": count(1, MAX_WORKERS),
-                "tokenizer_sample_chars": count(1, None),
-            },
+            {"max_length": count(1, MAX_POSITIONS), "train_examples": count(1, None)},
         )
 
 

@@ -260,8 +260,7 @@ class LabelledDataSection(DataSection):
         super().__post_init__()
         if self.val_path:
             check_path("data.val_path", self.val_path)
-        if self.cache_dir is not None:
-            check_path("data.cache_dir", self.cache_dir)
+        self.check_encoding_settings()
         if self.labels is not None:
             if len(self.labels) < 2:
                 raise UserError(

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import Dataset
 
-from seqkit.checks import check_optional_range, check_path, check_range
 from seqkit.data.corpora import load_corpus
 from seqkit.data.token_file import (
     TokenWindows,
@@ -41,7 +40,6 @@ from seqkit.data.tokenizer_folder import (
 from seqkit.errors import UserError
 from seqkit.parts.base import DataModule, Prepared
 from seqkit.recipes import DataSection
-from seqkit.trainer.config import MAX_WORKERS
 
 
 class _Encoder(Protocol):
@@ -219,12 +217,7 @@ class PretokenizedSection(DataSection):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.cache_dir is not None:
-            check_path("data.cache_dir", self.cache_dir)
-        check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
-        check_optional_range(
-            "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
-        )
+        self.check_encoding_settings()
 
 
 class PretokenizedCorpus(TextCorpus):

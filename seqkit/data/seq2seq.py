@@ -41,9 +41,6 @@ from seqkit.checks import (
     MAX_POSITIONS,
     MAX_VOCAB,
     check_choice,
-    check_optional_range,
-    check_path,
-    check_range,
     check_ranges,
     count,
 )
@@ -563,15 +560,8 @@ class PairsSection(DataSection):
     it), for corpora too large to read whole; word vocabularies always count every word."""
 
     def __post_init__(self) -> None:
-        from seqkit.trainer.config import MAX_WORKERS
-
         super().__post_init__()
-        if self.cache_dir is not None:
-            check_path("data.cache_dir", self.cache_dir)
-        check_range("data.num_proc", self.num_proc, 1, MAX_WORKERS, integer=True)
-        check_optional_range(
-            "data.tokenizer_sample_chars", self.tokenizer_sample_chars, 1, integer=True
-        )
+        self.check_encoding_settings()
         check_choice("data.tokenizer", self.tokenizer, VOCAB_KINDS)
         check_ranges(
             "data",
