@@ -156,6 +156,20 @@ RECIPE_OVERRIDES = {
         *("trainer.batch_size=4", "trainer.save_every=2", "trainer.keep_last=2"),
         *("trainer.eval_every=4", "trainer.eval_batches=2"),
     ],
+    # Read from files into cached Arrow rows (seqkit.data.arrow_rows): translation pairs in
+    # length buckets, classified texts; dropout in both.
+    "seq2seq/multi30k-gru.yaml": [
+        *("model.embedding_dim=8", "model.hidden_size=16", "model.dropout=0.1"),
+        *("model.beam_size=1", "data.hub=null", "data.min_freq=1", "trainer.max_steps=8"),
+        *("trainer.batch_size=4", "trainer.save_every=2", "trainer.keep_last=2"),
+        *("trainer.eval_every=4", "trainer.eval_batches=2"),
+    ],
+    "rnn/sst2-lstm-classifier.yaml": [
+        *("model.embedding_size=8", "model.hidden_size=8", "model.dropout=0.2"),
+        *("tokenizer.kind=char", "data.val_path=null", "data.val_fraction=0.2"),
+        *("trainer.max_steps=8", "trainer.batch_size=4", "trainer.save_every=2"),
+        *("trainer.keep_last=2", "trainer.eval_every=4"),
+    ],
     "gan/digits-dcgan.yaml": [
         *("model.latent_dim=8", "model.generator_features=4", "model.discriminator_features=4"),
         *("model.sample_every=0", "model.num_samples=4", "trainer.max_steps=8"),
@@ -404,6 +418,35 @@ def _streaming_gpt(run_dir: Path, callbacks: list) -> Trainer:
         (folder / "b.txt").write_text("JULIET:\nAy me! O Romeo.\n" * 6, encoding="utf-8")
     extra = (f"data.path={folder}", f"data.cache_dir={run_dir.parent / 'cache'}")
     return _recipe("gpt/shakespeare-char-streaming.yaml", *extra)(run_dir, callbacks)
+
+
+def _arrow_corpus(run_dir: Path, callbacks: list, recipe: str) -> Trainer:
+    """A translation folder or a labelled TSV under ``data.path``, read into cached Arrow rows."""
+    corpus = run_dir.parent / "corpus"
+    if not corpus.is_dir():
+        corpus.mkdir()
+        words = ["ein", "zwei", "drei", "vier", "fünf", "haus", "baum", "katze", "hund", "see"]
+        lines = [" ".join(words[(i * 7 + j * 3) % 10] for j in range(2 + i % 5)) for i in range(40)]
+        for split, rows in (("train", lines[:32]), ("val", lines[32:])):
+            (corpus / f"{split}.de").write_text("\n".join(rows) + "\n", encoding="utf-8")
+            upper = [row.upper() for row in rows]
+            (corpus / f"{split}.en").write_text("\n".join(upper) + "\n", encoding="utf-8")
+        labelled = "".join(f"{i % 2}\t{line}\n" for i, line in enumerate(lines))
+        (corpus / "labelled.tsv").write_text("label\tsentence\n" + labelled, encoding="utf-8")
+    path = corpus if recipe.startswith("seq2seq") else corpus / "labelled.tsv"
+    extra = (f"data.path={path}", f"data.cache_dir={run_dir.parent / 'cache'}")
+    return _recipe(recipe, *extra)(run_dir, callbacks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["seq2seq/multi30k-gru.yaml", "rnn/sst2-lstm-classifier.yaml"])
+def test_arrow_backed_corpora_survive_sigkill(recipe, tmp_path):
+    """Translation pairs and classified texts read from files into cached Arrow rows: a run
+    killed at any moment resumes from its rows and its sampler position to the weights of an
+    uninterrupted one."""
+    moments = [("step", 1), ("weights", 1), ("step", 5), ("publish", 1)]
+    workload = Workload(lambda run_dir, callbacks: _arrow_corpus(run_dir, callbacks, recipe))
+    crash_repeatedly(workload, tmp_path, moments)
 
 
 def test_streaming_recipe_survives_sigkill_mid_stream(tmp_path):
