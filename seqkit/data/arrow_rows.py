@@ -53,6 +53,16 @@ def digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def row_position(index: int, length: int, what: str) -> int:
+    """``index`` into ``length`` rows as a position 0 … length - 1 (a negative index counts from
+    the end, as a list's does); an ``IndexError`` naming ``what`` (``"text"``, ``"pair"``)
+    outside them."""
+    position = index + length if index < 0 else index
+    if not 0 <= position < length:
+        raise IndexError(f"{what} {index} out of range for {length} {what}s")
+    return position
+
+
 def rows_cache_root(configured: str | None) -> Path:
     """Where row corpora and their encodings are cached: ``data.cache_dir`` when the recipe
     sets it, else seqkit's cache (:func:`seqkit.folders.cache_dir`, kind ``rows``)."""

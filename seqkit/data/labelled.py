@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from seqkit.data.arrow_rows import row_position
 from seqkit.errors import UserError
 from seqkit.recipes import DataSection
 
@@ -115,10 +116,7 @@ class TextColumn(Sequence[str]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"text {index} out of range for {len(self)} texts")
+        index = row_position(index, len(self), "text")
         row = index if self.rows is None else int(self.rows[index])
         return self.records[row][self.column]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch.utils.data import Dataset
 
+from seqkit.data.arrow_rows import row_position
 from seqkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -144,11 +145,7 @@ class PairRows(Sequence[Pair]):
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"pair {index} out of range for {len(self)} pairs")
-        row = self.records[self.start + index]
+        row = self.records[self.start + row_position(index, len(self), "pair")]
         return _cell(row, self.source), _cell(row, self.target)
 
 

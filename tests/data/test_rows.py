@@ -64,6 +64,8 @@ def test_rows_are_read_in_batches_between_any_two_rows(tmp_path):
     rows = read_parallel_folder(tmp_path / "corpus", "de", "en", tmp_path / "cache")[0]
     assert len(rows.records.cache_files) == 1 and len(rows) == 2500  # written, then mapped
     assert list(rows) == pairs and rows[-1] == pairs[-1] and rows[10:12] == pairs[10:12]
+    with pytest.raises(IndexError, match="pair 2500 out of range for 2500 pairs"):
+        rows[2500]
     part = rows.rows(999, 2001)  # across the 1,000-row batches of the Arrow file
     assert list(part) == pairs[999:2001] and list(part.side(1)) == [t for _, t in pairs[999:2001]]
     again = read_parallel_folder(tmp_path / "corpus", "de", "en", tmp_path / "cache")[0]
@@ -247,6 +249,9 @@ def test_a_tab_separated_file_becomes_a_text_column_with_the_in_memory_labels(tm
     train, val = split_labelled(data, 0.2, seed=3)
     in_memory = split_labelled(expected, 0.2, seed=3)
     assert train.texts == in_memory[0].texts and val.texts == in_memory[1].texts
+    assert val.texts[-1] == in_memory[1].texts[-1] and val.texts[-12] == in_memory[1].texts[0]
+    with pytest.raises(IndexError, match="text -13 out of range for 12 texts"):
+        val.texts[-13]
     assert sorted(train.texts.stream()) == sorted(in_memory[0].texts)  # storage order
 
 
