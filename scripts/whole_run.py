@@ -24,7 +24,8 @@ row evaluates on 20 batches as nanoGPT does (``trainer.eval_batches=20``).
 Per run: wall time (``time.perf_counter`` around the child), peak resident memory (the child's
 ``ru_maxrss`` through ``os.wait4``) and the last validation loss it reports (nanoGPT: the
 20-batch estimate at step 2000; seqkit: its last evaluation in ``metrics.jsonl``). Medians over
-``--rounds``; ratio = seqkit ÷ nanoGPT (lower is better for time and memory).
+``--rounds``; ratio = seqkit ÷ nanoGPT (lower is better for time and memory). Each run's folder
+and its output (``NAME.log``) go under ``--out``, a folder this script creates.
 
     python scripts/whole_run.py --nanogpt ~/nanoGPT --out /tmp/whole-run --rounds 3
 """
@@ -35,7 +36,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -53,26 +53,31 @@ NANOGPT_FLAGS = [
 ]
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB and the output of ``command`` run to its end."""
-    log = cwd / f".whole-run-{os.getpid()}.log"
+def refuse(message: str) -> None:
+    """A mistake in the command line or the checkout: one line, exit code 2, nothing written."""
+    print(f"whole_run: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def timed(command: list[str], cwd: Path, log: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB and the output of ``command`` (kept in ``log``)."""
     with log.open("w") as out:
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
     text = log.read_text(errors="replace")
-    log.unlink()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(command[:4])} … failed:\n{text[-3000:]}")
     return wall, usage.ru_maxrss / 1024, text
 
 
 def run_nanogpt(nanogpt: Path, out: Path) -> dict:
-    wall, rss, text = timed(
-        [sys.executable, "train.py", *NANOGPT_FLAGS, f"--out_dir={out}"], nanogpt
-    )
+    command = [sys.executable, "train.py", *NANOGPT_FLAGS, f"--out_dir={out}"]
+    wall, rss, text = timed(command, nanogpt, out.with_suffix(".log"))
     losses = re.findall(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)", text)
+    if not losses:
+        sys.exit(f"{nanogpt}/train.py printed no validation loss: is it nanoGPT's?")
     return {"wall_s": wall, "peak_mb": rss, "val_loss": float(losses[-1][1])}
 
 
@@ -81,7 +86,7 @@ def run_seqkit(out: Path, extra: list[str]) -> dict:
     command += ["--set", f"data.path={SHAKESPEARE}", "--output-dir", str(out)]
     for setting in ["trainer.progress_bar=false", *extra]:
         command += ["--set", setting]
-    wall, rss, _ = timed(command, ROOT)
+    wall, rss, _ = timed(command, ROOT, out.with_suffix(".log"))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [row["eval/loss"] for row in rows if "eval/loss" in row]
     return {"wall_s": wall, "peak_mb": rss, "val_loss": evals[-1]}
@@ -90,11 +95,18 @@ def run_seqkit(out: Path, extra: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nanogpt", type=Path, required=True, help="a nanoGPT checkout")
-    parser.add_argument("--out", type=Path, required=True, help="where the runs go (emptied)")
+    parser.add_argument("--out", type=Path, required=True, help="a new folder for the runs")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
+    if not (args.nanogpt / "train.py").is_file():
+        refuse(f"{args.nanogpt} has no train.py: point --nanogpt at a nanoGPT checkout")
     if not (args.nanogpt / "data/shakespeare_char/train.bin").is_file():
-        sys.exit(f"{args.nanogpt}/data/shakespeare_char has no train.bin: run its prepare.py")
+        refuse(f"{args.nanogpt}/data/shakespeare_char has no train.bin: run its prepare.py")
+    if args.rounds < 1:
+        refuse("--rounds must be at least 1")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        refuse(f"--out {args.out} exists and is not an empty folder: name a new one")
+    args.out.mkdir(parents=True, exist_ok=True)
     sides = {
         "nanoGPT train.py (documented CPU flags)": lambda out: run_nanogpt(args.nanogpt, out),
         "seqkit gpt/shakespeare-char (recipe as shipped)": lambda out: run_seqkit(out, []),
@@ -106,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.rounds):
         for i, (name, run) in enumerate(sides.items()):
             out = args.out / f"side{i}-round{round_}"
-            shutil.rmtree(out, ignore_errors=True)  # this script's own output folder
             results[name].append(run(out))
             print(f"round {round_}: {name}: {results[name][-1]}", file=sys.stderr, flush=True)
     reference = statistics.median(r["wall_s"] for r in results[next(iter(sides))])
