@@ -173,16 +173,19 @@ def gpt2_reference_config(shape: dict, n_positions: int, defaults: bool = False)
 
 
 def _gpt_pair(n_positions: int, shape: dict | None = None, defaults: bool = False):
-    """A transformers GPT-2 with default (sdpa) attention and a seqkit GPT with its weights."""
+    """A transformers GPT-2 with default (sdpa) attention and a seqkit GPT with its weights:
+    the plain-PyTorch network that recipes train and ``seqkit generate`` loads."""
     from transformers import GPT2LMHeadModel
 
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel, gpt2_state_dict_to_seqkit
+    from seqkit.models.gpt import gpt2_state_dict_to_seqkit
+    from seqkit.models.gpt_config import GPTConfig
+    from seqkit.models.gpt_network import StandaloneGPT
 
     torch.manual_seed(0)
     hf_config = gpt2_reference_config(shape or GPT_SHAPE, n_positions, defaults)
     reference = GPT2LMHeadModel(hf_config)
     # seqkit names the same function gelu_new whichever kernel computes it.
-    ours = GPTLMHeadModel(GPTConfig.from_gpt2_config(hf_config, activation_function="gelu_new"))
+    ours = StandaloneGPT(GPTConfig.from_gpt2_config(hf_config, activation_function="gelu_new"))
     ours.load_state_dict(gpt2_state_dict_to_seqkit(reference.state_dict()))
     return ours, reference
 
@@ -460,7 +463,8 @@ def bench_trainer_loop(args: argparse.Namespace) -> list[Row]:
 
     from seqkit.data import CausalLMDataset, CharTokenizer, encode_corpus
     from seqkit.data.corpora import pydoc_topics
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
+    from seqkit.models.gpt_network import StandaloneGPT
     from seqkit.trainer import Callback, LanguageModelingTask, Trainer, TrainerConfig
     from seqkit.trainer.optim import build_optimizer
     from seqkit.trainer.schedules import build_scheduler
@@ -486,10 +490,12 @@ def bench_trainer_loop(args: argparse.Namespace) -> list[Row]:
         seed=0,
     )
 
-    def fresh_model() -> GPTLMHeadModel:
+    def fresh_model() -> StandaloneGPT:
         torch.manual_seed(0)
         shape = {k: v for k, v in GPT_SHAPE.items() if k != "vocab_size"}
-        return GPTLMHeadModel(GPTConfig(vocab_size=tokenizer.vocab_size, n_positions=64, **shape))
+        return StandaloneGPT.fresh(
+            GPTConfig(vocab_size=tokenizer.vocab_size, n_positions=64, **shape)
+        )
 
     class Stopwatch(Callback):
         def on_step_end(self, trainer, control, logs):

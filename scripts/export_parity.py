@@ -135,7 +135,8 @@ def stock_rows(folder: Path) -> list[tuple[str, str, float | None, str]]:
     from seqkit.data import CharTokenizer, train_tokenizer
     from seqkit.export.exporter import export_model
     from seqkit.models import bert
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt import GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
     from seqkit.parts.model_folder import save_pretrained
 
     def large(model):

@@ -35,7 +35,8 @@ def one_step(recompute: bool) -> dict[str, float]:
     """Run the step in this process and return its memory and time."""
     import torch
 
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt import GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
     from seqkit.trainer.recompute import gradient_checkpointing
 
     torch.set_num_threads(2)

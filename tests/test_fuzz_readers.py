@@ -211,6 +211,28 @@ def test_each_planetoid_crash_found_by_fuzzing(tmp_path, planetoid_files, part, 
     load(tmp_path, {**planetoid_files, f"ind.tiny.{part}": pickle.dumps(value, protocol=2)})
 
 
+def test_a_feature_matrix_too_large_to_allocate_is_refused_before_it_is(tmp_path, planetoid_files):
+    """A sparse matrix states its width and test.index its node ids without storing them: a
+    flipped byte once asked for a 600 × 2^26 dense matrix (and the test run was killed for
+    memory). Both are refused before anything is allocated."""
+    wide = sp.csr_matrix((np.ones(1, np.float32), [2**40 - 1], [0, 1]), shape=(1, 2**40))
+    files = {**planetoid_files, "ind.tiny.x": pickle.dumps(wide, protocol=2)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(
+        UserError, match=r"sparse matrix of 1 × 1,099,511,627,776 features is too large to load"
+    ):
+        load_planetoid(tmp_path, "tiny")
+    (tmp_path / "ind.tiny.x").write_bytes(planetoid_files["ind.tiny.x"])
+    index = (tmp_path / "ind.tiny.test.index").read_text().split()
+    index[-1] = str(10**9)
+    (tmp_path / "ind.tiny.test.index").write_text("\n".join(index))
+    with pytest.raises(
+        UserError, match=r"test\.index names node 1,000,000,000; a graph of 1,000,000,001 × "
+    ):
+        load_planetoid(tmp_path, "tiny")
+
+
 @FUZZ
 @given(ids=st.lists(st.integers(-600, 1200) | st.text(max_size=3), max_size=60))
 def test_planetoid_test_index_of_any_content_fails_only_with_user_errors(

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from seqkit.generation import apply_temperature, generate, top_k_filter, top_p_filter
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 
 NEG_INF = float("-inf")
 

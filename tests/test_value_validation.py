@@ -327,7 +327,8 @@ def text_model(tmp_path_factory) -> Path:
     """A tiny GPT folder, written directly (no training): the options are refused before it
     is loaded, but ``seqkit generate`` must find a real model there."""
     from seqkit.data import CharTokenizer
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt import GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
     from seqkit.parts.model_folder import save_pretrained
 
     folder = tmp_path_factory.mktemp("gpt") / "final"
@@ -659,7 +660,7 @@ def test_huge_sample_counts_are_refused(tmp_path, text_model, image_model):
 
 
 def test_programmatic_configs_get_the_same_checks():
-    from seqkit.models.gpt import GPTBuilder
+    from seqkit.models.gpt_config import GPTBuilder
 
     with pytest.raises(UserError, match=r"trainer\.lr must be a finite number > 0, got nan"):
         TrainerConfig(lr=float("nan"))

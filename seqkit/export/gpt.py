@@ -28,12 +28,8 @@ from seqkit.export.formats import (
 )
 from seqkit.export.source import ExportSource
 from seqkit.folders import check_vocabulary, load_weights
-from seqkit.models.gpt import (
-    GPTConfig,
-    GPTLMHeadModel,
-    gpt2_state_dict_to_seqkit,
-    seqkit_state_dict_to_gpt2,
-)
+from seqkit.models.gpt import GPTLMHeadModel, gpt2_state_dict_to_seqkit, seqkit_state_dict_to_gpt2
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.models.gpt_network import ACTIVATIONS, TANH_GELU_NAMES
 
 SEQKIT_MODEL_TYPES = (GPTConfig.model_type,)

@@ -44,6 +44,11 @@ from seqkit.recipes import DataSection
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
 NUM_VALIDATION = 500
+MAX_DENSE_FEATURES = 2**28
+"""Most entries (nodes × features) a Planetoid feature matrix may have once dense: 1 GiB of
+float32, over 20 times PubMed's (19,717 × 500), the largest public one. A sparse matrix states
+its width (and test.index its node ids) without storing them, so a damaged or hostile file could
+otherwise ask for terabytes and be killed for memory instead of refused."""
 
 
 @dataclass
@@ -126,6 +131,7 @@ class _SparseMatrixState:
             raise UserError(f"sparse matrix with missing or malformed parts ({error})") from None
         if not (isinstance(rows, int) and isinstance(cols, int) and rows >= 0 and cols >= 0):
             raise UserError(f"sparse matrix with a malformed shape ({rows!r}, {cols!r})")
+        check_dense_size(rows, cols, "sparse matrix")
         if indptr.ndim != 1 or len(indptr) != rows + 1 or indices.shape != data.shape:
             raise UserError("sparse matrix with inconsistent parts (indptr/indices/data)")
         # CSR row pointers: row r holds entries indptr[r]:indptr[r + 1], so they start at 0,
@@ -208,6 +214,17 @@ def restricted_load(path: Path) -> Any:
 
 
 # ------------------------------------------------------------------------ Planetoid
+
+
+def check_dense_size(rows: int, cols: int, what: str) -> None:
+    """Refuse a feature matrix of more than :data:`MAX_DENSE_FEATURES` entries before it is
+    allocated."""
+    if rows * cols > MAX_DENSE_FEATURES:
+        raise UserError(
+            f"{what} of {rows:,} × {cols:,} features is too large to load (at most "
+            f"{MAX_DENSE_FEATURES:,} entries; PubMed, the largest public Planetoid set, has "
+            "19,717 × 500)"
+        )
 
 
 def _dense(value: Any, what: str) -> np.ndarray:
@@ -300,6 +317,8 @@ def load_planetoid(folder: Path, name: str | None = None, normalize: bool = True
     # gaps (isolated nodes without features); they get zero features and no label, as in the
     # reference preprocessing, so the node ids of the graph stay valid.
     num_nodes = max(allx.shape[0], int(test_index.max()) + 1)
+    where = f"{name}: test.index names node {num_nodes - 1:,}; a graph"
+    check_dense_size(num_nodes, allx.shape[1], where)
     features = np.zeros((num_nodes, allx.shape[1]), dtype=np.float32)
     onehot = np.zeros((num_nodes, ally.shape[1]), dtype=np.float32)
     features[: allx.shape[0]], onehot[: ally.shape[0]] = allx, ally

@@ -82,7 +82,8 @@ def auto_classes(failures: list[Exception] | None = None) -> tuple[AutoEntry, ..
             if failures is not None:
                 failures.append(error)
             continue
-        pairs = [(TASKS.get(task).auto_class, head) for task, head in builder.heads.items()]
+        heads = builder.head_classes().items()
+        pairs = [(TASKS.get(task).auto_class, head) for task, head in heads]
         pairs += list(builder.extra_auto_classes.items())
         for auto_class, model_class in pairs:
             model_type = model_class.config_class.model_type

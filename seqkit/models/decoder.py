@@ -48,7 +48,8 @@ from seqkit.checks import (
 )
 from seqkit.errors import UserError
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, MultiHeadAttention
-from seqkit.models.causal_lm import DecoderOnlyBuilder, KeyValueCausalLM
+from seqkit.models.causal_lm import DecoderOnlyBuilder
+from seqkit.models.hub_generation import KeyValueCausalLM
 from seqkit.models.initialization import normal_init
 from seqkit.parts.base import same_names
 
@@ -348,7 +349,7 @@ class DecoderForCausalLM(KeyValueCausalLM):
 
     ``forward``, its ``labels`` convention (next-token targets already aligned with the inputs,
     as for :class:`~seqkit.models.gpt.GPTLMHeadModel`; ``transformers.LlamaForCausalLM`` shifts
-    them itself) and its cache are :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s; this
+    them itself) and its cache are :class:`~seqkit.models.hub_generation.KeyValueCausalLM`'s; this
     class computes the hidden states (:meth:`decode`).
     """
 
@@ -395,7 +396,7 @@ class DecoderForCausalLM(KeyValueCausalLM):
     ) -> tuple[torch.Tensor, list[KeyValue] | None]:
         """The final hidden states (B, T, C) of the new tokens, and every layer's keys (already
         rotated) and values so far when ``use_cache`` (the rest of ``forward`` is
-        :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s)."""
+        :class:`~seqkit.models.hub_generation.KeyValueCausalLM`'s)."""
         T = input_ids.size(1)
         # The rotation angles of the new positions, shared by every layer.
         rotary = self.model.rotary_emb(past_length, T, position_ids)  # each (T, hs)

@@ -12,11 +12,13 @@ GPT-2 checkpoint (``transformer.h.0.attn.c_attn.weight`` …) so that converting
 ``transformers.GPT2LMHeadModel`` is a renaming plus a transpose (:mod:`seqkit.models.gpt`).
 
 Nothing here imports ``transformers``. The network is a mixin that two classes are made of, with
-the same parameter names: :class:`seqkit.models.gpt.GPTLMHeadModel`, the ``transformers`` model
-that trains, saves, and loads through the Auto classes; and :class:`StandaloneGPT`, the same
-network as a plain ``nn.Module``, which ``seqkit generate`` loads from a model folder without
-importing ``transformers`` at all (whose ``PreTrainedModel`` alone takes about 3.7 s to import on
-this project's machine, twice the time of torch itself).
+the same parameter names and the same weights file: :class:`seqkit.models.gpt.GPTLMHeadModel`,
+the ``transformers`` model that loads through the Auto classes and runs ``generate()`` and
+pipelines; and :class:`StandaloneGPT`, the same network as a plain ``nn.Module``. A GPT recipe
+trains the standalone network (:meth:`StandaloneGPT.fresh`) and writes it as the Hub folder
+``GPTLMHeadModel`` would write (:meth:`StandaloneGPT.save_pretrained`); ``seqkit generate``
+loads it back the same way. Neither imports ``transformers``' ``PreTrainedModel``, which takes
+about 3 s and 120 MB of memory on this project's machine (torch itself: 2 s, 220 MB).
 
 Shape legend used in the comments: B batch, T new positions, S positions attended to (past + new),
 C = n_embd, nh = n_head, hs = C // nh (head size), V = vocab_size.
@@ -25,6 +27,7 @@ C = n_embd, nh = n_head, hs = C // nh (head size), V = vocab_size.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -33,9 +36,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqkit.models.attention import ATTENTION_PATHS, KeyValue, scaled_dot_product_attention
+from seqkit.models.causal_lm import next_token_loss
+from seqkit.models.initialization import normal_, normal_init, zeros_
 
 if TYPE_CHECKING:
-    from seqkit.models.gpt import GPTConfig
+    from seqkit.models.gpt_config import GPTConfig
 
 # One layer's cache: keys and values of every position seen so far, each (B, nh, S, hs). The
 # cache is a plain tuple of these, one per layer, extended by concatenation. A preallocated
@@ -130,6 +135,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         # Mixes the heads back into the residual stream.
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
+        self.c_proj.residual_projection = True  # its initial weights are scaled down
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(
@@ -180,6 +186,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, inner)
         self.act = ACTIVATIONS[config.activation_function]
         self.c_proj = nn.Linear(inner, config.n_embd)
+        self.c_proj.residual_projection = True  # its initial weights are scaled down
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -227,16 +234,24 @@ class GPTNetwork:
     A mixin, not a module: :class:`seqkit.models.gpt.GPTLMHeadModel` (a ``transformers``
     ``PreTrainedModel``) and :class:`StandaloneGPT` (a plain ``nn.Module``) each initialise
     their own base class and then call :meth:`build_network`, so both are this network, with
-    the same parameter names and the same weights file.
+    the same parameter names, the same initial weights (:meth:`init_gpt2_weights`) and the same
+    weights file.
     """
 
     config: Any
     transformer: nn.ModuleDict
     lm_head: nn.Linear
 
+    # The blocks that gradient checkpointing recomputes (seqkit.trainer.recompute) and that
+    # accelerate never splits across devices; transformers reads the same attribute.
+    _no_split_modules = ["Block"]  # noqa: RUF012 - a class-level constant, as transformers names it
+    # transformers 5 declares tied parameters as {target: source}: the output projection is the
+    # token embedding. A weights file stores the pair once, under the source's name.
+    _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}  # noqa: RUF012
+
     def build_network(self, config: GPTConfig) -> None:
         """Create the layers of the network ``config`` describes (the weights are initialised
-        by the owner: GPT-2's initialisation in ``GPTLMHeadModel``, a weights file otherwise)."""
+        by the owner: :meth:`init_gpt2_weights` for a new network, a weights file otherwise)."""
         self.transformer = nn.ModuleDict(
             {
                 "wte": nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
@@ -258,7 +273,7 @@ class GPTNetwork:
     ) -> tuple[torch.Tensor, list[LayerKV] | None]:
         """The final hidden states (B, T, C) of the new tokens, and every layer's keys and
         values so far when ``use_cache`` (the rest of ``forward`` is
-        :class:`~seqkit.models.causal_lm.KeyValueCausalLM`'s)."""
+        :class:`~seqkit.models.hub_generation.KeyValueCausalLM`'s)."""
         T = input_ids.size(1)
         tok_emb = self.transformer.wte(input_ids)  # (B, T, C)
         if position_ids is None:
@@ -289,30 +304,57 @@ class GPTNetwork:
                 presents.append(present)
         return self.transformer.ln_f(x), presents  # (B, T, C)
 
+    @torch.no_grad()
+    def init_gpt2_weights(self, module: nn.Module) -> None:
+        """GPT-2 initialisation of one ``module`` (applied to every module): N(0, 0.02) weights,
+        zero biases, unit LayerNorms, and the residual projections (each block's two
+        ``c_proj``) drawn from N(0, 0.02/√(2·n_layer)) so that the residual stream's variance
+        does not grow with depth (two residual branches per block add to it).
+
+        The projections are marked (``residual_projection``) and scaled where they are drawn,
+        not redrawn from their parent layer: ``transformers`` 5 never calls this for a module
+        without parameters of its own (the attention and MLP layers hold theirs in children),
+        so a parent-level rule would silently not apply to ``GPTLMHeadModel``."""
+        std = self.config.initializer_range
+        if getattr(module, "residual_projection", False):
+            normal_(module.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layer))
+            zeros_(module.bias)
+        else:
+            normal_init(module, std)
+
 
 # ----------------------------------------------------------------------------- standalone
 
 
 class NetworkOutput(NamedTuple):
-    """What :class:`StandaloneGPT` returns: what :func:`seqkit.generation.generate` reads."""
+    """What :class:`StandaloneGPT` returns: what the Trainer and
+    :func:`seqkit.generation.generate` read."""
 
     logits: torch.Tensor
     """(B, T, V) next-token logits."""
     past_key_values: tuple[LayerKV, ...] | None
     """Every layer's keys and values so far, when asked for (``use_cache``)."""
+    loss: torch.Tensor | None = None
+    """Mean next-token cross-entropy, when ``labels`` were given."""
 
 
 class StandaloneGPT(GPTNetwork, nn.Module):
-    """The GPT network as a plain ``nn.Module``, for inference without ``transformers``.
+    """The GPT network as a plain ``nn.Module``: the model a GPT recipe trains, and the one
+    ``seqkit generate`` loads, without importing ``transformers``' ``PreTrainedModel``.
 
-    It holds the same parameters as :class:`seqkit.models.gpt.GPTLMHeadModel` and reads the same
-    ``model.safetensors``; ``config`` is any object with the GPT config's fields (the values of a
-    model folder's ``config.json``: :func:`seqkit.parts.model_folder.open_standalone`). A test
-    proves its logits and generated tokens equal ``GPTLMHeadModel``'s.
+    It holds the same parameters as :class:`seqkit.models.gpt.GPTLMHeadModel`, starts from the
+    same weights for the same seed (:meth:`fresh`), computes the same loss, and reads and writes
+    the same ``model.safetensors`` (:meth:`save_pretrained`); tests prove each. ``config`` is a
+    :class:`~seqkit.models.gpt_config.GPTConfig` when training, or any object with its fields
+    when generating (the values of a model folder's ``config.json``:
+    :func:`seqkit.parts.model_folder.open_standalone`).
     """
 
     model_type = "seqkit-gpt"
     """The ``config.json`` model type whose folders this class reads (``GPTConfig``'s)."""
+    hub_class = "GPTLMHeadModel"
+    """The ``transformers`` class that loads what :meth:`save_pretrained` writes (the folder's
+    ``architectures``)."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -321,17 +363,59 @@ class StandaloneGPT(GPTNetwork, nn.Module):
         if config.tie_word_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
 
+    @classmethod
+    def fresh(cls, config: GPTConfig) -> StandaloneGPT:
+        """A network of ``config`` with GPT-2's initial weights (:meth:`init_gpt2_weights`),
+        drawn in ``GPTLMHeadModel``'s order: every module, the output projection included,
+        draws its weights before the projection is tied to the token embedding, so one seed
+        gives both classes the same numbers."""
+        model = cls(config)
+        if config.tie_word_embeddings:  # untie while drawing, as transformers' post_init does
+            model.lm_head.weight = nn.Parameter(torch.empty_like(model.transformer.wte.weight))
+        model.apply(model.init_gpt2_weights)
+        if config.tie_word_embeddings:
+            model.lm_head.weight = model.transformer.wte.weight
+        return model
+
     def forward(
         self,
         input_ids: torch.LongTensor,
+        labels: torch.LongTensor | None = None,
         past_key_values: tuple[LayerKV, ...] | None = None,
         use_cache: bool = False,
     ) -> NetworkOutput:
-        """Next-token logits (B, T, V) for ``input_ids`` (B, T) after the cached positions."""
+        """Next-token logits (B, T, V) for ``input_ids`` (B, T) after the cached positions, and
+        the loss against ``labels`` (B, T), the next-token targets already aligned with the
+        inputs (:mod:`seqkit.models.causal_lm`), when given."""
         past_length = past_key_values[0][0].size(2) if past_key_values is not None else 0
         hidden, presents = self.decode(input_ids, past_key_values, past_length, None, use_cache)
+        logits = self.lm_head(hidden)  # (B, T, V)
+        loss = next_token_loss(logits, labels) if labels is not None else None
         cache = tuple(presents) if presents is not None else None
-        return NetworkOutput(self.lm_head(hidden), cache)
+        return NetworkOutput(logits, cache, loss)
+
+    def num_parameters(self) -> int:
+        """Distinct parameters (the tied embedding counted once), as ``PreTrainedModel``'s."""
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors`` as ``GPTLMHeadModel.save_pretrained``
+        writes them: the config names :attr:`hub_class` and the weights' dtype, each tied tensor
+        is stored once under its source's name, and the file's metadata says ``pt``. Only a
+        model whose config is a ``GPTConfig`` (one being trained) can be saved."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.dtype = str(self.transformer.wte.weight.dtype).removeprefix("torch.")
+        self.config.architectures = [self.hub_class]
+        self.config.save_pretrained(folder)
+        state = self.state_dict()
+        for target, source in self._tied_weights_keys.items():
+            if state[target].data_ptr() == state[source].data_ptr():
+                del state[target]
+        tensors = {name: tensor.detach().contiguous() for name, tensor in state.items()}
+        save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
 
     @classmethod
     def config_from(cls, values: dict[str, Any]) -> SimpleNamespace | None:

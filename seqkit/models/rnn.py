@@ -778,14 +778,13 @@ class RecurrentBuilder(ModelBuilder):
                 f"to model.hidden_size ({self.hidden_size})"
             )
 
-    def model_class(self, task: str) -> type:
-        """The model for ``task``; a field of the other task that the recipe sets is refused
-        (it would otherwise be ignored without a word)."""
-        model_class = super().model_class(task)
+    def check_task(self, task: str) -> None:
+        """Also refuses a field of the other task that the recipe sets (it would otherwise be
+        ignored without a word)."""
+        super().check_task(task)
         for name, only in self.ONLY_FOR.items():
             if only != task and getattr(self, name) not in (None, False):
                 raise UserError(f"model.{name} applies to task {only} only, not {task}")
-        return model_class
 
     @property
     def _bidirectional(self) -> bool:
@@ -796,7 +795,7 @@ class RecurrentBuilder(ModelBuilder):
         return self.pooling or "last"
 
     def config(self, task: str, facts: dict[str, Any]) -> PretrainedConfig:
-        self.model_class(task)
+        self.check_task(task)
         if "vocab_size" not in facts:
             raise UserError(
                 "model.architecture recurrent reads token ids; use data.module labelled-text "

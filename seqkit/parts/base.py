@@ -16,6 +16,7 @@ The task is the Trainer's own :class:`seqkit.trainer.tasks.Task`.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,11 @@ class ModelBuilder:
     """Train low-rank adapters of the chosen layers instead of every weight (LoRA), usually
     with ``init_from``; the run's final/ holds the merged model (:mod:`seqkit.parts.lora`)."""
 
-    heads: ClassVar[dict[str, type]] = {}
-    """The model class trained for each task this architecture serves (``causal-lm`` → ...)."""
+    heads: ClassVar[dict[str, type | str]] = {}
+    """The model class of each task this architecture serves (``causal-lm`` → ...): the
+    ``transformers`` class its folders load as through the Auto classes, and the class a run
+    trains unless :meth:`new_model` says otherwise. A value may name the class as
+    ``"module:Class"`` so that the builder's module need not import it (:meth:`head`)."""
     shape_fields: ClassVar[dict[str, str]] = {}
     """Config field → recipe field, for the sizes an ``init_from`` folder must match."""
     tags: ClassVar[tuple[str, ...]] = ()
@@ -115,14 +119,48 @@ class ModelBuilder:
             raise NotImplementedError(f"{type(self).__name__} must say its context length")
         return context, context
 
-    def model_class(self, task: str) -> type:
-        """The model class this architecture trains for ``task``."""
+    def check_task(self, task: str) -> None:
+        """A UserError unless this architecture serves ``task``."""
         if task not in self.heads:
             raise UserError(
                 f"model.architecture {self.name()} cannot be trained for task {task}; it serves "
                 f"{', '.join(sorted(self.heads))}"
             )
-        return self.heads[task]
+
+    def model_class(self, task: str) -> type:
+        """The model class of this architecture for ``task`` (its :attr:`heads` entry); a
+        task it does not serve is a UserError."""
+        self.check_task(task)
+        return self.head(task)
+
+    @classmethod
+    def head(cls, task: str) -> type:
+        """The class :attr:`heads` gives for ``task``, imported if it is named."""
+        head = cls.heads[task]
+        if isinstance(head, str):
+            module, name = head.split(":")
+            head = getattr(importlib.import_module(module), name)
+        return head
+
+    @classmethod
+    def head_module(cls, task: str) -> str:
+        """The module of :meth:`head`'s class, without importing it."""
+        head = cls.heads[task]
+        return head.split(":")[0] if isinstance(head, str) else head.__module__
+
+    @classmethod
+    def head_classes(cls) -> dict[str, type]:
+        """Every task's class (:meth:`head`), imported."""
+        return {task: cls.head(task) for task in cls.heads}
+
+    def config_class(self, task: str) -> type:
+        """The ``PretrainedConfig`` class of this architecture's model for ``task``."""
+        return self.model_class(task).config_class
+
+    def new_model(self, task: str, config: Any) -> Any:
+        """A freshly initialised model of ``config`` to train for ``task`` (a resumed run's
+        weights are loaded into it afterwards): by default the task's :meth:`head` class."""
+        return self.model_class(task)(config)
 
     def card_tags(self) -> list[str]:
         """Model card tags naming the architecture."""

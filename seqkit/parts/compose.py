@@ -27,7 +27,7 @@ from seqkit.parts.model_folder import (
     check_data_fits,
     check_vocabulary,
     generation_config,
-    model_from_saved_config,
+    saved_config,
     write_model_folder,
 )
 from seqkit.parts.pretrained import (
@@ -55,7 +55,8 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
     saved = run_dir / RUN_MODEL
     if resume and (saved / "config.json").is_file():
         tokenizer = parts.data.load_tokenizer(saved)
-        model = model_from_saved_config(parts.model_class, parts.builder, saved)
+        config = saved_config(parts.builder.config_class(parts.task_name), parts.builder, saved)
+        model = parts.builder.new_model(parts.task_name, config)
     else:
         init_from = _resolve_init_from(parts)
         stock = init_from is not None and stock_model_type(init_from, parts.builder) is not None
@@ -80,7 +81,8 @@ def build_job(recipe: Recipe, run_dir: Path, resume: bool = False) -> Job:
             _check_labels(model, facts, init_from)
             _take_sizes(parts.builder, model.config)
         else:
-            model = parts.model_class(parts.builder.config(parts.task_name, facts))
+            config = parts.builder.config(parts.task_name, facts)
+            model = parts.builder.new_model(parts.task_name, config)
     parts.builder.set_trainable(model)
     adapted = _with_lora(parts, model)
     check_vocabulary(model, tokenizer)

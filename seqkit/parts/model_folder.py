@@ -59,15 +59,21 @@ def check_vocabulary(model: Any, tokenizer: Any) -> None:
         )
 
 
-def model_from_saved_config(model_class: type, builder: ModelBuilder, folder: Path) -> Any:
-    """A freshly initialised model of the config saved in ``folder`` (weights come later)."""
+def saved_config(config_class: type, builder: ModelBuilder, folder: Path) -> Any:
+    """The model config saved in ``folder``, running the recipe's kernel paths."""
     from seqkit.folders import loading
 
     with loading(f"the run's model config {folder / 'config.json'}"):
-        config = model_class.config_class.from_pretrained(folder)
+        config = config_class.from_pretrained(folder)
     for key, value in builder.runtime_settings().items():
         setattr(config, key, value)
-    return model_class(config)
+    return config
+
+
+def model_from_saved_config(model_class: type, builder: ModelBuilder, folder: Path) -> Any:
+    """A freshly initialised ``model_class`` of the config saved in ``folder`` (weights come
+    later)."""
+    return model_class(saved_config(model_class.config_class, builder, folder))
 
 
 # ----------------------------------------------------------------------------- model folders
@@ -109,11 +115,12 @@ def generation_config(task: str, builder: ModelBuilder | None, config: Any) -> A
     return GenerationConfig(**settings)
 
 
-def how_to_load(model: Any, task_class: type, data: DataModule | None) -> str:
+def how_to_load(model: Any, parts: Parts, data: DataModule | None) -> str:
     """The model card's code that loads the folder, with the ``data`` module's tokenizer (none
     for a model without one: images, graphs, agents) and the task's usage lines."""
+    task_class = parts.task_class
     text = HOW_TO_LOAD.format(
-        module=type(model).__module__,
+        module=parts.builder.head_module(parts.task_name),
         model_type=model.config.model_type,
         auto_class=task_class.auto_class,
         **(_tokenizer_loader(data) if data is not None else _NO_TOKENIZER),
@@ -175,7 +182,7 @@ def write_model_folder(
         loss_plot=loss_plot if loss_plot is not None and loss_plot.is_file() else None,
         tags=[*parts.builder.card_tags(), parts.task_name, *parts.data.card_tags(tokenizer)],
         pipeline_tag=task_class.pipeline_tag,
-        how_to_load=how_to_load(model, task_class, parts.data if tokenizer is not None else None),
+        how_to_load=how_to_load(model, parts, parts.data if tokenizer is not None else None),
         data_record=read_data_record(run_dir),
     )
 
@@ -202,7 +209,7 @@ def builder_for_model_type(
     found = None
     for name in MODEL_BUILDERS.names():
         builder_class = MODEL_BUILDERS.get(name)
-        for task, head in builder_class.heads.items():
+        for task, head in builder_class.head_classes().items():
             if head.config_class.model_type == model_type or model_type in builder_class.stock:
                 if head.__name__ in named:
                     return builder_class, task

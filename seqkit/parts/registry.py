@@ -82,7 +82,7 @@ TASKS = Registry(
 MODEL_BUILDERS = Registry(
     "model.architecture",
     {
-        "gpt": "seqkit.models.gpt:GPTBuilder",
+        "gpt": "seqkit.models.gpt_config:GPTBuilder",
         "recurrent": "seqkit.models.rnn:RecurrentBuilder",
         "decoder": "seqkit.models.decoder:DecoderBuilder",
         "rnn-seq2seq": "seqkit.models.seq2seq:RNNSeq2SeqBuilder",

@@ -126,7 +126,7 @@ def resolve(recipe: Recipe) -> Parts:
         )
     builder_class = MODEL_BUILDERS.get(architecture)
     builder = parse_section(builder_class, fields, "model")
-    builder.model_class(recipe.task)  # refuses an architecture that cannot do this task
+    builder.check_task(recipe.task)  # refuses an architecture that cannot do this task
     data_class = data_module_class(recipe.task, recipe.data)
     wanted = builder_class.data_module
     if wanted is not None and DATA_MODULES.get(wanted) is not data_class:

@@ -55,8 +55,21 @@ def assert_user_error(result, *fragments: str) -> None:
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
+    """A quickstart GPT run. Training it, saving its checkpoints and final folder and printing
+    its sample never import transformers' PreTrainedModel (seconds and 120 MB): the run trains
+    the plain-PyTorch network and writes the folder the transformers class loads."""
     run = tmp_path_factory.mktemp("runs") / "quick"
-    result = seqkit("train", QUICKSTART, *TINY, "--output-dir", str(run))
+    argv = ["train", QUICKSTART, *TINY, "--output-dir", str(run)]
+    code = (
+        "import sys\n"
+        "from seqkit.cli import main\n"
+        f"assert main({argv!r}) == 0\n"
+        "heavy = {'transformers.modeling_utils', 'transformers.models.auto'} & set(sys.modules)\n"
+        "assert not heavy, f'a GPT run imported {sorted(heavy)}'\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return run
 

@@ -197,7 +197,8 @@ def test_a_model_folder_outside_its_run_composes_and_a_text_model_does_not(runs,
     assert main(["compose", str(folder), "--out", str(out), "--length", "8"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     from seqkit.data import CharTokenizer
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt import GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
     from seqkit.parts.model_folder import save_pretrained
 
     text = tmp_path / "text-model"

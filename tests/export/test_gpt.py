@@ -14,7 +14,8 @@ from seqkit.errors import UserError
 from seqkit.export.exporter import export_model
 from seqkit.export.gpt import check_gpt2_config, from_gpt2, load_stock_gpt2, to_gpt2
 from seqkit.generation import generate
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.parts.model_folder import save_pretrained
 
 LOGIT_TOLERANCE = 1e-4

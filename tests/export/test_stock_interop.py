@@ -19,7 +19,8 @@ import torch
 from seqkit.data import CharTokenizer
 from seqkit.export.exporter import export_model
 from seqkit.generation import generate
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.parts.model_folder import save_pretrained
 
 TOLERANCE = 1e-4

@@ -30,7 +30,8 @@ from seqkit.generation import generate
 from seqkit.models import bert
 from seqkit.models.auto import auto_classes, register_auto_classes
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.models.hub_generation import CACHE_FIELD
 from seqkit.models.rnn import RecurrentLMConfig, RecurrentLMForCausalLM
 from seqkit.parts.model_folder import save_pretrained as save_gpt_folder
@@ -132,7 +133,8 @@ FRESH_PROCESS = textwrap.dedent(
     cheap = not {"torch", "transformers"} & set(sys.modules)
     from transformers.utils import logging
     logging_only = "torch" not in sys.modules and "seqkit.models.gpt" not in sys.modules
-    from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+    from seqkit.models.gpt_config import GPTConfig
+    from seqkit.models.gpt import GPTLMHeadModel
     from transformers import AutoModelForCausalLM
     GPTLMHeadModel(GPTConfig(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2)
                    ).save_pretrained(sys.argv[1])

@@ -14,12 +14,8 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
 from seqkit.generation import generate
-from seqkit.models.gpt import (
-    GPTConfig,
-    GPTLMHeadModel,
-    gpt2_state_dict_to_seqkit,
-    seqkit_state_dict_to_gpt2,
-)
+from seqkit.models.gpt import GPTLMHeadModel, gpt2_state_dict_to_seqkit, seqkit_state_dict_to_gpt2
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.models.gpt_network import StandaloneGPT, gelu_new
 
 VOCAB = 50
@@ -354,3 +350,71 @@ def test_auto_model_loads_a_saved_gpt(tmp_path: Path):
     assert isinstance(loaded, GPTLMHeadModel)
     ids = random_ids(1, 8)
     torch.testing.assert_close(loaded.eval()(ids).logits, model.eval()(ids).logits)
+
+
+# ----------------------------------------------------------------------------- trained standalone
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_a_fresh_standalone_network_starts_from_the_hub_models_weights(tied):
+    """One seed gives both classes the same GPT-2 initialisation, the scaled residual
+    projections included (N(0, 0.02/√(2·n_layer))), so a recipe's run does not depend on which
+    class it trains."""
+    config = tiny_config(n_layer=8, n_embd=64, tie_word_embeddings=tied)
+    torch.manual_seed(3)
+    ours = StandaloneGPT.fresh(config)
+    hub = tiny_model(seed=3, n_layer=8, n_embd=64, tie_word_embeddings=tied)
+    theirs = hub.state_dict()
+    assert ours.state_dict().keys() == theirs.keys()
+    for name, tensor in ours.state_dict().items():
+        assert torch.equal(tensor, theirs[name]), name
+    assert (ours.lm_head.weight is ours.transformer.wte.weight) == tied
+    residual = torch.cat([b.attn.c_proj.weight.flatten() for b in hub.transformer.h])
+    plain = torch.cat([b.attn.c_attn.weight.flatten() for b in hub.transformer.h])
+    assert 0.0045 < residual.std().item() < 0.0055  # 0.02 / √16
+    assert 0.019 < plain.std().item() < 0.021
+
+
+def test_the_standalone_network_trains_as_the_hub_model_does():
+    torch.manual_seed(4)
+    ours = StandaloneGPT.fresh(tiny_config())
+    hub = tiny_model(seed=4)
+    ids, labels = random_ids(2, 10), random_ids(2, 10, seed=2)
+    labels[0, :3] = -100
+    mine, reference = ours(ids, labels=labels), hub(ids, labels=labels)
+    assert torch.equal(mine.logits, reference.logits)
+    assert torch.equal(mine.loss, reference.loss)
+    mine.loss.backward()
+    reference.loss.backward()
+    grads = dict(hub.named_parameters())
+    for name, parameter in ours.named_parameters():
+        assert torch.equal(parameter.grad, grads[name].grad), name
+    assert ours.num_parameters() == hub.num_parameters()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_the_standalone_network_writes_the_hub_models_folder(tmp_path: Path, tied):
+    torch.manual_seed(6)
+    ours = StandaloneGPT.fresh(tiny_config(tie_word_embeddings=tied, eos_token_id=1))
+    hub = GPTLMHeadModel(tiny_config(tie_word_embeddings=tied, eos_token_id=1))
+    hub.load_state_dict(ours.state_dict())
+    ours.save_pretrained(tmp_path / "ours")
+    hub.save_pretrained(tmp_path / "hub")
+
+    config = (tmp_path / "ours" / "config.json").read_text()
+    assert config == (tmp_path / "hub" / "config.json").read_text()
+    with (
+        safe_open(tmp_path / "ours" / "model.safetensors", "pt") as mine,
+        safe_open(tmp_path / "hub" / "model.safetensors", "pt") as reference,
+    ):
+        assert mine.metadata() == reference.metadata() == {"format": "pt"}
+        names = set(mine.keys())
+        assert names == set(reference.keys())
+        assert ("lm_head.weight" in names) != tied  # a tied pair is stored once
+        for name in names:
+            assert torch.equal(mine.get_tensor(name), reference.get_tensor(name)), name
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "ours")
+    assert isinstance(loaded, GPTLMHeadModel)
+    ids = random_ids(1, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(ids).logits, ours.eval()(ids).logits)

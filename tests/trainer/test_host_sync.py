@@ -28,7 +28,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.trainer import LanguageModelingTask, SupervisedTask, Trainer
 from seqkit.trainer.trainer import TrainingDiverged
 

@@ -15,7 +15,8 @@ from collections import Counter
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.trainer import LanguageModelingTask, Trainer
 from seqkit.trainer.throughput import matmul_flops_per_second
 

@@ -17,7 +17,8 @@ from torch import nn
 from seqkit.errors import UserError
 from seqkit.models.bert import BertConfig, BertForMaskedLM
 from seqkit.models.decoder import DecoderConfig, DecoderForCausalLM
-from seqkit.models.gpt import GPTConfig, GPTLMHeadModel
+from seqkit.models.gpt import GPTLMHeadModel
+from seqkit.models.gpt_config import GPTConfig
 from seqkit.models.transformer import TransformerConfig, TransformerForSeq2Seq
 from seqkit.trainer import LanguageModelingTask, SupervisedTask, Trainer, TrainerConfig
 from seqkit.trainer.checkpoint import CHECKPOINT_WEIGHTS
