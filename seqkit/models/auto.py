@@ -47,7 +47,6 @@ from __future__ import annotations
 
 # Only modules that a bare ``python`` has loaded already, or nearly free ones: this module is
 # imported by ``import seqkit`` (a dataclass here would pull in ``inspect``, ~10 ms).
-import importlib
 import sys
 import threading
 import warnings
@@ -103,11 +102,6 @@ _trigger_loaded = False
 _in_flight = threading.local()  # .depth: wrapped imports under way in this thread
 
 
-def _load(path: str) -> object:
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def register_auto_classes() -> None:
     """Register every entry of :func:`auto_classes` with its Auto classes (imports torch and
     every seqkit model module). Idempotent; ``import seqkit`` arranges for it to run by
@@ -122,11 +116,13 @@ def register_auto_classes() -> None:
         _uninstall()  # the imports below need no watching
         import transformers
 
+        from seqkit.parts.registry import import_target
+
         failures: list[Exception] = []
         for entry in auto_classes(failures):
             try:
-                config_class = _load(entry.config)
-                models = [(getattr(transformers, a), _load(m)) for a, m in entry.models]
+                config_class = import_target(entry.config)
+                models = [(getattr(transformers, a), import_target(m)) for a, m in entry.models]
             except Exception as error:
                 failures.append(error)
                 continue

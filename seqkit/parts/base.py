@@ -16,7 +16,6 @@ The task is the Trainer's own :class:`seqkit.trainer.tasks.Task`.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,11 +135,10 @@ class ModelBuilder:
     @classmethod
     def head(cls, task: str) -> type:
         """The class :attr:`heads` gives for ``task``, imported if it is named."""
+        from seqkit.parts.registry import import_target
+
         head = cls.heads[task]
-        if isinstance(head, str):
-            module, name = head.split(":")
-            head = getattr(importlib.import_module(module), name)
-        return head
+        return import_target(head) if isinstance(head, str) else head
 
     @classmethod
     def head_module(cls, task: str) -> str:

@@ -25,6 +25,12 @@ from typing import Any
 from seqkit.errors import UserError
 
 
+def import_target(target: str) -> Any:
+    """The object ``"package.module:attribute"`` names, its module imported."""
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 class Registry:
     """Names → parts, imported on first use."""
 
@@ -58,8 +64,7 @@ class Registry:
         """The part registered as ``name``; an unknown name is a UserError listing the valid."""
         if not isinstance(name, str) or name not in self._targets:  # a YAML list, a number
             raise UserError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
-        module_name, attribute = self._targets[name].split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return import_target(self._targets[name])
 
 
 TASKS = Registry(
