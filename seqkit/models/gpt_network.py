@@ -135,7 +135,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd)
         # Mixes the heads back into the residual stream.
         self.c_proj = nn.Linear(config.n_embd, config.n_embd)
-        self.c_proj.residual_projection = True  # its initial weights are scaled down
+        self.c_proj.residual_projection = True  # may start smaller (scale_residual_init)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(
@@ -186,7 +186,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, inner)
         self.act = ACTIVATIONS[config.activation_function]
         self.c_proj = nn.Linear(inner, config.n_embd)
-        self.c_proj.residual_projection = True  # its initial weights are scaled down
+        self.c_proj.residual_projection = True  # may start smaller (scale_residual_init)
         self.dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -307,16 +307,18 @@ class GPTNetwork:
     @torch.no_grad()
     def init_gpt2_weights(self, module: nn.Module) -> None:
         """GPT-2 initialisation of one ``module`` (applied to every module): N(0, 0.02) weights,
-        zero biases, unit LayerNorms, and the residual projections (each block's two
-        ``c_proj``) drawn from N(0, 0.02/√(2·n_layer)) so that the residual stream's variance
-        does not grow with depth (two residual branches per block add to it).
+        zero biases and unit LayerNorms. With ``config.scale_residual_init`` the residual
+        projections (each block's two ``c_proj``) are drawn from N(0, 0.02/√(2·n_layer)) instead,
+        as in the GPT-2 paper, so that the residual stream's variance does not grow with depth
+        (two residual branches per block add to it).
 
         The projections are marked (``residual_projection``) and scaled where they are drawn,
         not redrawn from their parent layer: ``transformers`` 5 never calls this for a module
         without parameters of its own (the attention and MLP layers hold theirs in children),
         so a parent-level rule would silently not apply to ``GPTLMHeadModel``."""
         std = self.config.initializer_range
-        if getattr(module, "residual_projection", False):
+        scaled = getattr(self.config, "scale_residual_init", False)
+        if scaled and getattr(module, "residual_projection", False):
             normal_(module.weight, mean=0.0, std=std / math.sqrt(2 * self.config.n_layer))
             zeros_(module.bias)
         else:
