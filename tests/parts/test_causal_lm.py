@@ -75,3 +75,19 @@ def test_init_from_fine_tunes_the_same_weights_and_refuses_what_does_not_fit(tmp
     config.write_text(config.read_text().replace('"seqkit-gpt"', '"seqkit-bert"'))
     with pytest.raises(UserError, match=r"holds a 'seqkit-bert' model, not a seqkit gpt one"):
         job_for(tmp_path, "gpt/shakespeare-char.yaml", f"model.init_from={tmp_path / 'model'}")
+
+
+def test_a_gpt_recipe_trains_the_plain_network_and_can_ask_for_gpt2s_residual_scaling(tmp_path):
+    from seqkit.models.gpt_network import StandaloneGPT
+
+    plain = job_for(tmp_path, "gpt/shakespeare-char.yaml", "model.n_layer=8", "model.n_embd=64")
+    scaled = job_for(tmp_path, "gpt/shakespeare-char.yaml", "model.n_layer=8", "model.n_embd=64",
+                     "model.scale_residual_init=true")  # fmt: skip
+    for job, std in ((plain, 0.02), (scaled, 0.02 / 4)):  # 0.02 / √(2·8)
+        model = job.task.models["model"]
+        assert isinstance(model, StandaloneGPT)
+        residual = torch.cat([b.mlp.c_proj.weight.flatten() for b in model.transformer.h])
+        assert abs(residual.std().item() - std) < 0.05 * std
+    assert scaled.task.models["model"].config.scale_residual_init is True
+    scaled.save_final(tmp_path / "final", {}, tmp_path)
+    assert load_folder(tmp_path / "final").model.config.scale_residual_init is True
