@@ -216,12 +216,12 @@ def restricted_load(path: Path) -> Any:
 # ------------------------------------------------------------------------ Planetoid
 
 
-def check_dense_size(rows: int, cols: int, what: str) -> None:
-    """Refuse a feature matrix of more than :data:`MAX_DENSE_FEATURES` entries before it is
-    allocated."""
+def check_dense_size(rows: int, cols: int, what: str, columns: str = "features") -> None:
+    """Refuse dense matrices of more than :data:`MAX_DENSE_FEATURES` entries in all before they
+    are allocated."""
     if rows * cols > MAX_DENSE_FEATURES:
         raise UserError(
-            f"{what} of {rows:,} × {cols:,} features is too large to load (at most "
+            f"{what} of {rows:,} × {cols:,} {columns} is too large to load (at most "
             f"{MAX_DENSE_FEATURES:,} entries; PubMed, the largest public Planetoid set, has "
             "19,717 × 500)"
         )
@@ -317,8 +317,9 @@ def load_planetoid(folder: Path, name: str | None = None, normalize: bool = True
     # gaps (isolated nodes without features); they get zero features and no label, as in the
     # reference preprocessing, so the node ids of the graph stay valid.
     num_nodes = max(allx.shape[0], int(test_index.max()) + 1)
+    # Both matrices below have a row per node: their columns together bound the allocation.
     where = f"{name}: test.index names node {num_nodes - 1:,}; a graph"
-    check_dense_size(num_nodes, allx.shape[1], where)
+    check_dense_size(num_nodes, allx.shape[1] + ally.shape[1], where, "feature and label columns")
     features = np.zeros((num_nodes, allx.shape[1]), dtype=np.float32)
     onehot = np.zeros((num_nodes, ally.shape[1]), dtype=np.float32)
     features[: allx.shape[0]], onehot[: ally.shape[0]] = allx, ally

@@ -160,7 +160,9 @@ class GPTBuilder(DecoderOnlyBuilder):
     """GPT-2's smaller initial residual projections (see ``GPTConfig.scale_residual_init``)."""
 
     # Named, not imported: a run that trains from scratch never needs the transformers class.
-    heads: ClassVar[dict[str, type | str]] = {"causal-lm": "seqkit.models.gpt:GPTLMHeadModel"}
+    heads: ClassVar[dict[str, type | str]] = {
+        "causal-lm": f"seqkit.models.gpt:{StandaloneGPT.hub_class}"
+    }
     tags: ClassVar[tuple[str, ...]] = ("gpt",)
     stock: ClassVar[dict[str, str]] = {"gpt2": "seqkit.export.gpt:load_stock_gpt2"}
 
