@@ -286,14 +286,21 @@ class BertWithHead(BertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
+        masked_positions: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> MaskedLMOutput | SequenceClassifierOutput:
         """The head's logits for a batch (B, T) of ids, and its loss when ``labels`` are given;
-        ``attention_mask`` (B, T) is 1 on real tokens, ``token_type_ids`` the segments."""
+        ``attention_mask`` (B, T) is 1 on real tokens, ``token_type_ids`` the segments;
+        ``masked_positions`` (masked LM only) limits the logits to those positions."""
         out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
-        return self.head(out, labels)
+        return self.head(out, labels, masked_positions)
 
-    def head(self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None) -> Any:
+    def head(
+        self,
+        encoded: BaseModelOutputWithPooling,
+        labels: torch.Tensor | None,
+        masked_positions: torch.Tensor | None,
+    ) -> Any:
         raise NotImplementedError
 
 
@@ -308,11 +315,25 @@ class BertForMaskedLM(BertWithHead):
         self.post_init()
 
     def head(
-        self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None
+        self,
+        encoded: BaseModelOutputWithPooling,
+        labels: torch.Tensor | None,
+        masked_positions: torch.Tensor | None,
     ) -> MaskedLMOutput:
-        """Logits (B, T, V) at every position, and the mean cross-entropy over masked ones."""
+        """Logits (B, T, V) at every position, and the mean cross-entropy over masked ones.
+
+        With ``masked_positions`` (N,), flat indices into the B × T positions (the masked-LM
+        collators send them), the head runs on those positions only and the logits are (N, V),
+        row i for position ``masked_positions[i]``: the loss and its gradients are the same,
+        but the projection onto the vocabulary — V·C multiply-adds a position, more than the
+        whole encoder at BERT's sizes — is computed for ~15 % of the positions, not all."""
         embedding = self.bert.embeddings.word_embeddings.weight  # (V, C)
-        logits = self.cls["predictions"](encoded.last_hidden_state, embedding)  # (B, T, V)
+        hidden = encoded.last_hidden_state  # (B, T, C)
+        if masked_positions is not None:
+            hidden = hidden.reshape(-1, hidden.size(-1)).index_select(0, masked_positions)
+            if labels is not None:
+                labels = labels.reshape(-1).index_select(0, masked_positions)  # (N,)
+        logits = self.cls["predictions"](hidden, embedding)  # (B, T, V), or (N, V)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(
@@ -333,7 +354,10 @@ class BertForSequenceClassification(BertWithHead):
         self.post_init()
 
     def head(
-        self, encoded: BaseModelOutputWithPooling, labels: torch.Tensor | None
+        self,
+        encoded: BaseModelOutputWithPooling,
+        labels: torch.Tensor | None,
+        masked_positions: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         """Class logits (B, num_labels), and the cross-entropy when ``labels`` (B,) are given."""
         logits = self.classifier(self.dropout(encoded.pooler_output))  # (B, num_labels)

@@ -359,7 +359,10 @@ class MaskedLMTask(SupervisedTask):
         loss_sum = torch.where(count > 0, out.loss.detach().float() * count, 0.0)
         metrics = {"loss": (loss_sum, count)}
         if getattr(out, "logits", None) is not None:
-            correct = (out.logits.argmax(dim=-1) == batch["labels"]) & targets
+            labels = batch["labels"]
+            if out.logits.dim() == 2:  # one row per masked position (``masked_positions``)
+                labels = labels.reshape(-1)[batch["masked_positions"]]
+            correct = (out.logits.argmax(dim=-1) == labels) & (labels != -100)
             metrics["masked_accuracy"] = (correct.sum().float(), count)
         return metrics
 

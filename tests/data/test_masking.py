@@ -48,6 +48,8 @@ def test_proportions_on_a_large_batch():
     assert torch.equal(batch["input_ids"][~chosen], original[~chosen])
     # Random replacements are ordinary tokens, never a special one.
     assert int(batch["input_ids"][replaced].min()) >= 4
+    # The flat positions of the targets travel with the batch, in row-major order.
+    assert torch.equal(batch["masked_positions"], chosen.reshape(-1).nonzero().squeeze(1))
 
 
 def test_specials_and_padding_are_never_masked():

@@ -72,6 +72,36 @@ def test_mlm_head_is_tied_and_loss_counts_masked_positions_only():
     assert model.bert.embeddings.word_embeddings.weight.grad.abs().sum() > 0
 
 
+def test_masked_positions_give_the_same_loss_gradients_and_logits():
+    """The sparse head (logits at the collator's masked positions only) is the full head's
+    computation restricted to those rows: the same loss, the same gradient on every weight."""
+    from seqkit.data.masking import masked_positions
+
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(**SIZES))
+    ids, mask, _ = _inputs()
+    labels = torch.full_like(ids, -100)
+    labels[0, [1, 4]] = ids[0, [1, 4]]
+    labels[1, 2] = ids[1, 2]
+
+    def run(**extra):
+        model.zero_grad()
+        out = model(ids, mask, labels=labels, **extra)
+        out.loss.backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full, full_grads = run()
+    positions = masked_positions(labels)
+    assert positions.tolist() == [1, 4, 9 + 2]
+    sparse, sparse_grads = run(masked_positions=positions)
+    assert sparse.logits.shape == (3, 50)
+    torch.testing.assert_close(sparse.logits, full.logits.reshape(-1, 50)[positions])
+    torch.testing.assert_close(sparse.loss, full.loss)
+    assert sparse_grads.keys() == full_grads.keys()
+    for name, grad in full_grads.items():
+        torch.testing.assert_close(sparse_grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
 def test_explicit_path_save_load_and_bad_config(tmp_path):
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(**SIZES, num_labels=2)).eval()

@@ -292,3 +292,35 @@ def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
     one_masked = {"input_ids": ids, "labels": torch.tensor([[-100, 5, -100, -100]])}
     loss_sum, count = task.evaluation_step(task.models, one_masked)["loss"]
     assert int(count) == 1 and torch.isfinite(loss_sum) and float(loss_sum) > 0
+    # With no target the sparse head's logits are (0, V): still 0 over 0 tokens.
+    none_masked["masked_positions"] = torch.zeros(0, dtype=torch.long)
+    metrics = task.evaluation_step(task.models, none_masked)
+    assert [int(metrics[k][1]) for k in ("loss", "masked_accuracy")] == [0, 0]
+
+
+def test_evaluation_scores_the_same_with_or_without_masked_positions():
+    """The collators send ``masked_positions`` and the model then returns logits for those
+    positions only: the loss and the masked accuracy must be what full logits give."""
+    from seqkit.data.masking import masked_positions
+    from seqkit.models.bert import BertConfig, BertForMaskedLM
+    from seqkit.trainer.tasks import MaskedLMTask
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, max_position_embeddings=8,
+    )  # fmt: skip
+    model = BertForMaskedLM(config).eval()
+    task = MaskedLMTask.for_model(model, {})
+    ids = torch.randint(4, 20, (6, 8))
+    labels = torch.where(torch.rand(6, 8) < 0.4, ids, -100)
+    full = task.evaluation_step(task.models, {"input_ids": ids, "labels": labels})
+    sparse = task.evaluation_step(
+        task.models,
+        {"input_ids": ids, "labels": labels, "masked_positions": masked_positions(labels)},
+    )
+    assert full.keys() == sparse.keys() == {"loss", "masked_accuracy"}
+    for key in full:
+        torch.testing.assert_close(sparse[key][0], full[key][0])
+        assert int(sparse[key][1]) == int(full[key][1])
+    assert 0 < float(full["masked_accuracy"][0]) < int(full["masked_accuracy"][1])
