@@ -901,6 +901,85 @@ def bench_cnn_train(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+# ----------------------------------------------------------------------------- BERT
+
+# The bert/sst2-mlm recipe's model: 2 layers × 128 wide, 4 heads, BPE 8k, batches of 32 × 64.
+BERT_MLM_SHAPE = dict(
+    vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=4,
+    intermediate_size=512, max_position_embeddings=64,
+    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+)  # fmt: skip
+
+
+def bench_bert_mlm(args: argparse.Namespace) -> list[Row]:
+    """Masked-LM training steps (forward, backward, fused AdamW step) → masked tokens/s:
+    seqkit's BERT on the batches its collator makes (logits at the masked positions only)
+    against ``transformers.BertForMaskedLM`` with the same weights and masks (logits at every
+    position, as it computes them); then seqkit at every position too, the same work."""
+    import transformers
+
+    from seqkit.data.masking import MaskedLMCollator
+    from seqkit.models.bert import BertConfig, BertForMaskedLM, to_transformers_state_dict
+
+    torch.manual_seed(0)
+    ours = BertForMaskedLM(BertConfig(**BERT_MLM_SHAPE)).train()
+    reference = transformers.BertForMaskedLM(transformers.BertConfig(**BERT_MLM_SHAPE)).train()
+    reference.load_state_dict(to_transformers_state_dict(ours.state_dict()))
+    batch, steps, length = 32, 6, BERT_MLM_SHAPE["max_position_embeddings"]
+    collator = MaskedLMCollator(
+        mask_token_id=4, pad_token_id=0, vocab_size=BERT_MLM_SHAPE["vocab_size"],
+        special_token_ids=range(5), generator=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    batches = [collator(list(torch.randint(5, 8000, (batch, length)))) for _ in range(steps)]
+    masked = sum(int(b["masked_positions"].numel()) for b in batches)
+    # The same loss from both models (the sparse head is the full head's rows): checked once.
+    with torch.no_grad():
+        first = {k: v for k, v in batches[0].items() if k != "masked_positions"}
+        ours_loss, reference_loss = ours(**batches[0]).loss, reference(**first).loss
+    torch.testing.assert_close(ours_loss, reference_loss, atol=1e-4, rtol=1e-4)
+    optimizers = {
+        id(m): torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.01, fused=True)
+        for m in (ours, reference)
+    }
+
+    def train(model, sparse: bool) -> Callable[[], None]:
+        optimizer = optimizers[id(model)]
+
+        def run() -> None:
+            for b in batches:
+                inputs = b if sparse else {k: v for k, v in b.items() if k != "masked_positions"}
+                model(**inputs).loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+        return run
+
+    how = (
+        "transformers BertForMaskedLM (sdpa), same weights, masks and fused AdamW; "
+        "no dropout on either side"
+    )
+    rows = []
+    for label, sparse, target in (
+        ("logits at the masked positions (as seqkit trains)", True, None),
+        ("seqkit's logits at every position too: the same work (informational)", False, None),
+    ):
+        timings = interleaved_timings(
+            timed(train(ours, sparse)), timed(train(reference, False)), args.repeats, warmup=2
+        )
+        rows.append(
+            Row.throughput(
+                f"bert-mlm (2L×4H×128, V8000, B{batch}×T{length}, {label})",
+                masked,
+                timings,
+                "masked tokens/s",
+                target=target,
+                note="reference: " + how + "; it computes logits at every position",
+            )
+        )
+        print(f"  {rows[-1].name}: {rows[-1].ratio:.2f}×", file=sys.stderr, flush=True)
+    return rows
+
+
 # ----------------------------------------------------------------------------- bag of words
 
 
@@ -1053,6 +1132,7 @@ BENCHMARKS: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "trainer-loop": bench_trainer_loop,
     "rnn-train": bench_rnn_train,
     "cnn-train": bench_cnn_train,
+    "bert-mlm": bench_bert_mlm,
     "bow-vectorize": bench_bow_vectorize,
     "tokenize-pack": bench_tokenize_pack,
 }

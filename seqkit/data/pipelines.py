@@ -411,13 +411,7 @@ def masked_lm_collator(tokenizer, **options):
     special tokens: its mask and pad ids, and every role token kept out of masking."""
     from seqkit.data.masking import MaskedLMCollator
 
-    return MaskedLMCollator(
-        mask_token_id=tokenizer.require_special_token_id("mask", "the masked-LM collator"),
-        pad_token_id=tokenizer.require_special_token_id("pad", "the masked-LM collator"),
-        vocab_size=tokenizer.vocab_size,
-        special_token_ids=tokenizer.all_special_ids,
-        **options,
-    )
+    return MaskedLMCollator.for_tokenizer(tokenizer, **options)
 
 
 class StreamingBlocks(torch.utils.data.IterableDataset):
