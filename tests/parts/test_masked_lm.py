@@ -273,9 +273,8 @@ def test_static_masking_masks_each_training_example_once_from_the_seed(tmp_path)
         load_recipe(Path(MLM), ["data.masking=sometimes"])
 
 
-def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
-    """A process's share of a small evaluation can hold no masked token: it must add 0 loss
-    over 0 tokens, not NaN (found by the two-process run of tests/test_scale_out.py)."""
+def _tiny_mlm_task():
+    """The masked-LM task around a 1-layer, 8-wide BERT over 20 ids, in eval mode."""
     from seqkit.models.bert import BertConfig, BertForMaskedLM
     from seqkit.trainer.tasks import MaskedLMTask
 
@@ -283,8 +282,13 @@ def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
         vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=16, max_position_embeddings=8,
     )  # fmt: skip
-    model = BertForMaskedLM(config).eval()
-    task = MaskedLMTask.for_model(model, {})
+    return MaskedLMTask.for_model(BertForMaskedLM(config).eval(), {})
+
+
+def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
+    """A process's share of a small evaluation can hold no masked token: it must add 0 loss
+    over 0 tokens, not NaN (found by the two-process run of tests/test_scale_out.py)."""
+    task = _tiny_mlm_task()
     ids = torch.tensor([[1, 5, 6, 2]])
     none_masked = {"input_ids": ids, "labels": torch.full_like(ids, -100)}
     loss_sum, count = task.evaluation_step(task.models, none_masked)["loss"]
@@ -302,16 +306,9 @@ def test_evaluation_scores_the_same_with_or_without_masked_positions():
     """The collators send ``masked_positions`` and the model then returns logits for those
     positions only: the loss and the masked accuracy must be what full logits give."""
     from seqkit.data.masking import masked_positions
-    from seqkit.models.bert import BertConfig, BertForMaskedLM
-    from seqkit.trainer.tasks import MaskedLMTask
 
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=16, max_position_embeddings=8,
-    )  # fmt: skip
-    model = BertForMaskedLM(config).eval()
-    task = MaskedLMTask.for_model(model, {})
+    task = _tiny_mlm_task()
     ids = torch.randint(4, 20, (6, 8))
     labels = torch.where(torch.rand(6, 8) < 0.4, ids, -100)
     full = task.evaluation_step(task.models, {"input_ids": ids, "labels": labels})
