@@ -300,6 +300,7 @@ def test_an_evaluation_batch_without_masked_tokens_adds_nothing():
     none_masked["masked_positions"] = torch.zeros(0, dtype=torch.long)
     metrics = task.evaluation_step(task.models, none_masked)
     assert [int(metrics[k][1]) for k in ("loss", "masked_accuracy")] == [0, 0]
+    assert float(metrics["loss"][0]) == 0.0 and float(metrics["masked_accuracy"][0]) == 0.0
 
 
 def test_evaluation_scores_the_same_with_or_without_masked_positions():
