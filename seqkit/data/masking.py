@@ -25,8 +25,11 @@ uninterrupted one.
 The ``masked-text`` data module (:class:`MaskedText`) feeds BERT's masked-LM pretraining: a
 corpus (local file, Hub data set, or CPython's pydoc topics by default) → a tokenizer with
 [CLS]/[SEP]/[MASK]/[PAD] (byte-level BPE by default) → one token stream, its tail held out →
-non-overlapping chunks of ``max_length - 2`` tokens, each framed as ``[CLS] chunk [SEP]``. Training
-chunks are masked afresh in every batch (``data.masking: static`` masks each once, from
+non-overlapping chunks of ``max_length - 2`` tokens, each framed as ``[CLS] chunk [SEP]``. With
+``data.line_by_line`` each non-empty line (a row of a data file) is instead one example, ``[CLS]
+line [SEP]`` cut to ``max_length``: the input a classifier fine-tuned from the encoder reads
+(``transformers``' ``run_mlm.py --line_by_line`` does the same), and the last lines are held out.
+Training chunks are masked afresh in every batch (``data.masking: static`` masks each once, from
 ``trainer.seed``); validation chunks are masked once with :data:`EVAL_MASK_SEED`, so every
 evaluation (and ``seqkit evaluate``) scores the same positions.
 """
@@ -197,6 +200,10 @@ class MaskedTextSection(DataSection):
     """dynamic: every batch masks its examples afresh (RoBERTa); static: each training example
     is masked once, from ``trainer.seed`` (BERT's original recipe, without its 10 copies), so
     the examples do not depend on how many processes draw them."""
+    line_by_line: bool = False
+    """Each non-empty line (each row of a data file) is one example, ``[CLS] line [SEP]`` cut to
+    max_length and padded per batch, as a classifier reads its texts; otherwise the lines are
+    joined into one stream cut into full max_length windows."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -254,6 +261,21 @@ def chunk_stream(tokenizer: Any, ids: list[int], max_length: int) -> list[torch.
     ]
 
 
+def line_examples(tokenizer: Any, lines: Sequence[str], max_length: int) -> list[torch.Tensor]:
+    """One ``[CLS] line [SEP]`` example per line that has tokens, cut to ``max_length``."""
+    body = max_length - 2
+    return [
+        torch.tensor([tokenizer.cls_token_id, *ids[:body], tokenizer.sep_token_id])
+        for ids in tokenizer.encode_batch(list(lines))
+        if ids
+    ]
+
+
+def text_lines(text: str) -> list[str]:
+    """The non-empty lines of ``text``."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def masked_once(
     tokenizer: Any, chunks: list[torch.Tensor], mlm_probability: float, seed: int = EVAL_MASK_SEED
 ) -> ChunkDataset:
@@ -278,9 +300,25 @@ def mlm_splits(
     val_fraction: float,
     mlm_probability: float,
     static_seed: int | None = None,
+    line_by_line: bool = False,
 ) -> tuple[ChunkDataset, ChunkDataset | None]:
-    """Training chunks (masked per batch by the collator, or once from ``static_seed``) and
-    validation chunks (the stream's last ``val_fraction``, masked once)."""
+    """Training examples (masked per batch by the collator, or once from ``static_seed``) and
+    validation examples (the corpus's last ``val_fraction``, masked once): stream chunks, or
+    one example per line with ``line_by_line``."""
+    if line_by_line:
+        train, val = _line_splits(tokenizer, text, max_length, val_fraction)
+    else:
+        train, val = _stream_splits(tokenizer, text, max_length, val_fraction)
+    eval_data = masked_once(tokenizer, val, mlm_probability) if val else None
+    if static_seed is not None:
+        return masked_once(tokenizer, train, mlm_probability, static_seed), eval_data
+    return ChunkDataset([{"input_ids": c} for c in train]), eval_data
+
+
+def _stream_splits(
+    tokenizer: Any, text: str, max_length: int, val_fraction: float
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Chunks of the stream's head (training) and of its last ``val_fraction`` (validation)."""
     ids = encode_corpus(tokenizer, text).tolist()
     body = max_length - 2
     n_val = int(len(ids) * val_fraction)
@@ -293,13 +331,21 @@ def mlm_splits(
     train = chunk_stream(tokenizer, train_ids, max_length)
     if not train:
         raise UserError(f"the corpus is shorter than one example ({body} tokens)")
-    eval_data = None
-    if val_ids:
-        eval_data = masked_once(tokenizer, chunk_stream(tokenizer, val_ids, max_length),
-                                mlm_probability)  # fmt: skip
-    if static_seed is not None:
-        return masked_once(tokenizer, train, mlm_probability, static_seed), eval_data
-    return ChunkDataset([{"input_ids": c} for c in train]), eval_data
+    return train, chunk_stream(tokenizer, val_ids, max_length) if val_ids else []
+
+
+def _line_splits(
+    tokenizer: Any, text: str, max_length: int, val_fraction: float
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Line examples: the first lines train, the last ``val_fraction`` of them validate."""
+    examples = line_examples(tokenizer, text_lines(text), max_length)
+    n_val = int(len(examples) * val_fraction)
+    if val_fraction > 0 and n_val == 0:
+        raise UserError(
+            f"data.val_fraction={val_fraction} of {len(examples)} lines holds no line; use "
+            "more text or a larger val_fraction"
+        )
+    return examples[: len(examples) - n_val], examples[len(examples) - n_val :]
 
 
 class MaskedText(TextCorpus):
@@ -342,6 +388,7 @@ class MaskedText(TextCorpus):
             self.data.val_fraction,
             self.data.mlm_probability,
             self.recipe.trainer.seed if self.data.masking == "static" else None,
+            self.data.line_by_line,
         )
         masker = MaskedLMCollator.for_tokenizer(
             tokenizer, mlm_probability=self.data.mlm_probability
@@ -357,9 +404,14 @@ class MaskedText(TextCorpus):
 
         max_length = self._max_length(window, most)
         text = load_corpus(dataclasses.replace(self.data, path=str(path)))
-        chunks = chunk_stream(tokenizer, encode_corpus(tokenizer, text).tolist(), max_length)
-        if not chunks:
-            raise UserError(f"--data: {path} is shorter than one example ({max_length - 2} tokens)")
+        if self.data.line_by_line:  # the corpus loader has refused a blank file
+            chunks = line_examples(tokenizer, text_lines(text), max_length)
+        else:
+            chunks = chunk_stream(tokenizer, encode_corpus(tokenizer, text).tolist(), max_length)
+            if not chunks:
+                raise UserError(
+                    f"--data: {path} is shorter than one example ({max_length - 2} tokens)"
+                )
         eval_data = masked_once(tokenizer, chunks, self.data.mlm_probability)
         return Prepared(
             train_data=None,

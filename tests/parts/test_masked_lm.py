@@ -273,6 +273,65 @@ def test_static_masking_masks_each_training_example_once_from_the_seed(tmp_path)
         load_recipe(Path(MLM), ["data.masking=sometimes"])
 
 
+def _prepared(corpus: Path, *settings: str):
+    overrides = [f"data.path={corpus}", "data.max_length=16", "tokenizer.kind=char", *settings]
+    parts = resolve(load_recipe(Path(MLM), overrides))
+    tokenizer = parts.data.tokenizer(None)
+    return tokenizer, parts.data.prepare(tokenizer, 16, 128)
+
+
+def test_line_by_line_makes_one_framed_example_per_line_and_holds_out_the_last_lines(tmp_path):
+    lines = [f"line {i} " + "ab" * (i % 11) for i in range(40)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines[:20]) + "\n\n   \n" + "\n".join(lines[20:]) + "\n",
+                      encoding="utf-8")  # fmt: skip
+    tokenizer, prepared = _prepared(corpus, "data.line_by_line=true", "data.val_fraction=0.1")
+    train = [prepared.train_data[i]["input_ids"] for i in range(len(prepared.train_data))]
+    val = [prepared.eval_data[i] for i in range(len(prepared.eval_data))]
+    assert (len(train), len(val)) == (36, 4)  # blank lines are skipped; the last 4 lines validate
+    for ids, line in zip(train, lines, strict=False):
+        assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+        assert tokenizer.decode(ids[1:-1].tolist()) == line[:14]  # cut to max_length 16
+    assert max(len(ids) for ids in train) == 16 and min(len(ids) for ids in train) < 16
+    for row, line in zip(val, lines[36:], strict=True):  # masked once, originals in labels
+        original = torch.where(row["labels"] != -100, row["labels"], row["input_ids"])
+        assert tokenizer.decode(original[1:-1].tolist()) == line[:14]
+    batch = prepared.collate_fn([prepared.train_data[i] for i in range(4)])
+    lengths = [len(ids) for ids in train[:4]]
+    assert batch["input_ids"].shape == (4, max(lengths))  # padded per batch, not to max_length
+    assert batch["attention_mask"].sum(1).tolist() == lengths
+
+    _, streamed = _prepared(corpus, "data.val_fraction=0.1")
+    assert all(len(streamed.train_data[i]["input_ids"]) == 16
+               for i in range(len(streamed.train_data)))  # fmt: skip
+
+
+def test_line_by_line_errors_name_the_setting(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one line\ntwo lines\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"data\.val_fraction=0\.1 of 2 lines holds no line"):
+        _prepared(corpus, "data.line_by_line=true", "data.val_fraction=0.1")
+
+
+def test_line_by_line_run_trains_and_scores_a_held_out_file(tmp_path, capsys):
+    from seqkit.data import load_embedded
+
+    text = load_embedded("pydoc-topics")
+    corpus, held_out = tmp_path / "corpus.txt", tmp_path / "held-out.txt"
+    corpus.write_text(text[:12000], encoding="utf-8")
+    held_out.write_text(text[12000:14000], encoding="utf-8")
+    run = tmp_path / "mlm"
+    args = [*TINY, *SIZES, "--set", "data.line_by_line=true", "--set", f"data.path={corpus}"]
+    assert main(["train", MLM, *args, "--output-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(held_out)]) == 0
+    assert "eval/masked_accuracy:" in capsys.readouterr().out
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n", encoding="utf-8")
+    assert main(["evaluate", str(run), "--data", str(blank)]) == 2
+    assert "blank.txt is empty" in capsys.readouterr().err
+
+
 def _tiny_mlm_task():
     """The masked-LM task around a 1-layer, 8-wide BERT over 20 ids, in eval mode."""
     from seqkit.models.bert import BertConfig, BertForMaskedLM
