@@ -49,6 +49,7 @@ from seqkit.trainer.checkpoint import (
     save_tree,
 )
 from seqkit.trainer.config import TrainerConfig
+from seqkit.trainer.heap import return_free_heap
 from seqkit.trainer.logging import MetricsLogger, plot_loss
 from seqkit.trainer.optim import build_optimizer, l1_penalty
 from seqkit.trainer.recompute import blocks_to_recompute, gradient_checkpointing
@@ -575,6 +576,9 @@ class Trainer:
                 control.should_save = False
         progress.close()
         self._check_health()
+        # The steps' freed activations would otherwise sit under the plot's and the closing
+        # sample's new allocations and set the run's peak memory (seqkit.trainer.heap).
+        return_free_heap()
 
         for callback in self.callbacks:
             callback.on_train_end(self, control)
