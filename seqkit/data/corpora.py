@@ -120,12 +120,29 @@ def load_hub_text(
     """The ``text_column`` of a Hub data set's ``split`` (of ``config``, at ``revision``),
     rows joined by "\n". A failure says which part of the name did not resolve
     (:mod:`seqkit.data.hub`)."""
+    rows = load_hub_rows(
+        name, split, text_column, config=config, revision=revision, data_files=data_files
+    )
+    return "\n".join(rows)
+
+
+def load_hub_rows(
+    name: str,
+    split: str = "train",
+    text_column: str = "text",
+    *,
+    config: str | None = None,
+    revision: str | None = None,
+    data_files: list[str] | None = None,
+) -> list[str]:
+    """The ``text_column`` of a Hub data set's ``split``, one string a row (see
+    :func:`load_hub_text`)."""
     from seqkit.data.hub import describe, load_hub_dataset
 
     dataset = load_hub_dataset(
         name, config=config, split=split, revision=revision, data_files=data_files
     )
-    return records_text(dataset, text_column, describe(name, config, split))
+    return records_rows(dataset, text_column, describe(name, config, split))
 
 
 def records_text(records, text_column: str, where: str) -> str:
@@ -133,17 +150,22 @@ def records_text(records, text_column: str, where: str) -> str:
 
     ``where`` names the data in the errors (a file, or a Hub data set and split).
     """
+    # tiny_shakespeare, for one, stores each split as a single row; most sets have many.
+    return "\n".join(records_rows(records, text_column, where))
+
+
+def records_rows(records, text_column: str, where: str) -> list[str]:
+    """The ``text_column`` of a ``datasets.Dataset``, one string a row, every row kept (so that
+    row i is the i-th document a labelled reader of the same file sees)."""
     from seqkit.data.hub import check_column
 
     check_column(records, text_column, where)
     rows = records[text_column]
     if not all(isinstance(row, str) for row in rows):
         raise UserError(f"column {text_column!r} of {where} is not text (or has empty cells)")
-    # tiny_shakespeare, for one, stores each split as a single row; most sets have many.
-    text = "\n".join(rows)
-    if not text.strip():
+    if not any(row.strip() for row in rows):
         raise UserError(f"{where} has no text")
-    return text
+    return rows
 
 
 def hub_reachable() -> bool:
@@ -164,21 +186,39 @@ def hub_reachable() -> bool:
 # ---------------------------------------------------------------------------- dispatch
 
 
-def tsv_column(text: str, text_column: str) -> str:
+def tsv_rows(text: str, text_column: str) -> list[str] | None:
     """The ``text_column`` field of every row of tab-separated ``text`` whose header row names
-    it (SST-2's ``label<TAB>sentence``), rows joined by "\\n"; other text as it is. Without this
-    a language model pretrained on a labelled file would read its labels as words."""
+    it (SST-2's ``label<TAB>sentence``), blank lines skipped; None when the header does not name
+    it (the text is not such a table). Without this a language model pretrained on a labelled
+    file would read its labels as words."""
     lines = text.splitlines()
     header = lines[0].split("\t") if lines else []
     if text_column not in header:
-        return text
+        return None
     at = header.index(text_column)
     rows = [line.split("\t") for line in lines[1:] if line.strip()]
-    return "\n".join(fields[at] for fields in rows if len(fields) > at)
+    return [fields[at] for fields in rows if len(fields) > at]
 
 
 def load_corpus(data: DataSection) -> str:
-    """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``."""
+    """The text a recipe's ``data`` section names: ``path``, else ``hub``, else ``embedded``;
+    the rows of a table's text column joined by "\\n"."""
+    corpus = _read_corpus(data)
+    return corpus if isinstance(corpus, str) else "\n".join(corpus)
+
+
+def load_documents(data: DataSection) -> list[str]:
+    """The corpus a recipe's ``data`` section names as documents: each row of a table's text
+    column (a JSON lines, CSV or Parquet file, a Hub data set, a TSV whose header names the
+    column), every row kept, or else each non-blank line of the text."""
+    corpus = _read_corpus(data)
+    if isinstance(corpus, str):
+        return [line for line in corpus.splitlines() if line.strip()]
+    return corpus
+
+
+def _read_corpus(data: DataSection) -> str | list[str]:
+    """The corpus as text, or as the rows of a table's text column."""
     if data.path:
         from seqkit.data.pipelines import load_records, names_records
 
@@ -186,17 +226,16 @@ def load_corpus(data: DataSection) -> str:
         if names_records(data.path):
             # JSON lines, CSV or Parquet rows (a file, a folder or a glob of them): read by
             # ``datasets`` (and cached as Arrow).
-            return records_text(load_records(path=data.path), data.text_column, str(data.path))
+            return records_rows(load_records(path=data.path), data.text_column, str(data.path))
         if any(ch in str(data.path) for ch in "*?["):  # a glob of text files
             from seqkit.data.token_file import corpus_files
 
             return "\n".join(read_text_file(file) for file in corpus_files(data.path))
         text = read_text_file(data.path)
-        if path.suffix.lower() == ".tsv":
-            return tsv_column(text, data.text_column)
-        return text
+        rows = tsv_rows(text, data.text_column) if path.suffix.lower() == ".tsv" else None
+        return text if rows is None else rows
     if data.hub:
-        return load_hub_text(
+        return load_hub_rows(
             data.hub,
             split=data.hub_split,
             text_column=data.text_column,

@@ -506,24 +506,33 @@ def _encode_labels(
 def split_labelled(
     data: LabelledTexts, val_fraction: float, seed: int
 ) -> tuple[LabelledTexts, LabelledTexts | None]:
-    """A seeded shuffle (``torch.randperm``), then the first ``val_fraction`` of documents for
-    validation and the rest for training: the same seed gives the same split on any machine.
-    (torch's generator, not numpy's, so the splits behind the README's recurrent and BERT
-    classifier results are the ones drawn here.)"""
-    import torch
-
+    """A seeded shuffle, then the first ``val_fraction`` of documents for validation and the
+    rest for training (:func:`seeded_split`)."""
     if len(data) == 0:
         raise UserError("the labelled corpus is empty")
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).numpy()
+    train, val = seeded_split(len(data), val_fraction, seed)
+    return data.subset(train), (data.subset(val) if len(val) else None)
+
+
+def seeded_split(count: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(training, validation)`` positions of ``count`` documents: a seeded shuffle
+    (``torch.randperm``), its first ``val_fraction`` validating. The same seed gives the same
+    split on any machine, and every reader of the same documents draws the same one: a
+    masked-LM pretraining on a file (``data.val_split: seeded``) holds out exactly the
+    documents its classifier validates on. (torch's generator, not numpy's, so the splits
+    behind the README's recurrent and BERT classifier results are the ones drawn here.)"""
+    import torch
+
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed)).numpy()
     # round() first: 0.1 * 30 is 3.0000000000000004 in floating point, which must give 3.
-    n_val = math.floor(round(len(data) * val_fraction, 6))
+    n_val = math.floor(round(count * val_fraction, 6))
     if val_fraction > 0 and n_val == 0:
         raise UserError(
-            f"data.val_fraction={val_fraction} of {len(data)} documents keeps none for validation"
+            f"data.val_fraction={val_fraction} of {count} documents keeps none for validation"
         )
-    if n_val >= len(data):
+    if n_val >= count:
         raise UserError(f"data.val_fraction={val_fraction} leaves no training documents")
-    return data.subset(order[n_val:]), (data.subset(order[:n_val]) if n_val else None)
+    return order[n_val:], order[:n_val]
 
 
 def labelled_splits(

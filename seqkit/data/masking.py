@@ -26,9 +26,13 @@ The ``masked-text`` data module (:class:`MaskedText`) feeds BERT's masked-LM pre
 corpus (local file, Hub data set, or CPython's pydoc topics by default) → a tokenizer with
 [CLS]/[SEP]/[MASK]/[PAD] (byte-level BPE by default) → one token stream, its tail held out →
 non-overlapping chunks of ``max_length - 2`` tokens, each framed as ``[CLS] chunk [SEP]``. With
-``data.line_by_line`` each non-empty line (a row of a data file) is instead one example, ``[CLS]
-line [SEP]`` cut to ``max_length``: the input a classifier fine-tuned from the encoder reads
-(``transformers``' ``run_mlm.py --line_by_line`` does the same), and the last lines are held out.
+``data.line_by_line`` each document (a row of a table's text column, else a non-blank line) is
+instead one example, ``[CLS] document [SEP]`` cut to ``max_length``: the input a classifier
+fine-tuned from the encoder reads (``transformers``' ``run_mlm.py --line_by_line`` does the same).
+The last documents are held out, or with ``data.val_split: seeded`` the very documents a
+``labelled-text`` recipe with the same file, ``val_fraction`` and seed validates on, so that
+pretraining never reads its classifier's validation text (the tokenizer is trained on the
+training documents only, too).
 Training chunks are masked afresh in every batch (``data.masking: static`` masks each once, from
 ``trainer.seed``); validation chunks are masked once with :data:`EVAL_MASK_SEED`, so every
 evaluation (and ``seqkit evaluate``) scores the same positions.
@@ -39,13 +43,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqkit.checks import MAX_POSITIONS, check_choice, check_ranges, count, probability
-from seqkit.data.corpora import load_corpus
+from seqkit.data.corpora import load_corpus, load_documents
+from seqkit.data.labelled import seeded_split
 from seqkit.data.lm import TextCorpus, encode_corpus
 from seqkit.data.padding import padding_mask
 from seqkit.data.special_tokens import DEFAULT_SPECIAL_TOKENS
@@ -185,6 +191,7 @@ EVAL_MASK_SEED = 1234
 DEFAULT_MAX_LENGTH = 128
 """Tokens per example when neither the recipe nor the model says otherwise."""
 MASKINGS = ("dynamic", "static")
+VAL_SPLITS = ("tail", "seeded")
 
 
 @dataclass
@@ -201,13 +208,24 @@ class MaskedTextSection(DataSection):
     is masked once, from ``trainer.seed`` (BERT's original recipe, without its 10 copies), so
     the examples do not depend on how many processes draw them."""
     line_by_line: bool = False
-    """Each non-empty line (each row of a data file) is one example, ``[CLS] line [SEP]`` cut to
-    max_length and padded per batch, as a classifier reads its texts; otherwise the lines are
-    joined into one stream cut into full max_length windows."""
+    """Each document (each row of a table's text column, else each non-blank line) is one
+    example, ``[CLS] document [SEP]`` cut to max_length and padded per batch, as a classifier
+    reads its texts; otherwise the corpus is one stream cut into full max_length windows."""
+    val_split: str = "tail"
+    """Which examples validate. tail: the last val_fraction of the corpus (of its stream, or of
+    its documents with line_by_line). seeded (with line_by_line): a seeded random val_fraction
+    of the documents, drawn from trainer.seed as the labelled-text module draws its split, so
+    pretraining on a classifier's file with its val_fraction and seed never reads the
+    documents that classifier validates on."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("data.masking", self.masking, MASKINGS)
+        check_choice("data.val_split", self.val_split, VAL_SPLITS)
+        if self.val_split == "seeded" and not self.line_by_line:
+            raise UserError(
+                "data.val_split=seeded holds out whole documents: set data.line_by_line=true"
+            )
         check_ranges(
             "data",
             self,
@@ -261,19 +279,17 @@ def chunk_stream(tokenizer: Any, ids: list[int], max_length: int) -> list[torch.
     ]
 
 
-def line_examples(tokenizer: Any, lines: Sequence[str], max_length: int) -> list[torch.Tensor]:
-    """One ``[CLS] line [SEP]`` example per line that has tokens, cut to ``max_length``."""
+def document_examples(
+    tokenizer: Any, documents: Sequence[str], max_length: int
+) -> list[torch.Tensor]:
+    """One ``[CLS] document [SEP]`` example per document that has tokens, cut to
+    ``max_length``."""
     body = max_length - 2
     return [
         torch.tensor([tokenizer.cls_token_id, *ids[:body], tokenizer.sep_token_id])
-        for ids in tokenizer.encode_batch(list(lines))
+        for ids in tokenizer.encode_batch(list(documents))
         if ids
     ]
-
-
-def text_lines(text: str) -> list[str]:
-    """The non-empty lines of ``text``."""
-    return [line for line in text.splitlines() if line.strip()]
 
 
 def masked_once(
@@ -293,29 +309,22 @@ def masked_once(
     return ChunkDataset(rows)
 
 
-def mlm_splits(
+def mlm_datasets(
     tokenizer: Any,
-    text: str,
-    max_length: int,
-    val_fraction: float,
+    train: list[torch.Tensor],
+    val: list[torch.Tensor],
     mlm_probability: float,
     static_seed: int | None = None,
-    line_by_line: bool = False,
 ) -> tuple[ChunkDataset, ChunkDataset | None]:
     """Training examples (masked per batch by the collator, or once from ``static_seed``) and
-    validation examples (the corpus's last ``val_fraction``, masked once): stream chunks, or
-    one example per line with ``line_by_line``."""
-    if line_by_line:
-        train, val = _line_splits(tokenizer, text, max_length, val_fraction)
-    else:
-        train, val = _stream_splits(tokenizer, text, max_length, val_fraction)
+    validation examples (masked once), from ``[CLS] … [SEP]`` id tensors."""
     eval_data = masked_once(tokenizer, val, mlm_probability) if val else None
     if static_seed is not None:
         return masked_once(tokenizer, train, mlm_probability, static_seed), eval_data
     return ChunkDataset([{"input_ids": c} for c in train]), eval_data
 
 
-def _stream_splits(
+def stream_splits(
     tokenizer: Any, text: str, max_length: int, val_fraction: float
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Chunks of the stream's head (training) and of its last ``val_fraction`` (validation)."""
@@ -334,18 +343,21 @@ def _stream_splits(
     return train, chunk_stream(tokenizer, val_ids, max_length) if val_ids else []
 
 
-def _line_splits(
-    tokenizer: Any, text: str, max_length: int, val_fraction: float
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Line examples: the first lines train, the last ``val_fraction`` of them validate."""
-    examples = line_examples(tokenizer, text_lines(text), max_length)
-    n_val = int(len(examples) * val_fraction)
+def split_documents(
+    documents: list[str], val_fraction: float, val_split: str, seed: int
+) -> tuple[list[str], list[str]]:
+    """``(training, validation)`` documents: the last ``val_fraction`` validate (tail), or a
+    seeded random share drawn as ``labelled-text`` draws it (seeded: :func:`seeded_split`)."""
+    if val_split == "seeded":
+        train, val = seeded_split(len(documents), val_fraction, seed)
+        return [documents[i] for i in train], [documents[i] for i in val]
+    n_val = int(len(documents) * val_fraction)
     if val_fraction > 0 and n_val == 0:
         raise UserError(
-            f"data.val_fraction={val_fraction} of {len(examples)} lines holds no line; use "
+            f"data.val_fraction={val_fraction} of {len(documents)} documents holds none; use "
             "more text or a larger val_fraction"
         )
-    return examples[: len(examples) - n_val], examples[len(examples) - n_val :]
+    return documents[: len(documents) - n_val], documents[len(documents) - n_val :]
 
 
 class MaskedText(TextCorpus):
@@ -354,10 +366,25 @@ class MaskedText(TextCorpus):
 
     Section = MaskedTextSection
 
+    @cached_property
+    def documents(self) -> tuple[list[str], list[str]]:
+        """``(training, validation)`` documents of a ``line_by_line`` corpus, read once."""
+        return split_documents(
+            load_documents(self.data),
+            self.data.val_fraction,
+            self.data.val_split,
+            self.recipe.trainer.seed,
+        )
+
+    def _tokenizer_text(self) -> str | list[str]:
+        """What a new tokenizer learns from: the training documents only when they are
+        documents (the held-out ones stay unread), the whole corpus otherwise."""
+        return self.documents[0] if self.data.line_by_line else self.text
+
     def tokenizer(self, init_from: Path | None) -> Any:
         special = getattr(self.builder, "special_tokens", None) or DEFAULT_SPECIAL_TOKENS
         tokenizer = recipe_tokenizer(
-            self.recipe.tokenizer, init_from, lambda: self.text, dict(special)
+            self.recipe.tokenizer, init_from, self._tokenizer_text, dict(special)
         )
         needed_by = f"model.architecture {self.builder.name()}" if self.builder else "masked LM"
         for role in ("cls", "sep", "pad", "mask"):
@@ -381,14 +408,21 @@ class MaskedText(TextCorpus):
         return max_length
 
     def prepare(self, tokenizer: Any, window: int, most: int | None) -> Prepared:
-        train_data, eval_data = mlm_splits(
+        max_length = self._max_length(window, most)
+        if self.data.line_by_line:
+            train_documents, val_documents = self.documents
+            train = document_examples(tokenizer, train_documents, max_length)
+            val = document_examples(tokenizer, val_documents, max_length)
+            summary = {"documents": len(train_documents) + len(val_documents)}
+        else:
+            train, val = stream_splits(tokenizer, self.text, max_length, self.data.val_fraction)
+            summary = {"corpus characters": len(self.text)}
+        train_data, eval_data = mlm_datasets(
             tokenizer,
-            self.text,
-            self._max_length(window, most),
-            self.data.val_fraction,
+            train,
+            val,
             self.data.mlm_probability,
             self.recipe.trainer.seed if self.data.masking == "static" else None,
-            self.data.line_by_line,
         )
         masker = MaskedLMCollator.for_tokenizer(
             tokenizer, mlm_probability=self.data.mlm_probability
@@ -397,16 +431,17 @@ class MaskedText(TextCorpus):
             train_data=train_data,
             eval_data=eval_data,
             collate_fn=MLMCollator(masker),
-            summary={"corpus characters": len(self.text), "train examples": len(train_data)},
+            summary={**summary, "train examples": len(train_data)},
         )
 
     def scoring_data(self, tokenizer: Any, window: int, most: int | None, path: Path) -> Prepared:
 
         max_length = self._max_length(window, most)
-        text = load_corpus(dataclasses.replace(self.data, path=str(path)))
+        data = dataclasses.replace(self.data, path=str(path))
         if self.data.line_by_line:  # the corpus loader has refused a blank file
-            chunks = line_examples(tokenizer, text_lines(text), max_length)
+            chunks = document_examples(tokenizer, load_documents(data), max_length)
         else:
+            text = load_corpus(data)
             chunks = chunk_stream(tokenizer, encode_corpus(tokenizer, text).tolist(), max_length)
             if not chunks:
                 raise UserError(

@@ -159,13 +159,38 @@ def test_hub_rows_are_joined_by_newlines(monkeypatch, offline):
 def test_load_corpus_prefers_path_then_hub_then_embedded(tmp_path, monkeypatch):
     path = tmp_path / "corpus.txt"
     path.write_text("local text")
-    monkeypatch.setattr(corpora_module, "load_hub_text", lambda name, **options: name)
+    monkeypatch.setattr(corpora_module, "load_hub_rows", lambda name, **options: [name])
     everything = DataSection(path=str(path), hub="some/set", embedded="pydoc-topics")
     assert load_corpus(everything) == "local text"
     assert load_corpus(DataSection(hub="some/set", embedded="pydoc-topics")) == "some/set"
     assert load_corpus(DataSection(embedded="pydoc-topics")) == load_embedded("pydoc-topics")
     with pytest.raises(UserError, match=r"data\.path, data\.hub or data\.embedded"):
         load_corpus(DataSection())
+
+
+def test_documents_are_table_rows_or_else_non_blank_lines(tmp_path):
+    import datasets
+
+    from seqkit.data.corpora import load_documents
+
+    reviews = ["first review,\nwith a line break", "  ", "third"]
+    csv = tmp_path / "reviews.csv"
+    datasets.Dataset.from_dict({"review": reviews, "label": [1, 0, 1]}).to_csv(csv)
+    # Every row, blank ones and line breaks included: row i is the i-th labelled document.
+    assert load_documents(DataSection(path=str(csv), text_column="review")) == reviews
+    tsv = tmp_path / "phrases.tsv"
+    tsv.write_text("label\tsentence\n1\ta fine film\n\n0\tdull\n", encoding="utf-8")
+    assert load_documents(DataSection(path=str(tsv), text_column="sentence")) == [
+        "a fine film",
+        "dull",
+    ]
+    text = tmp_path / "plain.txt"
+    text.write_text("one\n\n  \ntwo\tcolumns\n", encoding="utf-8")
+    assert load_documents(DataSection(path=str(text))) == ["one", "two\tcolumns"]
+    blank = tmp_path / "blank.jsonl"
+    datasets.Dataset.from_dict({"text": [" ", "\n"]}).to_json(blank)
+    with pytest.raises(UserError, match=r"blank\.jsonl has no text"):
+        load_documents(DataSection(path=str(blank)))
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])

@@ -309,8 +309,44 @@ def test_line_by_line_makes_one_framed_example_per_line_and_holds_out_the_last_l
 def test_line_by_line_errors_name_the_setting(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("one line\ntwo lines\n", encoding="utf-8")
-    with pytest.raises(UserError, match=r"data\.val_fraction=0\.1 of 2 lines holds no line"):
+    with pytest.raises(UserError, match=r"data\.val_fraction=0\.1 of 2 documents holds none"):
         _prepared(corpus, "data.line_by_line=true", "data.val_fraction=0.1")
+    with pytest.raises(UserError, match=r"val_split=seeded holds out whole documents: set data\."):
+        _prepared(corpus, "data.val_split=seeded")
+    with pytest.raises(UserError, match=r"data\.val_split must be one of"):
+        _prepared(corpus, "data.line_by_line=true", "data.val_split=random")
+
+
+def test_seeded_val_split_holds_out_what_the_classifier_validates_on(tmp_path):
+    """Pretraining on a classifier's file with its val_fraction and seed never reads the
+    documents that classifier validates on, not even to train the tokenizer."""
+    import datasets
+
+    # Each review holds a character of its own, to see which ones the tokenizer learned.
+    reviews = [f"{chr(0x4E00 + i)} review {i}, with a comma\nand a line break" for i in range(30)]
+    table = tmp_path / "reviews.csv"
+    datasets.Dataset.from_dict({"review": reviews, "label": [i % 2 for i in range(30)]}).to_csv(
+        table
+    )
+    shared = [f"data.path={table}", "data.text_column=review", "data.val_fraction=0.2",
+              "trainer.seed=3"]  # fmt: skip
+    seeded = [*shared, "data.line_by_line=true", "data.val_split=seeded"]
+    mlm = resolve(load_recipe(Path(MLM), [*seeded, "tokenizer.kind=char"]))
+    train_documents, val_documents = mlm.data.documents
+    classifier = resolve(load_recipe(Path(CLASSIFIER), [*shared, "data.label_column=label"]))
+    train, val, _ = classifier.data.splits()
+    assert len(val_documents) == 6
+    assert sorted(val_documents) == sorted(val.texts)
+    assert sorted(train_documents) == sorted(train.texts)
+    tokenizer = mlm.data.tokenizer(None)
+    for document in val_documents:
+        assert tokenizer.token_to_id(document[0]) is None
+    for document in train_documents:
+        assert tokenizer.token_to_id(document[0]) is not None
+    prepared = mlm.data.prepare(tokenizer, 64, 128)
+    assert (len(prepared.train_data), len(prepared.eval_data)) == (24, 6)
+    other_seed = resolve(load_recipe(Path(MLM), [*seeded, "trainer.seed=4"]))
+    assert sorted(other_seed.data.documents[1]) != sorted(val_documents)
 
 
 def test_line_by_line_run_trains_and_scores_a_held_out_file(tmp_path, capsys):
