@@ -109,21 +109,11 @@ def load_embedded(name: str) -> str:
 
 
 def load_hub_text(
-    name: str,
-    split: str = "train",
-    text_column: str = "text",
-    *,
-    config: str | None = None,
-    revision: str | None = None,
-    data_files: list[str] | None = None,
+    name: str, split: str = "train", text_column: str = "text", **options: str | list[str] | None
 ) -> str:
-    """The ``text_column`` of a Hub data set's ``split`` (of ``config``, at ``revision``),
-    rows joined by "\n". A failure says which part of the name did not resolve
-    (:mod:`seqkit.data.hub`)."""
-    rows = load_hub_rows(
-        name, split, text_column, config=config, revision=revision, data_files=data_files
-    )
-    return "\n".join(rows)
+    """The ``text_column`` of a Hub data set's ``split``, rows joined by "\n"; ``options`` are
+    :func:`load_hub_rows`'s (``config``, ``revision``, ``data_files``)."""
+    return "\n".join(load_hub_rows(name, split, text_column, **options))
 
 
 def load_hub_rows(
@@ -135,8 +125,9 @@ def load_hub_rows(
     revision: str | None = None,
     data_files: list[str] | None = None,
 ) -> list[str]:
-    """The ``text_column`` of a Hub data set's ``split``, one string a row (see
-    :func:`load_hub_text`)."""
+    """The ``text_column`` of a Hub data set's ``split`` (of ``config``, at ``revision``), one
+    string a row. A failure says which part of the name did not resolve
+    (:mod:`seqkit.data.hub`)."""
     from seqkit.data.hub import describe, load_hub_dataset
 
     dataset = load_hub_dataset(
@@ -145,18 +136,11 @@ def load_hub_rows(
     return records_rows(dataset, text_column, describe(name, config, split))
 
 
-def records_text(records, text_column: str, where: str) -> str:
-    """The ``text_column`` of a ``datasets.Dataset``, rows joined by "\\n": one corpus string.
-
-    ``where`` names the data in the errors (a file, or a Hub data set and split).
-    """
-    # tiny_shakespeare, for one, stores each split as a single row; most sets have many.
-    return "\n".join(records_rows(records, text_column, where))
-
-
 def records_rows(records, text_column: str, where: str) -> list[str]:
     """The ``text_column`` of a ``datasets.Dataset``, one string a row, every row kept (so that
-    row i is the i-th document a labelled reader of the same file sees)."""
+    row i is the i-th document a labelled reader of the same file sees). ``where`` names the
+    data in the errors (a file, or a Hub data set and split). tiny_shakespeare, for one, stores
+    each split as a single row; most sets have many."""
     from seqkit.data.hub import check_column
 
     check_column(records, text_column, where)
