@@ -58,6 +58,7 @@ from seqkit.trainer.schedules import build_scheduler, load_scheduler_state, sche
 from seqkit.trainer.tasks import SupervisedTask, Task
 from seqkit.trainer.throughput import ThroughputMeter
 from seqkit.trainer.trackers import start_trackers, tracker_list
+from seqkit.trainer.without_dtensor import clip_grad_norm, device_placements
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +247,11 @@ class Trainer:
         names = [
             n for n, m in self.task.models.items() if any(p.requires_grad for p in m.parameters())
         ]
-        prepared = acc.prepare(*[self.task.models[n] for n in names], *optimizers.values())
+        prepared = acc.prepare(
+            *[self.task.models[n] for n in names],
+            *optimizers.values(),
+            device_placement=device_placements(acc, len(names), len(optimizers)),
+        )
         if not isinstance(prepared, tuple):
             prepared = (prepared,)
         wrapped = dict(zip(names, prepared[: len(names)], strict=True))
@@ -385,7 +390,7 @@ class Trainer:
                     step_sums[key] = step_sums[key] + value if key in step_sums else value
             if config.max_grad_norm is not None:
                 params = [p for g in optimizer.param_groups for p in g["params"]]
-                norm = acc.clip_grad_norm_(params, config.max_grad_norm)
+                norm = clip_grad_norm(acc, params, config.max_grad_norm)
                 if norm is not None:
                     health = health + norm.detach().float()
                     # Weighted like the losses: the log shows the window's target-weighted mean.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -158,3 +161,74 @@ def test_l1_penalty_is_zero_without_decayed_weights():
 def test_unknown_optimizer_lists_the_valid_names():
     with pytest.raises(UserError, match="adamw, adam, sgd, rmsprop, adagrad"):
         build_optimizer(TinyLM(), TrainerConfig(optimizer="lion"))
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_each_optimizer_updates_exactly_as_torchs_decorated_class(name, monkeypatch):
+    """seqkit's optimizers call torch's undecorated methods (no torch._dynamo import); the
+    parameters, the state and the state dict must be torch's own, bit for bit."""
+    config = TrainerConfig(optimizer=name, lr=0.05, weight_decay=0.01, momentum=0.9)
+    torch.manual_seed(0)
+    ours_model = TinyLM()
+    torchs_model = TinyLM()
+    torchs_model.load_state_dict(ours_model.state_dict())
+    ours = build_optimizer(ours_model, config)
+    monkeypatch.setattr("seqkit.trainer.optim.without_compiler_import", lambda cls: cls)
+    torchs = build_optimizer(torchs_model, config)
+    assert type(torchs) in type(ours).__mro__ and type(ours) is not type(torchs)
+    assert type(ours).__name__ == type(torchs).__name__
+    for _ in range(3):
+        for model, optimizer in ((ours_model, ours), (torchs_model, torchs)):
+            optimizer.zero_grad()
+            loss_of(model).backward()
+            optimizer.step()
+    for (key, mine), theirs in zip(
+        ours_model.state_dict().items(), torchs_model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, theirs), key
+    ours_state, torchs_state = ours.state_dict(), torchs.state_dict()
+    assert ours_state["param_groups"] == torchs_state["param_groups"]
+    for index, values in torchs_state["state"].items():
+        for key, value in values.items():
+            assert torch.equal(
+                torch.as_tensor(ours_state["state"][index][key]), torch.as_tensor(value)
+            )
+
+
+def test_state_dict_round_trip_hooks_and_scheduler_work_without_the_decorators():
+    model = TinyLM()
+    optimizer = build_optimizer(model, TrainerConfig(lr=0.1))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5**step)
+    calls = []
+    optimizer.register_step_pre_hook(lambda *args: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *args: calls.append("post"))
+    with warnings.catch_warnings():
+        # Stepping the scheduler before the optimizer (whose step it must see) would warn.
+        warnings.simplefilter("error")
+        loss_of(model).backward()
+        optimizer.step()
+        scheduler.step()
+    assert calls == ["pre", "post"]
+    assert {g["lr"] for g in optimizer.param_groups} == {0.05}
+    assert torch.is_grad_enabled()  # the step restored the grad mode
+
+    restored = build_optimizer(copy.deepcopy(model), TrainerConfig(lr=0.1))
+    restored.load_state_dict(optimizer.state_dict())
+    assert restored.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
+    assert len(restored.state) == len(optimizer.state)
+
+
+def test_a_closure_runs_with_gradients_and_its_loss_is_returned():
+    model = TinyLM()
+    optimizer = build_optimizer(model, TrainerConfig(optimizer="sgd", lr=0.1))
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_of(model)
+        loss.backward()
+        return loss
+
+    before = model.proj.weight.clone()
+    loss = optimizer.step(closure)
+    assert loss.requires_grad
+    assert not torch.equal(before, model.proj.weight)
