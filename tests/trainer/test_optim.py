@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import warnings
 
 import pytest
@@ -11,7 +12,13 @@ from torch import nn
 
 from seqkit.errors import UserError
 from seqkit.trainer.config import TrainerConfig
-from seqkit.trainer.optim import OPTIMIZERS, build_optimizer, l1_penalty, parameter_groups
+from seqkit.trainer.optim import (
+    OPTIMIZERS,
+    WITHOUT_COMPILER_IMPORT,
+    build_optimizer,
+    l1_penalty,
+    parameter_groups,
+)
 
 
 class TinyLM(nn.Module):
@@ -173,7 +180,10 @@ def test_each_optimizer_updates_exactly_as_torchs_decorated_class(name, monkeypa
     torchs_model = TinyLM()
     torchs_model.load_state_dict(ours_model.state_dict())
     ours = build_optimizer(ours_model, config)
-    monkeypatch.setattr("seqkit.trainer.optim.without_compiler_import", lambda cls: cls)
+    monkeypatch.setattr(
+        "seqkit.trainer.optim.WITHOUT_COMPILER_IMPORT",
+        {cls: cls for cls in WITHOUT_COMPILER_IMPORT},
+    )
     torchs = build_optimizer(torchs_model, config)
     assert type(torchs) in type(ours).__mro__ and type(ours) is not type(torchs)
     assert type(ours).__name__ == type(torchs).__name__
@@ -216,6 +226,10 @@ def test_state_dict_round_trip_hooks_and_scheduler_work_without_the_decorators()
     restored.load_state_dict(optimizer.state_dict())
     assert restored.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
     assert len(restored.state) == len(optimizer.state)
+    # A user may pickle a whole optimizer (torch.save): the class must be importable by name.
+    unpickled = pickle.loads(pickle.dumps(optimizer))
+    assert type(unpickled) is type(optimizer)
+    assert unpickled.state_dict()["param_groups"] == optimizer.state_dict()["param_groups"]
 
 
 def test_a_closure_runs_with_gradients_and_its_loss_is_returned():
