@@ -102,11 +102,12 @@ class WithoutCompilerImport:
     ``_use_grad_for_differentiable``, so that ``torch.compile`` does not trace into them. Both
     decorators import ``torch._dynamo`` on their first call, whether or not anything is
     compiled: 71 MB of resident memory (sympy, FX, the inductor config) and about 1.1 s on this
-    project's machine, a sixth of a ``gpt/shakespeare-char`` run's peak. Training never calls an optimizer inside a compiled region (``trainer.compile``
-    compiles the model's forward only), so this mixin calls the undecorated functions instead,
-    with the grad mode the step decorator would have set. The arithmetic, the ``state_dict``
-    layout and the step hooks (``register_step_pre_hook``, the LR schedulers' step counting)
-    are torch's own; a test checks the updates bit for bit against the decorated class.
+    project's machine, a sixth of a ``gpt/shakespeare-char`` run's peak. Training never calls an
+    optimizer inside a compiled region (``trainer.compile`` compiles the model's forward only),
+    so this mixin calls the undecorated functions instead, with the grad mode the step decorator
+    would have set. The arithmetic, the ``state_dict`` layout and the step hooks
+    (``register_step_pre_hook``, the LR schedulers' step counting) are torch's own; a test
+    checks the updates bit for bit against the decorated class.
     """
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
