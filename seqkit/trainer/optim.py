@@ -110,30 +110,37 @@ class WithoutCompilerImport:
     checks the updates bit for bit against the decorated class.
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The torch class's step without its wrappers (the grad-mode decorator, and the profiling
+        # hook torch adds to a class's step when its first instance is built), found once per
+        # class rather than on every step. This class's own step gets that hook, so step hooks
+        # still run once.
+        cls._torch_step = staticmethod(inspect.unwrap(super().step))
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        _undecorated(torch.optim.Optimizer.add_param_group)(self, param_group)
+        _ADD_PARAM_GROUP(self, param_group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        _undecorated(torch.optim.Optimizer.zero_grad)(self, set_to_none)
+        _ZERO_GRAD(self, set_to_none)
 
     def state_dict(self) -> dict[str, Any]:
-        return _undecorated(torch.optim.Optimizer.state_dict)(self)
+        return _STATE_DICT(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        _undecorated(torch.optim.Optimizer.load_state_dict)(self, state_dict)
+        _LOAD_STATE_DICT(self, state_dict)
 
     def step(self, closure: Any = None) -> Any:
-        # The torch class's step, without its wrappers (the grad-mode decorator, and the
-        # profiling hook that torch adds to a class's step when the first instance is built:
-        # this class's own step gets that hook, so hooks still run once).
-        torch_step = _undecorated(super().step.__func__)  # type: ignore[misc]
         with torch.set_grad_enabled(self.defaults["differentiable"]):
-            return torch_step(self, closure)
+            return self._torch_step(self, closure)
 
 
-def _undecorated(function: Any) -> Any:
-    """The function under every ``functools.wraps`` decorator (itself if there are none)."""
-    return inspect.unwrap(function)
+# torch.optim.Optimizer's methods under their compiler decorators (``inspect.unwrap`` follows
+# ``functools.wraps``; a method without a decorator is returned as it is).
+_ADD_PARAM_GROUP = inspect.unwrap(torch.optim.Optimizer.add_param_group)
+_ZERO_GRAD = inspect.unwrap(torch.optim.Optimizer.zero_grad)
+_STATE_DICT = inspect.unwrap(torch.optim.Optimizer.state_dict)
+_LOAD_STATE_DICT = inspect.unwrap(torch.optim.Optimizer.load_state_dict)
 
 
 # torch's optimizers with the mixin: named classes (not made on the fly) so that an optimizer

@@ -1,5 +1,5 @@
 """A run that compiles nothing and shards nothing does not import torch's compiler
-(``torch._dynamo``, 71 MB) or DTensors (``torch.distributed.tensor``, 40 MB): the optimizers
+(``torch._dynamo``, 71 MB) or DTensors (``torch.distributed.tensor``, 25-40 MB): the optimizers
 skip torch.optim's compiler decorators (seqkit.trainer.optim) and two accelerate calls skip
 their DTensor checks (seqkit.trainer.without_dtensor), with the same results."""
 
